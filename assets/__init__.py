@@ -1,0 +1,1 @@
+"""Package data: the bundled default model (default.safetensors), found via importlib.resources."""

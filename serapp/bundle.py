@@ -1,0 +1,229 @@
+"""Model bundles: one safetensors file holding the weights and everything needed to run them.
+
+Layout: a standard safetensors file whose `__metadata__` has
+  "format": "serapp-bundle", "format_version": "<int>", "meta": "<JSON of BundleMeta>".
+Loading never unpickles anything. The metadata carries a SHA-256 over the tensors, so bit
+rot in the weights is reported instead of producing silently wrong predictions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from torch import nn
+
+from serapp import __version__
+from serapp.errors import BundleError
+from serapp.features import FrontEndConfig
+from serapp.models import build_model
+
+FORMAT_NAME = "serapp-bundle"
+FORMAT_VERSION = 1
+_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+
+
+@dataclass
+class BundleMeta:
+    """What a bundle says about its model, besides the weights."""
+
+    architecture: str
+    labels: list[str]
+    frontend: FrontEndConfig
+    window_s: float  # the clip length the model was trained on; long audio is windowed to it
+    hparams: dict = field(default_factory=dict)
+    trim_top_db: float | None = None  # trim leading/trailing silence before whole-clip predict
+    training: dict = field(default_factory=dict)  # data, protocol, metrics, notes
+    format_version: int = FORMAT_VERSION
+    serapp_version: str = __version__
+    created_utc: str = ""
+
+    @property
+    def sample_rate(self) -> int:
+        return self.frontend.sample_rate
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        data["frontend"] = self.frontend.to_dict()
+        data["sample_rate"] = self.sample_rate
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "BundleMeta":
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("metadata is not a JSON object")
+        rate = data.pop("sample_rate", None)
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"metadata lacks {', '.join(missing)}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["frontend"] = FrontEndConfig.from_dict(data["frontend"])
+        meta = cls(**data)
+        if rate is not None and int(rate) != meta.frontend.sample_rate:
+            raise ValueError(f"sample_rate {rate} disagrees with the front-end's {meta.frontend.sample_rate}")
+        if not meta.labels or not all(isinstance(x, str) for x in meta.labels):
+            raise ValueError("labels must be a non-empty list of strings")
+        if not float(meta.window_s) > 0:
+            raise ValueError("window_s must be positive")
+        return meta
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes, in name order (independent of file layout)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def save_bundle(path: str | os.PathLike, model: nn.Module, meta: BundleMeta) -> Path:
+    """Write atomically (temp file + rename), so a crash never leaves half a bundle."""
+    path = Path(path)
+    meta = dataclasses.replace(
+        meta,
+        hparams=dict(getattr(model, "hparams", meta.hparams)),
+        format_version=FORMAT_VERSION,
+        serapp_version=__version__,
+        created_utc=meta.created_utc or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "meta": meta.to_json(),
+        "weights_sha256": tensors_digest(tensors),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        safetensors.torch.save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp creates 0600; a bundle is shareable
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _read_header(path: Path, data: bytes) -> dict:
+    """Parse the safetensors header ourselves, to name precisely what is wrong."""
+    if data[:4] == b"PK\x03\x04":
+        raise BundleError(path, "is a PyTorch checkpoint (zip/pickle), not a serapp bundle; convert it with `ser-train export`")
+    if len(data) < 10:
+        raise BundleError(path, f"truncated or not a model bundle ({len(data)} bytes)")
+    (n,) = struct.unpack("<Q", data[:8])
+    looks_like_json = data[8:9] == b"{"
+    if not looks_like_json or n > _MAX_HEADER:
+        raise BundleError(path, "not a serapp model bundle (no safetensors header)")
+    if 8 + n > len(data):
+        raise BundleError(path, f"truncated: the header needs {8 + n} bytes, the file has {len(data)}")
+    try:
+        header = json.loads(data[8 : 8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BundleError(path, "corrupt: the safetensors header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise BundleError(path, "corrupt: the safetensors header is not a JSON object")
+    data_len = len(data) - 8 - n
+    ends = [v.get("data_offsets", [0, 0])[1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    if ends and max(ends) > data_len:
+        raise BundleError(path, f"truncated: the weights need {max(ends)} bytes, the file holds {data_len}")
+    return header
+
+
+def _parse_meta(path: Path, header: dict) -> BundleMeta:
+    raw = header.get("__metadata__") or {}
+    if raw.get("format") != FORMAT_NAME:
+        raise BundleError(path, "a safetensors file without serapp metadata, not a model bundle")
+    try:
+        version = int(raw.get("format_version", ""))
+    except ValueError:
+        raise BundleError(path, f"unreadable format version {raw.get('format_version')!r}") from None
+    if version > FORMAT_VERSION:
+        raise BundleError(path, f"bundle format version {version} is newer than this serapp reads ({FORMAT_VERSION}); upgrade serapp")
+    try:
+        return BundleMeta.from_json(raw.get("meta", ""))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BundleError(path, f"damaged metadata: {exc}") from None
+
+
+def _read(path: str | os.PathLike) -> tuple[Path, bytes]:
+    path = Path(path)
+    if not path.exists():
+        raise BundleError(path, "no such file")
+    if path.is_dir():
+        raise BundleError(path, "is a directory, not a model bundle")
+    try:
+        return path, path.read_bytes()
+    except OSError as exc:
+        raise BundleError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def read_bundle_meta(path: str | os.PathLike) -> BundleMeta:
+    """The metadata alone, validated (for showing a model's details before loading it)."""
+    path, data = _read(path)
+    return _parse_meta(path, _read_header(path, data))
+
+
+def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, BundleMeta]:
+    """Build the named architecture, load the weights, return (model in eval mode, meta)."""
+    path, data = _read(path)
+    header = _read_header(path, data)
+    meta = _parse_meta(path, header)
+    try:
+        tensors = safetensors.torch.load(data)
+    except Exception as exc:  # safetensors raises its own error types for malformed files
+        raise BundleError(path, f"corrupt weights ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    expected_digest = header["__metadata__"].get("weights_sha256")
+    if expected_digest and tensors_digest(tensors) != expected_digest:
+        raise BundleError(path, "corrupt: the weights do not match their checksum")
+    try:
+        model = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
+    except (ValueError, TypeError) as exc:
+        raise BundleError(path, str(exc)) from None
+    _check_state(path, model, tensors, meta)
+    model.load_state_dict(tensors, strict=True)
+    return model.to(device).eval(), meta
+
+
+def _check_state(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor], meta: BundleMeta) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}")
+        if extra:
+            parts.append(f"unexpected {', '.join(extra[:3])}{' …' if len(extra) > 3 else ''}")
+        raise BundleError(path, f"weights do not match architecture {meta.architecture!r}: {'; '.join(parts)}")
+    for name, want in expected.items():
+        got = tensors[name]
+        if tuple(got.shape) != tuple(want.shape):
+            raise BundleError(
+                path,
+                f"weights do not match the metadata: tensor {name!r} is {list(got.shape)} in the file, "
+                f"but {meta.architecture!r} with {len(meta.labels)} labels and "
+                f"{meta.frontend.n_features} features expects {list(want.shape)}",
+            )
+        if got.dtype != want.dtype:
+            raise BundleError(path, f"tensor {name!r} is {got.dtype} in the file, the model expects {want.dtype}")

@@ -1,0 +1,39 @@
+"""The architectures a bundle may name. The runtime must be able to build each of them.
+
+Every model maps features (batch, n_features, frames) to logits (batch, n_classes), takes
+`n_features` and `n_classes` plus keyword hyper-parameters, and records the hyper-parameters
+it was built with in `model.hparams` (stored in bundles with defaults filled in).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from torch import nn
+
+from serapp.models.tcn import TemporalConvNet
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "tcn": TemporalConvNet,
+}
+
+
+def build_model(architecture: str, n_features: int, n_classes: int, hparams: dict | None = None) -> nn.Module:
+    """Construct an architecture by name; unknown names or hyper-parameters raise ValueError."""
+    try:
+        cls = ARCHITECTURES[architecture]
+    except KeyError:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise ValueError(f"unknown architecture {architecture!r} (this serapp knows: {known})") from None
+    hparams = dict(hparams or {})
+    accepted = set(inspect.signature(cls).parameters) - {"n_features", "n_classes"}
+    unknown = sorted(set(hparams) - accepted)
+    if unknown:
+        raise ValueError(
+            f"architecture {architecture!r} has no hyper-parameter {', '.join(unknown)} "
+            f"(it takes: {', '.join(sorted(accepted))})"
+        )
+    return cls(n_features=n_features, n_classes=n_classes, **hparams)
+
+
+__all__ = ["ARCHITECTURES", "build_model", "TemporalConvNet"]

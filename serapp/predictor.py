@@ -1,0 +1,214 @@
+"""Running a bundled model on audio: one clip, or a sliding-window timeline over long audio.
+
+CPU threads: `load_model` limits torch to `default_threads()` = half the cores, between 1 and
+4, unless told otherwise (argument `threads` or env SERAPP_THREADS). A 3 s window needs a few
+milliseconds, more threads buy little, and the live app must leave a core free for audio
+capture and drawing. Note that torch's thread count is per process.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from serapp.audio.io import load_audio, resample, trim_silence
+from serapp.bundle import BundleMeta, load_bundle
+from serapp.errors import BundleError, DeviceError
+from serapp.features import FrontEnd
+
+DEFAULT_BUNDLE_NAME = "default.safetensors"
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+_BATCH_WINDOWS = 32  # windows per forward pass over long audio: bounds memory
+
+
+def available_devices() -> list[str]:
+    """Compute devices present on this machine, CPU always included."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def resolve_device(requested: str = "auto", available: list[str] | None = None) -> torch.device:
+    """'auto' picks CUDA, then MPS, then CPU. An explicit device that is absent is an error."""
+    available = available_devices() if available is None else available
+    name = (requested or "auto").lower()
+    base = name.split(":")[0]
+    if base not in DEVICE_CHOICES:
+        raise DeviceError(f"unknown device {requested!r} (choose from {', '.join(DEVICE_CHOICES)})")
+    if base == "auto":
+        for candidate in ("cuda", "mps", "cpu"):
+            if candidate in available:
+                return torch.device(candidate)
+    if base not in available:
+        raise DeviceError(f"device {requested!r} is not available here (available: {', '.join(available)})")
+    return torch.device(name)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def default_threads() -> int:
+    env = os.environ.get("SERAPP_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def default_bundle_path() -> Path | None:
+    """The bundled default model shipped as package data, or None when there is none."""
+    try:
+        resource = importlib.resources.files("serapp.assets") / DEFAULT_BUNDLE_NAME
+    except ModuleNotFoundError:
+        return None
+    return Path(str(resource)) if resource.is_file() else None
+
+
+@dataclass
+class Segment:
+    start_s: float
+    end_s: float
+    label: str
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "label": self.label,
+                "probabilities": self.probabilities}
+
+
+def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+    """Starts of equal-length windows covering the signal; the last one ends at the end.
+
+    A signal no longer than one window is a single window of its own length (start 0).
+    """
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, hop))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
+    return starts
+
+
+class Predictor:
+    """A loaded model with its front-end. Not thread-safe: use one per worker thread."""
+
+    def __init__(self, model: torch.nn.Module, meta: BundleMeta, device: torch.device, path: Path | None = None):
+        self.model = model
+        self.meta = meta
+        self.device = device
+        self.path = path
+        self.frontend = FrontEnd(meta.frontend).to(device)
+        self.last_timing: dict[str, float] = {"features_ms": 0.0, "model_ms": 0.0}
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta.labels)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.meta.sample_rate
+
+    @property
+    def window_s(self) -> float:
+        return float(self.meta.window_s)
+
+    @torch.no_grad()
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        """(n, samples) at the model's rate -> (n, n_labels) probabilities. Records stage times."""
+        windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
+        t0 = time.perf_counter()
+        feats = self.frontend(torch.from_numpy(windows).to(self.device))
+        _synchronize(self.device)  # so the stage times are real on asynchronous devices
+        t1 = time.perf_counter()
+        probs = torch.softmax(self.model(feats).float(), dim=-1).cpu().numpy()
+        t2 = time.perf_counter()
+        self.last_timing = {"features_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3}
+        return probs
+
+    def _prepare(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+        samples = np.asarray(waveform, dtype=np.float32)
+        if samples.ndim == 2:  # (frames, channels)
+            samples = samples.mean(axis=1)
+        return resample(samples.reshape(-1), int(sample_rate), self.sample_rate)
+
+    def _windowed(self, samples: np.ndarray, window: int, hop: int) -> tuple[list[int], np.ndarray]:
+        starts = window_starts(samples.size, window, hop)
+        length = min(window, samples.size)
+        out = []
+        for i in range(0, len(starts), _BATCH_WINDOWS):
+            batch = np.stack([samples[s : s + length] for s in starts[i : i + _BATCH_WINDOWS]])
+            out.append(self.probabilities(batch))
+        return starts, np.concatenate(out)
+
+    def predict(self, waveform: np.ndarray, sample_rate: int) -> dict[str, float]:
+        """Whole-clip prediction {label: probability}.
+
+        Clips longer than the model's window are split into windows at half-window hop and
+        the window probabilities averaged.
+        """
+        samples = self._prepare(waveform, sample_rate)
+        if samples.size == 0:
+            raise ValueError("empty waveform")
+        if self.meta.trim_top_db is not None:
+            samples, _ = trim_silence(samples, self.sample_rate, self.meta.trim_top_db)
+        window = max(1, int(round(self.window_s * self.sample_rate)))
+        _, probs = self._windowed(samples, window, max(1, window // 2))
+        return self._as_dict(probs.mean(axis=0))
+
+    def timeline(self, waveform: np.ndarray, sample_rate: int, window_s: float | None = None,
+                 hop_s: float = 0.5) -> list[Segment]:
+        """Sliding-window predictions over long audio, in the audio's own time (no trimming)."""
+        window_s = self.window_s if window_s is None else float(window_s)
+        if window_s <= 0 or hop_s <= 0:
+            raise ValueError("window and hop must be positive")
+        samples = self._prepare(waveform, sample_rate)
+        if samples.size == 0:
+            raise ValueError("empty waveform")
+        window = max(1, int(round(window_s * self.sample_rate)))
+        hop = max(1, int(round(hop_s * self.sample_rate)))
+        starts, probs = self._windowed(samples, window, hop)
+        length = min(window, samples.size)
+        return [
+            Segment(s / self.sample_rate, (s + length) / self.sample_rate, *self._top(p))
+            for s, p in zip(starts, probs)
+        ]
+
+    def predict_file(self, path: str | os.PathLike) -> tuple[np.ndarray, dict[str, float]]:
+        """Decode at the model's rate and predict; returns (samples, probabilities)."""
+        samples, rate = load_audio(path, self.sample_rate)
+        return samples, self.predict(samples, rate)
+
+    def _as_dict(self, probs: np.ndarray) -> dict[str, float]:
+        return {label: float(p) for label, p in zip(self.meta.labels, probs)}
+
+    def _top(self, probs: np.ndarray) -> tuple[str, dict[str, float]]:
+        return self.meta.labels[int(np.argmax(probs))], self._as_dict(probs)
+
+
+def load_model(path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None) -> Predictor:
+    """Load a bundle (the bundled default when `path` is None) onto a device."""
+    if path is None:
+        path = default_bundle_path()
+        if path is None:
+            raise BundleError(
+                f"serapp/assets/{DEFAULT_BUNDLE_NAME}",
+                "no bundled model in this installation; pass a bundle with --model PATH (train one with ser-train)",
+            )
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        torch.set_num_threads(threads or default_threads())
+    model, meta = load_bundle(path, dev)
+    return Predictor(model, meta, dev, Path(path))

@@ -1,0 +1,158 @@
+import json
+import stat
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from helpers import make_bundle
+from serapp.bundle import FORMAT_VERSION, BundleMeta, load_bundle, read_bundle_meta, save_bundle, tensors_digest
+from serapp.errors import BundleError
+from serapp.features import FrontEndConfig, FrontEnd
+from serapp.models import build_model
+
+
+def _expect(path, fragment):
+    with pytest.raises(BundleError) as e:
+        load_bundle(path)
+    msg = str(e.value)
+    assert str(path) in msg and fragment in msg and "\n" not in msg, msg
+    return msg
+
+
+def _rewrite(path, out, meta_edit=None, tensor_edit=None, raw_metadata=None):
+    """Copy a bundle, changing its metadata JSON or tensors, keeping the file otherwise valid."""
+    with safetensors.safe_open(str(path), "pt") as f:
+        metadata = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if meta_edit:
+        meta = json.loads(metadata["meta"])
+        meta_edit(meta)
+        metadata["meta"] = json.dumps(meta)
+    if tensor_edit:
+        tensor_edit(tensors)
+        metadata["weights_sha256"] = tensors_digest(tensors)
+    if raw_metadata is not None:
+        metadata = raw_metadata(metadata)
+    safetensors.torch.save_file(tensors, str(out), metadata=metadata)
+    return out
+
+
+def test_round_trip_gives_bit_identical_outputs(tmp_path):
+    path, model = make_bundle(tmp_path / "m.safetensors", channels=24, blocks=3)
+    loaded, meta = load_bundle(path)
+    x = FrontEnd(meta.frontend)(torch.randn(4, 16000))
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+    assert meta.hparams == {"channels": 24, "blocks": 3, "kernel_size": 3, "dropout": 0.2}
+    assert meta.labels[0] == "neutral" and meta.sample_rate == 16000 and meta.window_s == 1.0
+    assert meta.format_version == FORMAT_VERSION and meta.created_utc.endswith("Z")
+    assert read_bundle_meta(path).to_json() == meta.to_json()
+
+
+def test_meta_carries_training_record_and_front_end(tmp_path):
+    fe = FrontEndConfig(n_mels=40, kind="mfcc", n_mfcc=20, normalize=True)
+    model = build_model("tcn", fe.n_features, 3, {"channels": 8, "blocks": 1})
+    training = {"data": "RAVDESS", "protocol": "EmoBox 6-fold", "metrics": {"ua": 0.7, "wa": 0.71}}
+    meta = BundleMeta("tcn", ["a", "b", "c"], fe, 2.5, training=training, trim_top_db=35.0)
+    path = save_bundle(tmp_path / "x.safetensors", model, meta)
+    got = read_bundle_meta(path)
+    assert got.frontend == fe and got.training == training and got.trim_top_db == 35.0 and got.window_s == 2.5
+    assert not list(tmp_path.glob("*.tmp")), "the atomic write left its temp file"
+    assert path.stat().st_mode & stat.S_IRGRP  # shareable, not mkstemp's 0600
+
+
+def test_missing_file_and_directory(tmp_path):
+    _expect(tmp_path / "none.safetensors", "no such file")
+    _expect(tmp_path, "is a directory")
+
+
+@pytest.mark.parametrize("keep", [5, 40, 0.5, -8])
+def test_truncated_file(tiny_bundle, tmp_path, keep):
+    data = tiny_bundle.read_bytes()
+    n = int(len(data) * keep) if isinstance(keep, float) else (keep if keep > 0 else len(data) + keep)
+    bad = tmp_path / "trunc.safetensors"
+    bad.write_bytes(data[:n])
+    _expect(bad, "truncated")
+
+
+def test_flipped_weight_byte_is_caught_by_the_checksum(tiny_bundle, tmp_path):
+    data = bytearray(tiny_bundle.read_bytes())
+    data[-100] ^= 0x40
+    bad = tmp_path / "flip.safetensors"
+    bad.write_bytes(bytes(data))
+    _expect(bad, "checksum")
+
+
+def test_random_bytes_and_other_formats(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(np.random.default_rng(0).bytes(5000))
+    _expect(junk, "not a serapp model bundle")
+    wav = tmp_path / "audio.wav"
+    wav.write_bytes(b"RIFF" + bytes(100))
+    _expect(wav, "not a serapp model bundle")
+    pt = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(3)}, pt)
+    _expect(pt, "PyTorch checkpoint")
+    plain = tmp_path / "plain.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(3)}, str(plain))
+    _expect(plain, "without serapp metadata")
+
+
+def test_corrupt_header_json(tiny_bundle, tmp_path):
+    data = bytearray(tiny_bundle.read_bytes())
+    data[9] = ord("#")  # inside the JSON header
+    bad = tmp_path / "hdr.safetensors"
+    bad.write_bytes(bytes(data))
+    _expect(bad, "not valid JSON")
+
+
+def test_unknown_architecture(tiny_bundle, tmp_path):
+    bad = _rewrite(tiny_bundle, tmp_path / "arch.safetensors", meta_edit=lambda m: m.update(architecture="wavlm-xxl"))
+    msg = _expect(bad, "unknown architecture 'wavlm-xxl'")
+    assert "tcn" in msg
+
+
+def test_unknown_hyper_parameter(tiny_bundle, tmp_path):
+    bad = _rewrite(tiny_bundle, tmp_path / "hp.safetensors", meta_edit=lambda m: m["hparams"].update(heads=4))
+    _expect(bad, "no hyper-parameter heads")
+
+
+def test_labels_do_not_match_weights(tiny_bundle, tmp_path):
+    bad = _rewrite(tiny_bundle, tmp_path / "labels.safetensors", meta_edit=lambda m: m.update(labels=["a", "b", "c"]))
+    msg = _expect(bad, "weights do not match the metadata")
+    assert "3 labels" in msg and "head.1.weight" in msg
+
+
+def test_missing_tensor(tiny_bundle, tmp_path):
+    bad = _rewrite(tiny_bundle, tmp_path / "miss.safetensors", tensor_edit=lambda t: t.pop("head.1.bias"))
+    _expect(bad, "missing head.1.bias")
+
+
+def test_newer_format_version(tiny_bundle, tmp_path):
+    newer = lambda md: {**md, "format_version": str(FORMAT_VERSION + 1)}  # noqa: E731
+    bad = _rewrite(tiny_bundle, tmp_path / "new.safetensors", raw_metadata=newer)
+    _expect(bad, f"format version {FORMAT_VERSION + 1} is newer")
+
+
+def test_damaged_metadata(tiny_bundle, tmp_path):
+    bad = _rewrite(tiny_bundle, tmp_path / "meta.safetensors", meta_edit=lambda m: m.pop("labels"))
+    _expect(bad, "damaged metadata: metadata lacks labels")
+    bad = _rewrite(tiny_bundle, tmp_path / "fe.safetensors", meta_edit=lambda m: m["frontend"].update(kind="cqt"))
+    _expect(bad, "damaged metadata")
+    bad = _rewrite(tiny_bundle, tmp_path / "raw.safetensors", raw_metadata=lambda md: {**md, "meta": "{not json"})
+    _expect(bad, "damaged metadata")
+
+
+def test_loading_never_unpickles(tiny_bundle, monkeypatch):
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a bundle load must not unpickle")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    model, meta = load_bundle(tiny_bundle)
+    assert meta.architecture == "tcn"

@@ -1,0 +1,159 @@
+import csv
+import importlib.metadata
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+import serapp.predictor as predictor_mod
+from helpers import speechlike, tone, write_audio
+from serapp.cli import main
+from serapp.labels import EMOTIONS
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_process(*argv, **kw):
+    return subprocess.run([sys.executable, "-m", "serapp", *map(str, argv)], capture_output=True, text=True, timeout=120, **kw)
+
+
+def test_console_script_is_installed():
+    scripts = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="console_scripts")}
+    assert scripts.get("serapp") == "serapp.cli:main"
+
+
+def test_jsonl_line_through_a_real_process(clip, tiny_bundle):
+    proc = run_process("predict", clip, "--model", tiny_bundle, "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    obj = json.loads(lines[0])
+    assert obj["path"] == str(clip) and obj["label"] in EMOTIONS
+    assert list(obj["probabilities"]) == list(EMOTIONS)
+    assert abs(sum(obj["probabilities"].values()) - 1) < 1e-4
+    assert obj["label"] == max(obj["probabilities"], key=obj["probabilities"].get)
+    assert obj["duration_s"] == pytest.approx(2.5) and obj["ms"] > 0
+    assert "segments" not in obj
+
+
+def test_jsonl_with_window_adds_segments(capsys, tmp_path, tiny_bundle):
+    path = write_audio(tmp_path / "long.wav", speechlike(3.0), 16000)
+    code, out, err = run(capsys, "predict", str(path), "--model", str(tiny_bundle), "--format", "jsonl",
+                         "--window", "1", "--hop", "0.5")
+    assert code == 0, err
+    obj = json.loads(out)
+    segs = obj["segments"]
+    assert [s["start_s"] for s in segs] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert all(set(s) == {"start_s", "end_s", "label", "probabilities"} for s in segs)
+    assert all(abs(sum(s["probabilities"].values()) - 1) < 1e-4 for s in segs)
+
+
+def test_csv_format(capsys, clip, tiny_bundle, tmp_path):
+    other = write_audio(tmp_path / "b.flac", speechlike(1.0, 44100, seed=1), 44100)
+    code, out, err = run(capsys, "predict", str(clip), str(other), "--model", str(tiny_bundle), "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 2 and list(rows[0]) == ["path", "duration_s", "ms", "label", *EMOTIONS]
+    assert rows[1]["path"] == str(other) and float(rows[1]["duration_s"]) == pytest.approx(1.0)
+    assert abs(sum(float(rows[0][k]) for k in EMOTIONS) - 1) < 1e-4
+    code, out, _ = run(capsys, "predict", str(clip), "--model", str(tiny_bundle), "--format", "csv", "--window", "1")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0])[:4] == ["path", "start_s", "end_s", "label"] and len(rows) == 4
+
+
+def test_table_format(capsys, clip, tiny_bundle):
+    code, out, _ = run(capsys, "predict", str(clip), "--model", str(tiny_bundle), "--window", "1")
+    assert code == 0
+    first, *segs = out.strip().splitlines()
+    assert first.startswith(str(clip)) and "2.50s" in first and "%" in first
+    assert len(segs) == 4 and segs[0].strip().startswith("0.00-")
+
+
+def test_a_failing_file_does_not_stop_the_others(tmp_path, tiny_bundle):
+    good = write_audio(tmp_path / "a_good.wav", speechlike(1.0), 16000)
+    bad = tmp_path / "b_bad.wav"
+    bad.write_bytes(b"\x00\x01garbage" * 100)
+    later = write_audio(tmp_path / "c_later.wav", tone(1.0), 16000)
+    proc = run_process("predict", good, bad, tmp_path / "missing.wav", later, "--model", tiny_bundle, "--format", "jsonl")
+    assert proc.returncode == 1
+    assert [json.loads(line)["path"] for line in proc.stdout.splitlines()] == [str(good), str(later)]
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 2 and "Traceback" not in proc.stderr
+    assert str(bad) in err[0] and "unrecognised or damaged audio" in err[0]
+    assert "missing.wav" in err[1] and "no such file" in err[1]
+
+
+def test_directory_with_a_non_audio_file(capsys, tmp_path, tiny_bundle):
+    write_audio(tmp_path / "x.wav", speechlike(1.0), 16000)
+    (tmp_path / "readme.txt").write_text("hello")
+    code, out, err = run(capsys, "predict", str(tmp_path), "--model", str(tiny_bundle), "--format", "jsonl")
+    assert code == 0 and err == ""
+    assert [json.loads(line)["path"] for line in out.splitlines()] == [str(tmp_path / "x.wav")]
+
+
+def test_directory_without_audio(capsys, tmp_path, tiny_bundle):
+    (tmp_path / "readme.txt").write_text("hello")
+    code, out, err = run(capsys, "predict", str(tmp_path), "--model", str(tiny_bundle))
+    assert code == 1 and out == "" and "no audio files found" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["predict"],
+        ["predict", "x.wav", "--format", "xml"],
+        ["predict", "x.wav", "--window", "-1"],
+        ["predict", "x.wav", "--window", "abc"],
+        ["predict", "x.wav", "--hop", "0.5"],
+        ["predict", "x.wav", "--device", "tpu"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_bad_model_is_one_line_exit_1(tmp_path, clip):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"nonsense" * 10)
+    proc = run_process("predict", clip, "--model", bad)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip() == f"serapp: {bad}: not a serapp model bundle (no safetensors header)"
+
+
+def test_no_bundled_model(capsys, clip, monkeypatch):
+    monkeypatch.setattr(predictor_mod, "default_bundle_path", lambda: None)
+    code, out, err = run(capsys, "predict", str(clip))
+    assert code == 1 and out == ""
+    assert "no bundled model" in err and "--model" in err and len(err.strip().splitlines()) == 1
+
+
+def test_absent_device_is_one_line_exit_1(capsys, clip, tiny_bundle):
+    absent = next((d for d in ("cuda", "mps") if d not in predictor_mod.available_devices()), None)
+    if absent is None:
+        pytest.skip("both CUDA and MPS are present here")
+    code, _, err = run(capsys, "predict", str(clip), "--model", str(tiny_bundle), "--device", absent)
+    assert code == 1 and f"'{absent}' is not available" in err
+
+
+def test_no_command_points_to_predict_until_the_gui_exists(capsys):
+    code, _, err = run(capsys)
+    assert code == 1 and "serapp predict" in err
+
+
+def test_output_into_a_closed_pipe_is_quiet(tmp_path, tiny_bundle):
+    for i in range(30):
+        write_audio(tmp_path / f"{i:02d}.wav", tone(0.2, freq=200 + 10 * i), 16000)
+    cmd = f"{sys.executable} -m serapp predict {tmp_path} --model {tiny_bundle} --format jsonl | head -n 1"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert len(proc.stdout.splitlines()) == 1
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

@@ -1,0 +1,40 @@
+"""The bundled model must be found after a non-editable install, not only from the source tree."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import make_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_non_editable_install_ships_and_finds_the_bundled_model(tmp_path, clip):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("serapp", "assets", "trainer"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.safetensors"))
+    make_bundle(src / "assets" / "default.safetensors")
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(src)],
+        check=True, capture_output=True, timeout=300,
+    )
+    assert (site / "serapp" / "assets" / "default.safetensors").is_file()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "serapp", "predict", str(clip), "--format", "jsonl"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["path"] == str(clip)
+    where = subprocess.run(
+        [sys.executable, "-c", "import serapp.predictor as p; print(p.default_bundle_path())"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert where.stdout.strip() == str(site / "serapp" / "assets" / "default.safetensors")

@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+import torch
+
+import serapp.predictor as predictor_mod
+from helpers import make_bundle, speechlike
+from serapp.errors import BundleError, DeviceError
+from serapp.labels import EMOTIONS
+from serapp.predictor import available_devices, load_model, resolve_device, window_starts
+
+
+@pytest.mark.parametrize(
+    "available, expected",
+    [(["cpu"], "cpu"), (["cpu", "mps"], "mps"), (["cpu", "cuda"], "cuda"), (["cpu", "cuda", "mps"], "cuda")],
+)
+def test_auto_prefers_cuda_then_mps_then_cpu(available, expected):
+    assert resolve_device("auto", available).type == expected
+
+
+def test_explicit_device_must_be_present():
+    assert resolve_device("cpu", ["cpu"]).type == "cpu"
+    assert resolve_device("cuda:1", ["cpu", "cuda"]) == torch.device("cuda:1")
+    with pytest.raises(DeviceError, match="device 'cuda' is not available here \\(available: cpu\\)"):
+        resolve_device("cuda", ["cpu"])
+    with pytest.raises(DeviceError, match="'mps' is not available"):
+        resolve_device("mps", ["cpu", "cuda"])
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
+        resolve_device("tpu", ["cpu"])
+
+
+def test_available_devices_match_torch():
+    found = available_devices()
+    assert found[0] == "cpu"
+    assert ("cuda" in found) == torch.cuda.is_available()
+    assert ("mps" in found) == torch.backends.mps.is_available()
+
+
+def test_load_model_on_an_absent_device_is_a_clear_error(tiny_bundle):
+    absent = next((d for d in ("cuda", "mps") if d not in available_devices()), None)
+    if absent is None:
+        pytest.skip("both CUDA and MPS are present here")
+    with pytest.raises(DeviceError, match=f"'{absent}' is not available"):
+        load_model(tiny_bundle, device=absent)
+
+
+def test_no_bundled_model_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(predictor_mod, "default_bundle_path", lambda: None)
+    with pytest.raises(BundleError, match="no bundled model in this installation; pass a bundle with --model"):
+        load_model(None)
+
+
+def test_predict_gives_a_distribution_over_the_labels(tiny_bundle):
+    p = load_model(tiny_bundle, device="cpu")
+    probs = p.predict(speechlike(1.7), 16000)
+    assert list(probs) == list(EMOTIONS)
+    assert abs(sum(probs.values()) - 1) < 1e-5 and all(0 <= v <= 1 for v in probs.values())
+    assert set(p.last_timing) == {"features_ms", "model_ms"} and p.last_timing["model_ms"] > 0
+
+
+def test_predict_resamples_input(tiny_bundle):
+    import soxr
+
+    p = load_model(tiny_bundle, device="cpu")
+    y16 = speechlike(0.9)
+    y48 = soxr.resample(y16, 16000, 48000)
+    a, b = p.predict(y16, 16000), p.predict(y48, 48000)
+    assert max(abs(a[k] - b[k]) for k in a) < 0.02
+
+
+def test_long_clip_is_the_mean_of_its_windows(tiny_bundle):
+    p = load_model(tiny_bundle, device="cpu")  # window_s = 1.0
+    y = speechlike(2.5, seed=4)
+    whole = p.predict(y, 16000)
+    windows = np.stack([y[s : s + 16000] for s in window_starts(y.size, 16000, 8000)])
+    expected = p.probabilities(windows).mean(axis=0)
+    np.testing.assert_allclose([whole[k] for k in p.labels], expected, atol=1e-6)
+
+
+def test_window_starts_cover_the_signal():
+    assert window_starts(100, 200, 50) == [0]
+    assert window_starts(200, 200, 50) == [0]
+    assert window_starts(450, 200, 100) == [0, 100, 200, 250]
+    assert window_starts(500, 200, 100) == [0, 100, 200, 300]
+
+
+def test_timeline_segments(tiny_bundle):
+    p = load_model(tiny_bundle, device="cpu")
+    y = speechlike(4.2)
+    segs = p.timeline(y, 16000, window_s=1.0, hop_s=0.5)
+    assert len(segs) == 8  # starts 0, .5, ..., 3.0, then 3.2 so the last window ends at 4.2
+    assert segs[0].start_s == 0 and segs[-1].end_s == pytest.approx(4.2)
+    assert all(s.end_s - s.start_s == pytest.approx(1.0) for s in segs)
+    for s in segs:
+        assert s.label == max(s.probabilities, key=s.probabilities.get)
+    short = p.timeline(y[:8000], 16000, window_s=1.0)
+    assert len(short) == 1 and short[0].end_s == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        p.timeline(y, 16000, window_s=0)
+
+
+def test_timeline_over_many_windows_is_batched_consistently(tiny_bundle, monkeypatch):
+    monkeypatch.setattr(predictor_mod, "_BATCH_WINDOWS", 3)
+    p = load_model(tiny_bundle, device="cpu")
+    y = speechlike(6.0, seed=2)
+    small = p.timeline(y, 16000, 1.0, 0.5)
+    monkeypatch.setattr(predictor_mod, "_BATCH_WINDOWS", 64)
+    big = p.timeline(y, 16000, 1.0, 0.5)
+    for a, b in zip(small, big):
+        assert a.label == b.label
+        assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 1e-5
+
+
+def test_trimming_follows_the_bundle(tmp_path):
+    path, _ = make_bundle(tmp_path / "m.safetensors")
+    p = load_model(path, device="cpu")
+    y = speechlike(1.0)
+    padded = np.concatenate([np.zeros(16000, np.float32), y, np.zeros(16000, np.float32)])
+    assert p.predict(padded, 16000) != p.predict(y, 16000)
+    p.meta.trim_top_db = 40.0
+    a, b = p.predict(padded, 16000), p.predict(y, 16000)
+    assert max(abs(a[k] - b[k]) for k in a) < 0.05
+
+
+def test_cpu_threads_are_limited(tiny_bundle, monkeypatch):
+    monkeypatch.setenv("SERAPP_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        load_model(tiny_bundle, device="cpu")
+        assert torch.get_num_threads() == 1
+        load_model(tiny_bundle, device="cpu", threads=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
