@@ -102,6 +102,13 @@ def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
     return starts
 
 
+def loop_to_length(samples: np.ndarray, length: int) -> np.ndarray:
+    """Repeat a signal shorter than `length` until it fills it (training crops do the same)."""
+    if samples.size >= length or samples.size == 0:
+        return samples
+    return np.tile(samples, -(-length // samples.size))[:length]
+
+
 class Predictor:
     """A loaded model with its front-end. Not thread-safe: use one per worker thread."""
 
@@ -146,10 +153,10 @@ class Predictor:
 
     def _windowed(self, samples: np.ndarray, window: int, hop: int) -> tuple[list[int], np.ndarray]:
         starts = window_starts(samples.size, window, hop)
-        length = min(window, samples.size)
+        padded = loop_to_length(samples, window)
         out = []
         for i in range(0, len(starts), _BATCH_WINDOWS):
-            batch = np.stack([samples[s : s + length] for s in starts[i : i + _BATCH_WINDOWS]])
+            batch = np.stack([padded[s : s + window] for s in starts[i : i + _BATCH_WINDOWS]])
             out.append(self.probabilities(batch))
         return starts, np.concatenate(out)
 
@@ -157,16 +164,20 @@ class Predictor:
         """Whole-clip prediction {label: probability}.
 
         Clips longer than the model's window are split into windows at half-window hop and
-        the window probabilities averaged.
+        the window probabilities averaged; shorter ones are looped to fill one window.
         """
         samples = self._prepare(waveform, sample_rate)
         if samples.size == 0:
             raise ValueError("empty waveform")
         if self.meta.trim_top_db is not None:
             samples, _ = trim_silence(samples, self.sample_rate, self.meta.trim_top_db)
+        return self._as_dict(self.predict_prepared(samples))
+
+    def predict_prepared(self, samples: np.ndarray) -> np.ndarray:
+        """Probabilities (n_labels,) for mono samples already at the model's rate and trimmed."""
         window = max(1, int(round(self.window_s * self.sample_rate)))
-        _, probs = self._windowed(samples, window, max(1, window // 2))
-        return self._as_dict(probs.mean(axis=0))
+        _, probs = self._windowed(np.asarray(samples, dtype=np.float32), window, max(1, window // 2))
+        return probs.mean(axis=0)
 
     def timeline(self, waveform: np.ndarray, sample_rate: int, window_s: float | None = None,
                  hop_s: float = 0.5) -> list[Segment]:
@@ -180,7 +191,7 @@ class Predictor:
         window = max(1, int(round(window_s * self.sample_rate)))
         hop = max(1, int(round(hop_s * self.sample_rate)))
         starts, probs = self._windowed(samples, window, hop)
-        length = min(window, samples.size)
+        length = min(window, samples.size)  # a short signal is looped for the model, not for the timeline
         return [
             Segment(s / self.sample_rate, (s + length) / self.sample_rate, *self._top(p))
             for s, p in zip(starts, probs)

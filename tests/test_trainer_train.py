@@ -1,0 +1,191 @@
+"""Training end to end on a tiny synthetic corpus: learning, resume, Ctrl-C, DDP, cv, evaluate, export."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import make_ravdess_corpus
+from serapp.bundle import load_bundle
+from serapp.predictor import load_model
+from trainer.cli import main as train_main
+from trainer.config import load_config
+from trainer.corpora import load_corpus
+from trainer.loop import TrainingInterrupted
+from trainer.run import Data, run_cv, run_evaluate, run_export, run_train, train_one
+from trainer.folds import leave_speakers_out
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "model.channels=24", "model.blocks=2", "model.dropout=0.1",
+    "data.window_s=0.5", "data.trim_top_db=30.0", 'data.protocol="speakers"', "data.speakers_per_fold=2",
+    "train.batch_size=16", "train.lr=0.005", "train.warmup_epochs=1", "train.patience=50", "train.threads=1",
+    "augment.noise_prob=0.3", "augment.reverb_prob=0.1", "augment.tilt_prob=0.2", "augment.telephone_prob=0.0",
+]
+
+
+def tiny_config(epochs=8, extra=()):
+    return load_config(ROOT / "trainer/configs/default.toml", TINY + [f"train.epochs={epochs}", *extra])
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    return make_ravdess_corpus(tmp_path_factory.mktemp("synth"), actors=range(1, 9), reps=3)
+
+
+@pytest.fixture(scope="module")
+def corpus(corpus_dir):
+    return load_corpus("ravdess", corpus_dir)
+
+
+def test_tiny_corpus_trains_and_clearly_beats_chance(corpus, tmp_path):
+    cfg = tiny_config(epochs=10)
+    record = run_train(cfg, corpus, tmp_path / "run", fold="1", cache_dir=None)
+    assert record["test"]["n"] == 24 and len(record["test_speakers"]) == 2
+    assert record["test"]["ua"] >= 0.6, record["test"]  # chance is 0.25
+    for name in ("config.json", "split.json", "history.json", "metrics.json", "model.safetensors",
+                 "checkpoint.pt", "curves.png", "confusion.png"):
+        assert (tmp_path / "run" / name).is_file(), name
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, 11))
+    assert {"train_loss", "train_acc", "val_loss", "val_ua", "val_wa", "lr", "seconds"} <= set(history[0])
+    meta = load_bundle(tmp_path / "run" / "model.safetensors")[1]
+    assert meta.training["protocol"] == "speaker-independent" and meta.training["test_metrics"]["ua"] >= 0.6
+    assert meta.labels == ["neutral", "happy", "sad", "angry"] and meta.window_s == 0.5
+
+
+def _weights(path):
+    return load_bundle(path)[0].state_dict()
+
+
+def test_resume_after_interruption_gives_the_same_weights(corpus, tmp_path):
+    cfg = tiny_config(epochs=4)
+    data = Data(corpus, cfg, None)
+    split = leave_speakers_out(corpus, k=2, n_val=2)[0]
+    train_one(cfg, data, split, tmp_path / "straight")
+    with pytest.raises(TrainingInterrupted):
+        train_one(cfg, data, split, tmp_path / "broken", stop_after_epochs=2)
+    assert not (tmp_path / "broken" / "model.safetensors").exists()
+    train_one(cfg, data, split, tmp_path / "broken", resume=True)
+    a, b = _weights(tmp_path / "straight" / "model.safetensors"), _weights(tmp_path / "broken" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ha = json.loads((tmp_path / "straight" / "history.json").read_text())
+    hb = json.loads((tmp_path / "broken" / "history.json").read_text())
+    assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+
+
+def _cli(*args, timeout=300, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "trainer", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+def _tiny_args(corpus_dir, out, epochs):
+    args = ["train", "--config", ROOT / "trainer/configs/default.toml", "--data", f"ravdess={corpus_dir}",
+            "--fold", "1", "--out", out, "--no-cache", "--epochs", epochs]
+    for s in TINY:
+        args += ["--set", s]
+    return args
+
+
+def test_ctrl_c_saves_and_exits_cleanly_then_resume_finishes(corpus_dir, tmp_path):
+    out = tmp_path / "run"
+    proc = _cli(*_tiny_args(corpus_dir, out, 200))
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert (out / "checkpoint.pt").exists(), proc.communicate()[1]
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] >= 1
+    done = _cli(*_tiny_args(corpus_dir, out, ckpt["epoch"] + 1), "--resume")
+    stdout, stderr = done.communicate(timeout=300)
+    assert done.returncode == 0, stderr
+    assert f"resumed {out} after epoch {ckpt['epoch']}" in stderr
+    assert (out / "model.safetensors").is_file()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_on_cpu(corpus_dir, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={_free_port()}", "-m", "trainer", *map(str, _tiny_args(corpus_dir, out, 2))]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 2 and (out / "model.safetensors").is_file()
+    # 8 actors - 2 test - 2 validation = 4 actors x 4 labels x 3 clips = 48; each process gets half.
+    assert history[0]["world_size"] == 2 and history[0]["train_clips"] == 24
+
+
+def test_cv_writes_summary_and_robustness(corpus, tmp_path):
+    cfg = tiny_config(epochs=3)
+    summary = run_cv(cfg, corpus, tmp_path / "cv", "tiny", cache_dir=None, folds=["1", "2"])
+    assert [f["fold"] for f in summary["folds"]] == ["fold1", "fold2"]
+    assert 0 <= summary["ua"]["mean"] <= 1 and summary["ua"]["sd"] >= 0
+    rob = summary["robustness"]
+    assert list(rob)[0] == "clean" and "babble 10 dB" in rob and "telephone 300-3400 Hz" in rob
+    assert rob["clean"]["drop"] == 0
+    md = (tmp_path / "cv" / "summary.md").read_text()
+    assert "speaker-independent" in md and "mean ± sd" in md and "reverb" in md
+    assert (tmp_path / "cv" / "fold2" / "confusion.png").is_file()
+
+
+def test_evaluate_restricts_to_shared_labels(corpus, corpus_dir, tmp_path):
+    cfg = tiny_config(epochs=2, extra=['data.labels=["neutral", "happy", "sad"]'])
+    run_train(cfg, corpus, tmp_path / "r", fold="1", cache_dir=None)
+    other = make_ravdess_corpus(tmp_path / "other", actors=[9, 10], labels=("happy", "sad", "angry"), reps=1)
+    m = run_evaluate(tmp_path / "r" / "model.safetensors", load_corpus("ravdess", other), "cpu", None)
+    assert m["shared_labels"] == ["happy", "sad"] and m["n"] == 4
+    assert m["model_only_labels"] == ["neutral"] and m["corpus_only_labels"] == ["angry"]
+    assert len(m["confusion"]) == 2
+
+
+def test_export_from_checkpoint(corpus, tmp_path):
+    run_train(tiny_config(epochs=2), corpus, tmp_path / "r", fold="1", cache_dir=None)
+    out = run_export(tmp_path / "r", tmp_path / "exported.safetensors")
+    a = load_model(out, device="cpu")
+    b = load_model(tmp_path / "r" / "model.safetensors", device="cpu")
+    x = torch.randn(1, 8000).numpy()
+    assert a.predict(x, 16000) == b.predict(x, 16000)  # best epoch, same as the run's bundle
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "--data", "ravdess=/no/such/dir"], "no such folder"),
+        (["train", "--data", "iemocap=/tmp"], "unknown corpus 'iemocap'"),
+        (["train", "--data", "ravdess"], "CORPUS=DIR"),
+        (["train", "--config", "/no/such.toml", "--data", "ravdess=/tmp"], "no such config file"),
+        (["cv", "--data", "ravdess=/tmp", "--set", "train.epochz=3"], "unknown setting(s) epochz"),
+        (["cv", "--data", "ravdess=/tmp", "--set", "optim.lr=3"], "unknown section(s) optim"),
+        (["cv", "--data", "ravdess=/tmp", "--set", "features.kind=\"cqt\""], "feature kind 'cqt'"),
+        (["train", "--data", "ravdess=/tmp", "--resume"], "--resume needs --out"),
+    ],
+)
+def test_cli_errors_are_one_line(capsys, argv, fragment):
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_invalid_toml(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nepochs = 3")
+    assert train_main(["train", "--config", str(bad), "--data", "ravdess=/tmp"]) == 2
+    assert f"{bad}: not valid TOML" in capsys.readouterr().err

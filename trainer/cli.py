@@ -1,0 +1,126 @@
+"""`ser-train train | cv | evaluate | export`.
+
+Exit status: 0 done, 1 a runtime failure, 2 a usage error (bad arguments, config, corpus or
+folder: one line naming it), 130 interrupted (the checkpoint is kept; rerun with --resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from serapp.errors import SerappError
+from trainer.config import ConfigError, load_config
+from trainer.corpora import CORPUS_NAMES, CorpusError, load_corpus, parse_data_arg
+from trainer.loop import TrainingInterrupted
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="TOML", help="config file (e.g. trainer/configs/default.toml)")
+    p.add_argument("--data", required=True, metavar="CORPUS=DIR",
+                   help=f"corpus and its folder; corpora: {', '.join(CORPUS_NAMES)} (manifest=FILE.csv)")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<command>-<config>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="shorthand for --set train.device=...")
+    p.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default ~/.cache/serapp)")
+    p.add_argument("--no-cache", action="store_true", help="decode every file on every run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ser-train", description="Train and evaluate serapp models.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    t = sub.add_parser("train", help="train one model (one fold, or all speakers for the shipped model)")
+    _common(t)
+    t.add_argument("--fold", default="all", help="fold name/number of the config's protocol, or 'all' (default)")
+    c = sub.add_parser("cv", help="cross-validate: every fold, a summary table and the robustness report")
+    _common(c)
+    c.add_argument("--folds", nargs="+", metavar="K", help="only these folds (e.g. 1 2)")
+    c.add_argument("--no-robustness", action="store_true", help="skip the simulated-conditions report")
+    e = sub.add_parser("evaluate", help="score a bundle on a corpus (the labels both share)")
+    e.add_argument("--model", required=True, metavar="BUNDLE")
+    e.add_argument("--data", required=True, metavar="CORPUS=DIR")
+    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    e.add_argument("--format", default="text", choices=("text", "json"))
+    e.add_argument("--cache-dir", metavar="DIR")
+    x = sub.add_parser("export", help="write a bundle (and optionally ONNX) from a run's checkpoint")
+    x.add_argument("run", metavar="RUN_DIR|CHECKPOINT")
+    x.add_argument("--out", required=True, metavar="BUNDLE.safetensors")
+    x.add_argument("--onnx", metavar="FILE.onnx", help="also export the network (features in, logits out) to ONNX")
+    x.add_argument("--last", action="store_true", help="the last epoch instead of the best validation epoch")
+    return parser
+
+
+def _cache_dir(args):
+    from trainer.cache import DEFAULT_CACHE_DIR
+
+    if getattr(args, "no_cache", False):
+        return None
+    return Path(args.cache_dir) if args.cache_dir else DEFAULT_CACHE_DIR
+
+
+def _load(args):
+    overrides = list(args.set)
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.device:
+        overrides.append(f'train.device="{args.device}"')
+    cfg = load_config(args.config, overrides)
+    corpus = load_corpus(*parse_data_arg(args.data))
+    stem = Path(args.config).stem if args.config else "defaults"
+    out = Path(args.out) if args.out else Path("runs") / f"{args.command}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.resume and not args.out:
+        raise ConfigError("--resume needs --out DIR (the run to continue)")
+    return cfg, corpus, out, stem
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from trainer import run
+
+    try:
+        if args.command == "train":
+            cfg, corpus, out, _ = _load(args)
+            record = run.run_train(cfg, corpus, out, args.fold, args.resume, _cache_dir(args))
+            msg = f"run written to {out}"
+            if "test" in record:
+                msg += f"; test UA {100 * record['test']['ua']:.1f}%  WA {100 * record['test']['wa']:.1f}% ({record['protocol']})"
+            print(msg)
+        elif args.command == "cv":
+            cfg, corpus, out, stem = _load(args)
+            summary = run.run_cv(cfg, corpus, out, stem, args.resume, not args.no_robustness, _cache_dir(args), args.folds)
+            print((out / "summary.md").read_text() if (out / "summary.md").is_file() else json.dumps(summary))
+            print(f"run written to {out}")
+        elif args.command == "evaluate":
+            corpus = load_corpus(*parse_data_arg(args.data))
+            m = run.run_evaluate(Path(args.model), corpus, args.device, _cache_dir(args))
+            if args.format == "json":
+                print(json.dumps(m, indent=2))
+            else:
+                print(f"{m['model']} on {m['corpus']} ({m['n']} clips; labels: {', '.join(m['shared_labels'])})")
+                if m["model_only_labels"] or m["corpus_only_labels"]:
+                    print(f"  not shared, left out: model-only {m['model_only_labels'] or '-'}, corpus-only {m['corpus_only_labels'] or '-'}")
+                print(f"  WA {100 * m['wa']:.1f}%  UA {100 * m['ua']:.1f}%  macro-F1 {100 * m['macro_f1']:.1f}%")
+                print("  recall: " + "  ".join(f"{k} {100 * v:.0f}%" for k, v in m["per_class_recall"].items()))
+        elif args.command == "export":
+            path = run.run_export(Path(args.run), Path(args.out), Path(args.onnx) if args.onnx else None, args.last)
+            print(f"bundle written to {path}" + (f" and ONNX to {args.onnx}" if args.onnx else ""))
+        return 0
+    except (ConfigError, CorpusError) as exc:
+        print(f"ser-train: {exc}", file=sys.stderr)
+        return 2
+    except SerappError as exc:
+        print(f"ser-train: {exc}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as exc:
+        print(f"ser-train: {exc}; continue with --resume --out <run dir>", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

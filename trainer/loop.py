@@ -1,0 +1,249 @@
+"""Training one split: single process or DDP under torchrun, a checkpoint every epoch, resume.
+
+Reproducibility: every random draw of epoch e (clip order, crops, augmentation) comes from
+generators seeded by (seed, e[, rank]), so a run resumed from the checkpoint after epoch e
+repeats exactly what the uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from serapp.bundle import BundleMeta
+from serapp.features import FrontEnd
+from serapp.models import build_model
+from serapp.predictor import Predictor, loop_to_length, resolve_device
+from trainer.augment import augment_waveforms, spec_augment
+from trainer.config import TrainConfig
+from trainer.metrics import classification_metrics
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training; the last completed epoch's checkpoint is on disk."""
+
+
+@dataclass
+class ClipSet:
+    """Decoded clips with integer targets into a label list."""
+
+    clips: list[np.ndarray]
+    targets: list[int]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    meta: BundleMeta
+    history: list[dict]
+    best_epoch: int
+    val_metrics: dict
+
+
+# --- distributed helpers -----------------------------------------------------------------------
+
+def dist_context() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+# --- batches and evaluation ----------------------------------------------------------------------
+
+def _generator(*parts) -> torch.Generator:
+    seed = 0
+    for p in parts:
+        seed = (seed * 1_000_003 + int(p)) % (2**62)
+    return torch.Generator().manual_seed(seed)
+
+
+def random_crops(clips: list[np.ndarray], window: int, gen: torch.Generator) -> torch.Tensor:
+    """One window per clip: a random crop, or for a short clip its loop from a random offset."""
+    out = np.empty((len(clips), window), dtype=np.float32)
+    for i, y in enumerate(clips):
+        if y.size >= window:
+            start = int(torch.randint(0, y.size - window + 1, (1,), generator=gen))
+            out[i] = y[start : start + window]
+        else:
+            offset = int(torch.randint(0, y.size, (1,), generator=gen))
+            out[i] = loop_to_length(y, window + y.size)[offset : offset + window]
+    return torch.from_numpy(out)
+
+
+def evaluate(predictor: Predictor, data: ClipSet, labels: list[str], transform=None) -> dict:
+    """Metrics of the predictor on clips (the app's own windowing), plus mean NLL as `loss`."""
+    preds, nll = [], 0.0
+    for i, clip in enumerate(data.clips):
+        wave = clip if transform is None else transform(i, clip)
+        probs = predictor.predict_prepared(wave)
+        preds.append(int(np.argmax(probs)))
+        nll -= math.log(max(float(probs[data.targets[i]]), 1e-12))
+    metrics = classification_metrics(data.targets, preds, labels)
+    metrics["loss"] = nll / max(1, len(data))
+    return metrics
+
+
+class _Progress:
+    """One line per epoch; on a terminal, a live bar with running loss and accuracy."""
+
+    def __init__(self, enabled: bool, stream=sys.stderr):
+        self.enabled, self.stream = enabled, stream
+        self.live = enabled and stream.isatty()
+
+    def step(self, text: str) -> None:
+        if self.live:
+            self.stream.write("\r" + text[:150].ljust(150))
+            self.stream.flush()
+
+    def line(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write(("\r" if self.live else "") + text + "\n")
+            self.stream.flush()
+
+
+# --- the loop --------------------------------------------------------------------------------------
+
+def _lr_lambda(cfg: TrainConfig):
+    def factor(epoch: int) -> float:
+        if epoch < cfg.warmup_epochs:
+            return (epoch + 1) / (cfg.warmup_epochs + 1)
+        span = max(1, cfg.epochs - cfg.warmup_epochs)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (epoch - cfg.warmup_epochs) / span))
+    return factor
+
+
+def bundle_meta(cfg: TrainConfig, labels: list[str], hparams: dict, training: dict | None = None) -> BundleMeta:
+    return BundleMeta(architecture=cfg.architecture, labels=list(labels), frontend=cfg.frontend,
+                      window_s=cfg.window_s, hparams=hparams, trim_top_db=cfg.trim_top_db,
+                      training=training or {})
+
+
+def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str], run_dir: Path,
+                resume: bool = False, stop_after_epochs: int | None = None, verbose: bool = True) -> TrainResult:
+    rank, world = dist_context()
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    progress = _Progress(verbose and rank == 0)
+    torch.manual_seed(cfg.seed)  # model initialisation
+    model = build_model(cfg.architecture, cfg.frontend.n_features, len(labels), cfg.hparams).to(device)
+    meta = bundle_meta(cfg, labels, dict(model.hparams))
+    frontend = FrontEnd(cfg.frontend).to(device)
+    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    amp = cfg.amp and device.type == "cuda"
+    window = int(round(cfg.window_s * cfg.frontend.sample_rate))
+    ckpt_path = run_dir / CHECKPOINT
+
+    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [], "best_state": None}
+    if resume and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        state = {k: ckpt[k] for k in state}
+        progress.line(f"resumed {run_dir} after epoch {state['epoch']}")
+
+    predictor = Predictor(model, meta, device)
+    targets = torch.tensor(train.targets)
+    try:
+        for epoch in range(state["epoch"], cfg.epochs):
+            if state["bad_epochs"] >= cfg.patience:
+                break
+            t0 = time.perf_counter()
+            net.train()
+            order = torch.randperm(len(train), generator=_generator(cfg.seed, epoch))
+            shard = order[rank::world][: len(order) // world]
+            gen = _generator(cfg.seed, epoch, rank, 7)
+            torch.manual_seed(int(_generator(cfg.seed, epoch, rank, 13).initial_seed()))  # dropout draws
+            seen = correct = 0
+            loss_sum = 0.0
+            n_batches = math.ceil(len(shard) / cfg.batch_size)
+            for b in range(n_batches):
+                idx = shard[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                waves = augment_waveforms(random_crops([train.clips[i] for i in idx], window, gen),
+                                          cfg.augment, cfg.frontend.sample_rate, gen)
+                y = targets[idx].to(device)
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                    feats = frontend(waves.to(device))
+                    if cfg.augment.spec_masks:
+                        feats = spec_augment(feats.float().cpu(), gen).to(device)
+                    logits = net(feats)
+                    loss = loss_fn(logits.float(), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                optimizer.step()
+                seen += len(idx)
+                loss_sum += float(loss.detach()) * len(idx)
+                correct += int((logits.argmax(-1) == y).sum())
+                progress.step(f"{run_dir.name} epoch {epoch + 1}/{cfg.epochs} [{b + 1}/{n_batches}] "
+                              f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            model.eval()
+            val_metrics = evaluate(predictor, val, labels)
+            record = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
+                      "val_loss": val_metrics["loss"], "val_ua": val_metrics["ua"], "val_wa": val_metrics["wa"],
+                      "lr": lr, "seconds": time.perf_counter() - t0, "train_clips": seen, "world_size": world}
+            state["history"].append(record)
+            if val_metrics["ua"] > state["best_score"]:
+                state.update(best_score=val_metrics["ua"], best_epoch=epoch + 1, bad_epochs=0,
+                             best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"] = epoch + 1
+            progress.line(f"{run_dir.name} epoch {epoch + 1:3d}  loss {record['train_loss']:.3f}  acc {record['train_acc']:.3f}  "
+                          f"val UA {record['val_ua']:.3f} WA {record['val_wa']:.3f}  ({record['seconds']:.1f}s)")
+            if rank == 0:
+                _save_checkpoint(ckpt_path, model, optimizer, scheduler, state)
+            _barrier()
+            if stop_after_epochs is not None and state["epoch"] >= stop_after_epochs:
+                raise TrainingInterrupted(f"stopped after epoch {state['epoch']}")
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(f"interrupted; the checkpoint after epoch {state['epoch']} is in {run_dir}") from None
+
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
+    model.eval()
+    val_metrics = evaluate(predictor, val, labels) if len(val) else {}
+    return TrainResult(model=model, meta=meta, history=state["history"], best_epoch=state["best_epoch"],
+                       val_metrics=val_metrics)
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
+    """Atomic: a Ctrl-C during the write leaves the previous checkpoint intact."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), **state}, tmp)
+    os.replace(tmp, path)

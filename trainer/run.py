@@ -1,0 +1,222 @@
+"""What the `ser-train` commands do: train one split, cross-validate, evaluate, export."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from serapp.bundle import load_bundle, save_bundle
+from serapp.models import build_model
+from serapp.predictor import Predictor, resolve_device
+from trainer import report
+from trainer.augment import CONDITIONS, apply_condition
+from trainer.cache import DEFAULT_CACHE_DIR, load_clips
+from trainer.config import TrainConfig, config_from_dict, dump_config
+from trainer.corpora import Corpus, CorpusError, Record, load_corpus
+from trainer.folds import Split, full_training_split, make_splits
+from trainer.metrics import classification_metrics
+from trainer.loop import CHECKPOINT, ClipSet, _generator, bundle_meta, dist_context, evaluate, train_split
+
+
+def _log(*args, file=None, **kw):
+    """Progress and warnings go to stderr, from one process only under DDP."""
+    if dist_context()[0] == 0:
+        print(*args, file=file or sys.stderr, **kw)
+
+
+def resolve_labels(cfg: TrainConfig, corpus: Corpus) -> list[str]:
+    if cfg.labels:
+        missing = [label for label in cfg.labels if label not in corpus.labels]
+        if missing:
+            raise CorpusError(f"{corpus.root}: no clips labelled {', '.join(missing)}")
+        return list(cfg.labels)
+    return corpus.labels
+
+
+class Data:
+    """A corpus with its decoded clips, restricted to the run's labels."""
+
+    def __init__(self, corpus: Corpus, cfg: TrainConfig, cache_dir: Path | None):
+        self.corpus = corpus
+        self.labels = resolve_labels(cfg, corpus)
+        records = [r for r in corpus.records if r.label in self.labels]
+        clips, failures = load_clips(records, cfg.frontend.sample_rate, cfg.trim_top_db, cache_dir, log=_log)
+        for f in failures:
+            _log(f"skipped (cannot decode): {f}")
+        self.failures = failures
+        self.audio = {r.path: c for r, c in zip(records, clips) if c is not None}
+
+    def clipset(self, records: list[Record]) -> ClipSet:
+        kept = [r for r in records if r.label in self.labels and r.path in self.audio]
+        return ClipSet([self.audio[r.path] for r in kept], [self.labels.index(r.label) for r in kept])
+
+
+def _describe(split: Split) -> dict:
+    return {name: sorted(split.speakers(name)) for name in ("train", "val", "test")}
+
+
+def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume: bool = False,
+              robustness: bool = False, stop_after_epochs: int | None = None, data_note: str = "") -> dict:
+    """Train on a split; write the run directory; return the fold record (test metrics etc.)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.replace(cfg, labels=data.labels)
+    rank, _ = dist_context()
+    if rank == 0:
+        dump_config(cfg, run_dir / "config.json")
+        report.write_json(run_dir / "split.json", {**_describe(split), "protocol": split.protocol_note})
+    t0 = time.perf_counter()
+    result = train_split(cfg, data.clipset(split.train), data.clipset(split.val), data.labels, run_dir,
+                         resume=resume, stop_after_epochs=stop_after_epochs)
+    record = {"fold": split.name, "test_speakers": sorted(split.speakers("test")), "protocol": split.protocol_note,
+              "best_epoch": result.best_epoch, "val": _brief(result.val_metrics),
+              "train_seconds": round(time.perf_counter() - t0, 1)}
+    predictor = Predictor(result.model, result.meta, next(result.model.parameters()).device)
+    test = data.clipset(split.test)
+    if len(test):
+        record["test"] = evaluate(predictor, test, data.labels)
+        if robustness:
+            record["robustness"] = robustness_report(predictor, test, data.labels, cfg.seed)
+    training = {"data": data_note or data.corpus.name, "protocol": split.protocol_note, "split": split.name,
+                "best_epoch": result.best_epoch, "val_metrics": _brief(result.val_metrics),
+                "test_metrics": _brief(record.get("test", {}))}
+    meta = bundle_meta(cfg, data.labels, result.meta.hparams, training)
+    if rank == 0:
+        save_bundle(run_dir / "model.safetensors", result.model.cpu(), meta)
+        report.write_json(run_dir / "history.json", result.history)
+        report.write_json(run_dir / "metrics.json", record)
+        _plots(run_dir, result.history, record, data.labels)
+    return record
+
+
+def _brief(metrics: dict) -> dict:
+    return {k: metrics[k] for k in ("n", "wa", "ua", "macro_f1") if k in metrics}
+
+
+def _plots(run_dir: Path, history: list[dict], record: dict, labels: list[str]) -> None:
+    try:
+        report.plot_curves(run_dir / "curves.png", history, f"{run_dir.name}: training curves")
+        if "test" in record:
+            t = record["test"]
+            report.plot_confusion(run_dir / "confusion.png", t["confusion"], labels,
+                                  f"{run_dir.name}: UA {100 * t['ua']:.1f}%, WA {100 * t['wa']:.1f}% ({record['protocol']})")
+    except ImportError:
+        _log("matplotlib is not installed: PNG reports skipped (pip install 'serapp[train]')")
+
+
+def robustness_report(predictor: Predictor, test: ClipSet, labels: list[str], seed: int) -> dict:
+    """Test UA under each simulated condition (deterministic per clip)."""
+    sr = predictor.sample_rate
+    pool_idx = np.linspace(0, len(test) - 1, num=min(32, len(test))).astype(int)
+    pool_len = max(test.clips[i].size for i in pool_idx)
+    pool = torch.from_numpy(np.stack([np.resize(test.clips[i], pool_len) for i in pool_idx]))
+    out = {}
+    for c_idx, condition in enumerate(CONDITIONS):
+        def transform(i, clip, condition=condition, c_idx=c_idx):
+            gen = _generator(seed, c_idx, i, 11)
+            wave = torch.from_numpy(clip)[None]
+            return apply_condition(condition, wave, sr, gen, pool)[0].numpy()
+        out[condition] = evaluate(predictor, test, labels, transform)["ua"]
+    return out
+
+
+def run_train(cfg: TrainConfig, corpus: Corpus, out: Path, fold: str = "all", resume: bool = False,
+              cache_dir: Path | None = DEFAULT_CACHE_DIR, data_note: str = "") -> dict:
+    data = Data(corpus, cfg, cache_dir)
+    _log(corpus.summary())
+    if fold == "all":
+        split = full_training_split(corpus, cfg.val_speakers, cfg.seed)
+    else:
+        splits = make_splits(corpus, cfg.protocol, cfg.val_speakers, cfg.seed, cfg.speakers_per_fold, cfg.n_folds)
+        names = [s.name for s in splits]
+        wanted = fold if fold.startswith("fold") else f"fold{fold}"
+        if wanted not in names:
+            raise CorpusError(f"no fold {fold!r} in protocol {cfg.protocol} (folds: {', '.join(names)})")
+        split = splits[names.index(wanted)]
+    return train_one(cfg, data, split, out, resume=resume, data_note=data_note or corpus.name)
+
+
+def run_cv(cfg: TrainConfig, corpus: Corpus, out: Path, config_name: str, resume: bool = False,
+           robustness: bool = True, cache_dir: Path | None = DEFAULT_CACHE_DIR, folds: list[str] | None = None) -> dict:
+    data = Data(corpus, cfg, cache_dir)
+    _log(corpus.summary())
+    splits = make_splits(corpus, cfg.protocol, cfg.val_speakers, cfg.seed, cfg.speakers_per_fold, cfg.n_folds)
+    if folds:
+        splits = [s for s in splits if s.name in folds or s.name.removeprefix("fold") in folds]
+    records = []
+    for split in splits:
+        fold_dir = out / split.name
+        done = fold_dir / "metrics.json"
+        if resume and done.is_file() and "test" in json.loads(done.read_text()):
+            records.append(json.loads(done.read_text()))
+            _log(f"{split.name}: already done, kept")
+            continue
+        records.append(train_one(cfg, data, split, fold_dir, resume=resume, robustness=robustness,
+                                 data_note=corpus.name))
+        t = records[-1]["test"]
+        _log(f"{split.name}: test UA {100 * t['ua']:.1f}%  WA {100 * t['wa']:.1f}%")
+    summary = report.summarize_cv(records, splits[0].protocol_note if splits else "", config_name,
+                                  f"{corpus.name} ({len(data.audio)} clips, labels: {', '.join(data.labels)})")
+    if dist_context()[0] == 0:
+        report.write_json(out / "summary.json", summary)
+        (out / "summary.md").write_text(report.cv_markdown(summary), encoding="utf-8")
+    return summary
+
+
+def run_evaluate(bundle_path: Path, corpus: Corpus, device: str = "auto", cache_dir: Path | None = DEFAULT_CACHE_DIR) -> dict:
+    """Score a bundle on a corpus, restricted to the labels both share."""
+    dev = resolve_device(device)
+    model, meta = load_bundle(bundle_path, dev)
+    shared = [label for label in meta.labels if label in corpus.labels]
+    if not shared:
+        raise CorpusError(f"{corpus.root}: the corpus has none of the model's labels ({', '.join(meta.labels)})")
+    records = [r for r in corpus.records if r.label in shared]
+    clips, failures = load_clips(records, meta.sample_rate, meta.trim_top_db, cache_dir, log=_log)
+    predictor = Predictor(model, meta, dev, bundle_path)
+    keep = [meta.labels.index(label) for label in shared]
+    true, pred = [], []
+    for r, clip in zip(records, clips):
+        if clip is None:
+            continue
+        probs = predictor.predict_prepared(clip)[keep]  # argmax over the shared labels only
+        true.append(shared.index(r.label))
+        pred.append(int(np.argmax(probs)))
+    metrics = classification_metrics(true, pred, shared)
+    metrics.update(model=str(bundle_path), corpus=corpus.name, shared_labels=shared,
+                   model_only_labels=[x for x in meta.labels if x not in shared],
+                   corpus_only_labels=[x for x in corpus.labels if x not in shared],
+                   skipped_files=failures)
+    return metrics
+
+
+def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: bool = False) -> Path:
+    """A bundle from a run's checkpoint (best epoch by default), optionally also ONNX."""
+    ckpt_path = run_dir / CHECKPOINT if run_dir.is_dir() else run_dir
+    run_dir = ckpt_path.parent
+    if not ckpt_path.is_file():
+        raise CorpusError(f"{ckpt_path}: no checkpoint here")
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise CorpusError(f"{cfg_path}: the run's config.json is missing")
+    cfg = config_from_dict(json.loads(cfg_path.read_text()))
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    model = build_model(cfg.architecture, cfg.frontend.n_features, len(cfg.labels), cfg.hparams)
+    state = ckpt["model"] if use_last or ckpt.get("best_state") is None else ckpt["best_state"]
+    model.load_state_dict(state)
+    model.eval()
+    training = {"data": "see run directory", "run": str(run_dir), "epoch": ckpt["epoch"] if use_last else ckpt["best_epoch"]}
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.is_file():
+        training["test_metrics"] = _brief(json.loads(metrics_path.read_text()).get("test", {}))
+    save_bundle(out, model, bundle_meta(cfg, cfg.labels, dict(model.hparams), training))
+    if onnx is not None:
+        frames = cfg.frontend.n_frames(int(cfg.window_s * cfg.frontend.sample_rate))
+        dummy = torch.zeros(1, cfg.frontend.n_features, frames)
+        torch.onnx.export(model, (dummy,), str(onnx), input_names=["features"], output_names=["logits"],
+                          dynamic_axes={"features": {0: "batch", 2: "frames"}, "logits": {0: "batch"}}, dynamo=False)
+    return out
