@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
-import soundfile as sf
-
 from helpers import tone, write_audio
+
 from serapp.audio import iter_audio_files, load_audio, resample, to_mono, trim_silence
 from serapp.errors import AudioDecodeError, SerappError
 

@@ -5,11 +5,18 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-
 from helpers import make_bundle
-from serapp.bundle import FORMAT_VERSION, BundleMeta, load_bundle, read_bundle_meta, save_bundle, tensors_digest
+
+from serapp.bundle import (
+    FORMAT_VERSION,
+    BundleMeta,
+    load_bundle,
+    read_bundle_meta,
+    save_bundle,
+    tensors_digest,
+)
 from serapp.errors import BundleError
-from serapp.features import FrontEndConfig, FrontEnd
+from serapp.features import FrontEnd, FrontEndConfig
 from serapp.models import build_model
 
 

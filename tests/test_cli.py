@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import speechlike, tone, write_audio
 
 import serapp.predictor as predictor_mod
-from helpers import speechlike, tone, write_audio
 from serapp.cli import main
 from serapp.labels import EMOTIONS
 

@@ -4,9 +4,14 @@ import librosa
 import numpy as np
 import pytest
 import torch
-
 from helpers import speechlike, tone
-from serapp.features import FrontEnd, FrontEndConfig, StreamingFrontEnd, normalize_features
+
+from serapp.features import (
+    FrontEnd,
+    FrontEndConfig,
+    StreamingFrontEnd,
+    normalize_features,
+)
 from serapp.predictor import available_devices
 
 CONFIGS = [

@@ -1,12 +1,17 @@
 import numpy as np
 import pytest
 import torch
+from helpers import make_bundle, speechlike
 
 import serapp.predictor as predictor_mod
-from helpers import make_bundle, speechlike
 from serapp.errors import BundleError, DeviceError
 from serapp.labels import EMOTIONS
-from serapp.predictor import available_devices, load_model, resolve_device, window_starts
+from serapp.predictor import (
+    available_devices,
+    load_model,
+    resolve_device,
+    window_starts,
+)
 
 
 @pytest.mark.parametrize(

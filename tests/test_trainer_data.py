@@ -5,10 +5,16 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
-
 from helpers import make_ravdess_corpus, tone
+
 from trainer.corpora import CorpusError, load_corpus, load_manifest, parse_data_arg
-from trainer.folds import EMOBOX_RAVDESS, emobox_folds, full_training_split, leave_speakers_out, random_folds
+from trainer.folds import (
+    EMOBOX_RAVDESS,
+    emobox_folds,
+    full_training_split,
+    leave_speakers_out,
+    random_folds,
+)
 
 
 def _touch_audio(path, rate=16000):

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import make_ravdess_corpus
+
 from serapp.bundle import load_bundle
 from serapp.predictor import load_model
 from trainer.cli import main as train_main
 from trainer.config import load_config
 from trainer.corpora import load_corpus
+from trainer.folds import leave_speakers_out
 from trainer.loop import TrainingInterrupted
 from trainer.run import Data, run_cv, run_evaluate, run_export, run_train, train_one
-from trainer.folds import leave_speakers_out
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -176,6 +176,8 @@ def test_export_from_checkpoint(corpus, tmp_path):
         (["cv", "--data", "ravdess=/tmp", "--set", "optim.lr=3"], "unknown section(s) optim"),
         (["cv", "--data", "ravdess=/tmp", "--set", "features.kind=\"cqt\""], "feature kind 'cqt'"),
         (["train", "--data", "ravdess=/tmp", "--resume"], "--resume needs --out"),
+        (["cv", "--data", "ravdess=/tmp", "--set", "model.heads=4"], "architecture 'tcn' has no hyper-parameter heads"),
+        (["cv", "--data", "ravdess=/tmp", "--set", "model.architecture=\"wavlm\""], "unknown architecture 'wavlm'"),
     ],
 )
 def test_cli_errors_are_one_line(capsys, argv, fragment):

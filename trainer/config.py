@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serapp.features import FrontEndConfig
+from serapp.models import check_hparams
 from trainer.augment import AugmentConfig
 
 if sys.version_info >= (3, 11):
@@ -74,6 +75,7 @@ def _build(raw: dict, where: str) -> TrainConfig:
         augment = AugmentConfig(**aug_raw)
         cfg = TrainConfig(architecture=model.pop("architecture", "tcn"), hparams=model, frontend=frontend,
                           augment=augment, **top)
+        check_hparams(cfg.architecture, cfg.hparams)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return cfg

@@ -76,7 +76,7 @@ def _barrier() -> None:
 
 # --- batches and evaluation ----------------------------------------------------------------------
 
-def _generator(*parts) -> torch.Generator:
+def seeded_generator(*parts) -> torch.Generator:
     seed = 0
     for p in parts:
         seed = (seed * 1_000_003 + int(p)) % (2**62)
@@ -182,10 +182,10 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
                 break
             t0 = time.perf_counter()
             net.train()
-            order = torch.randperm(len(train), generator=_generator(cfg.seed, epoch))
+            order = torch.randperm(len(train), generator=seeded_generator(cfg.seed, epoch))
             shard = order[rank::world][: len(order) // world]
-            gen = _generator(cfg.seed, epoch, rank, 7)
-            torch.manual_seed(int(_generator(cfg.seed, epoch, rank, 13).initial_seed()))  # dropout draws
+            gen = seeded_generator(cfg.seed, epoch, rank, 7)
+            torch.manual_seed(int(seeded_generator(cfg.seed, epoch, rank, 13).initial_seed()))  # dropout draws
             seen = correct = 0
             loss_sum = 0.0
             n_batches = math.ceil(len(shard) / cfg.batch_size)

@@ -18,10 +18,18 @@ from trainer import report
 from trainer.augment import CONDITIONS, apply_condition
 from trainer.cache import DEFAULT_CACHE_DIR, load_clips
 from trainer.config import TrainConfig, config_from_dict, dump_config
-from trainer.corpora import Corpus, CorpusError, Record, load_corpus
+from trainer.corpora import Corpus, CorpusError, Record
 from trainer.folds import Split, full_training_split, make_splits
+from trainer.loop import (
+    CHECKPOINT,
+    ClipSet,
+    bundle_meta,
+    dist_context,
+    evaluate,
+    seeded_generator,
+    train_split,
+)
 from trainer.metrics import classification_metrics
-from trainer.loop import CHECKPOINT, ClipSet, _generator, bundle_meta, dist_context, evaluate, train_split
 
 
 def _log(*args, file=None, **kw):
@@ -118,7 +126,7 @@ def robustness_report(predictor: Predictor, test: ClipSet, labels: list[str], se
     out = {}
     for c_idx, condition in enumerate(CONDITIONS):
         def transform(i, clip, condition=condition, c_idx=c_idx):
-            gen = _generator(seed, c_idx, i, 11)
+            gen = seeded_generator(seed, c_idx, i, 11)
             wave = torch.from_numpy(clip)[None]
             return apply_condition(condition, wave, sr, gen, pool)[0].numpy()
         out[condition] = evaluate(predictor, test, labels, transform)["ua"]

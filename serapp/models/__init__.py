@@ -11,29 +11,36 @@ import inspect
 
 from torch import nn
 
+from serapp.models.crnn import ConvRecurrentNet
 from serapp.models.tcn import TemporalConvNet
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "tcn": TemporalConvNet,
+    "crnn": ConvRecurrentNet,
 }
 
 
-def build_model(architecture: str, n_features: int, n_classes: int, hparams: dict | None = None) -> nn.Module:
-    """Construct an architecture by name; unknown names or hyper-parameters raise ValueError."""
+def check_hparams(architecture: str, hparams: dict | None) -> type[nn.Module]:
+    """The architecture's class, after checking the name and the hyper-parameter names."""
     try:
         cls = ARCHITECTURES[architecture]
     except KeyError:
         known = ", ".join(sorted(ARCHITECTURES))
         raise ValueError(f"unknown architecture {architecture!r} (this serapp knows: {known})") from None
-    hparams = dict(hparams or {})
     accepted = set(inspect.signature(cls).parameters) - {"n_features", "n_classes"}
-    unknown = sorted(set(hparams) - accepted)
+    unknown = sorted(set(hparams or {}) - accepted)
     if unknown:
         raise ValueError(
             f"architecture {architecture!r} has no hyper-parameter {', '.join(unknown)} "
             f"(it takes: {', '.join(sorted(accepted))})"
         )
-    return cls(n_features=n_features, n_classes=n_classes, **hparams)
+    return cls
 
 
-__all__ = ["ARCHITECTURES", "build_model", "TemporalConvNet"]
+def build_model(architecture: str, n_features: int, n_classes: int, hparams: dict | None = None) -> nn.Module:
+    """Construct an architecture by name; unknown names or hyper-parameters raise ValueError."""
+    cls = check_hparams(architecture, hparams)
+    return cls(n_features=n_features, n_classes=n_classes, **dict(hparams or {}))
+
+
+__all__ = ["ARCHITECTURES", "build_model", "check_hparams", "ConvRecurrentNet", "TemporalConvNet"]
