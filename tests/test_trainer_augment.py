@@ -118,3 +118,14 @@ def test_metrics_by_hand():
     # F1: a = 2*1*.75/1.75, b = 2*.5*.5/1, c = 2*(2/3)*1/(5/3)
     assert m["macro_f1"] == pytest.approx((6 / 7 + 0.5 + 0.8) / 3)
     assert m["per_class_recall"] == {"a": 0.75, "b": 0.5, "c": 1.0}
+
+
+def test_mixup_keeps_the_original_dominant_and_is_reproducible():
+    from trainer.augment import mixup
+
+    feats = torch.randn(8, 16, 30)
+    a, pa, la = mixup(feats, 0.4, torch.Generator().manual_seed(1))
+    b, pb, lb = mixup(feats, 0.4, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and torch.equal(pa, pb) and la == lb
+    assert 0.5 <= la <= 1.0 and sorted(pa.tolist()) == list(range(8))
+    torch.testing.assert_close(a, la * feats + (1 - la) * feats[pa])

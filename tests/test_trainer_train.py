@@ -13,18 +13,26 @@ import pytest
 import torch
 from helpers import make_ravdess_corpus
 
-from serapp.bundle import load_bundle
+from serapp.bundle import load_bundle, read_bundle_meta
 from serapp.predictor import load_model
 from trainer.cli import main as train_main
 from trainer.config import load_config
-from trainer.corpora import load_corpus
+from trainer.corpora import CorpusError, load_corpus
 from trainer.folds import leave_speakers_out
 from trainer.loop import TrainingInterrupted
-from trainer.run import Data, run_cv, run_evaluate, run_export, run_train, train_one
+from trainer.run import (
+    Data,
+    load_cv_summary,
+    run_cv,
+    run_evaluate,
+    run_export,
+    run_train,
+    train_one,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "model.channels=24", "model.blocks=2", "model.dropout=0.1",
+    'model.architecture="tcn"', "model.channels=24", "model.blocks=2", "model.dropout=0.1",
     "data.window_s=0.5", "data.trim_top_db=30.0", 'data.protocol="speakers"', "data.speakers_per_fold=2",
     "train.batch_size=16", "train.lr=0.005", "train.warmup_epochs=1", "train.patience=50", "train.threads=1",
     "augment.noise_prob=0.3", "augment.reverb_prob=0.1", "augment.tilt_prob=0.2", "augment.telephone_prob=0.0",
@@ -32,7 +40,7 @@ TINY = [
 
 
 def tiny_config(epochs=8, extra=()):
-    return load_config(ROOT / "trainer/configs/default.toml", TINY + [f"train.epochs={epochs}", *extra])
+    return load_config(ROOT / "trainer/configs/tcn.toml", TINY + [f"train.epochs={epochs}", *extra])
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +96,7 @@ def _cli(*args, timeout=300, **kw):
 
 
 def _tiny_args(corpus_dir, out, epochs):
-    args = ["train", "--config", ROOT / "trainer/configs/default.toml", "--data", f"ravdess={corpus_dir}",
+    args = ["train", "--config", ROOT / "trainer/configs/tcn.toml", "--data", f"ravdess={corpus_dir}",
             "--fold", "1", "--out", out, "--no-cache", "--epochs", epochs]
     for s in TINY:
         args += ["--set", s]
@@ -144,6 +152,14 @@ def test_cv_writes_summary_and_robustness(corpus, tmp_path):
     md = (tmp_path / "cv" / "summary.md").read_text()
     assert "speaker-independent" in md and "mean ± sd" in md and "reverb" in md
     assert (tmp_path / "cv" / "fold2" / "confusion.png").is_file()
+    # The shipped model's bundle carries the cross-validation figures.
+    out = run_export(tmp_path / "cv" / "fold1", tmp_path / "x.safetensors",
+                     cv_summary=load_cv_summary(tmp_path / "cv" / "summary.json"))
+    cv = read_bundle_meta(out).training["cross_validation"]
+    assert [f["fold"] for f in cv["folds"]] == ["fold1", "fold2"] and cv["ua"]["mean"] == summary["ua"]["mean"]
+    assert "babble 10 dB" in cv["robustness_ua"] and read_bundle_meta(out).training["licence"].startswith("CC BY-NC-SA")
+    with pytest.raises(CorpusError, match="not a ser-train cv summary"):
+        load_cv_summary(tmp_path / "cv" / "fold1" / "history.json")
 
 
 def test_evaluate_restricts_to_shared_labels(corpus, corpus_dir, tmp_path):

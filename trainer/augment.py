@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -131,6 +132,7 @@ class AugmentConfig:
     tilt_prob: float = 0.3
     tilt_db_per_octave: tuple[float, float] = (-4.0, 4.0)
     spec_masks: bool = True
+    mixup_alpha: float = 0.0  # > 0: mix pairs of clips' features, weight ~ Beta(alpha, alpha); 0: off
 
 
 def _uniform(lo_hi, n, gen) -> torch.Tensor:
@@ -168,6 +170,15 @@ def augment_waveforms(x: torch.Tensor, cfg: AugmentConfig, sample_rate: int, gen
             noise = torch.where(babble[:, None], babble_noise(x.detach().clone(), n, gen), coloured)
             x[rows] = add_noise(x[rows], noise, _uniform(cfg.snr_db, n, gen))
     return gain_db(x, _uniform(cfg.gain_db, b, gen))
+
+
+def mixup(features: torch.Tensor, alpha: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mix each row with a partner row: returns (mixed, partner index, weight of the original)."""
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    lam = max(lam, 1.0 - lam)  # the original stays dominant, so its label stays the main one
+    partner = torch.randperm(features.shape[0], generator=gen)
+    return lam * features + (1.0 - lam) * features[partner], partner, lam
 
 
 # --- the robustness report's fixed conditions -------------------------------------------------

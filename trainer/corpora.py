@@ -63,6 +63,16 @@ class Corpus:
         return text
 
 
+# Licence notes carried into bundles; for other corpora the user must check the corpus' own terms.
+CORPUS_LICENCES = {
+    "ravdess": "CC BY-NC-SA 4.0 (RAVDESS, Livingstone & Russo 2018): non-commercial use, credit RAVDESS",
+}
+
+
+def licence_note(corpus: str) -> str:
+    return CORPUS_LICENCES.get(corpus, f"see the licence of the {corpus} corpus")
+
+
 # Aliases used by folder-per-label corpora and manifests; corpus codes have their own maps below.
 LABEL_ALIASES = {
     **{e: e for e in EMOTIONS},

@@ -23,7 +23,7 @@ from serapp.bundle import BundleMeta
 from serapp.features import FrontEnd
 from serapp.models import build_model
 from serapp.predictor import Predictor, loop_to_length, resolve_device
-from trainer.augment import augment_waveforms, spec_augment
+from trainer.augment import augment_waveforms, mixup, spec_augment
 from trainer.config import TrainConfig
 from trainer.metrics import classification_metrics
 
@@ -198,8 +198,13 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
                     feats = frontend(waves.to(device))
                     if cfg.augment.spec_masks:
                         feats = spec_augment(feats.float().cpu(), gen).to(device)
-                    logits = net(feats)
-                    loss = loss_fn(logits.float(), y)
+                    if cfg.augment.mixup_alpha > 0:
+                        feats, partner, lam = mixup(feats, cfg.augment.mixup_alpha, gen)
+                        logits = net(feats)
+                        loss = lam * loss_fn(logits.float(), y) + (1 - lam) * loss_fn(logits.float(), y[partner.to(device)])
+                    else:
+                        logits = net(feats)
+                        loss = loss_fn(logits.float(), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -217,7 +222,9 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
                       "val_loss": val_metrics["loss"], "val_ua": val_metrics["ua"], "val_wa": val_metrics["wa"],
                       "lr": lr, "seconds": time.perf_counter() - t0, "train_clips": seen, "world_size": world}
             state["history"].append(record)
-            if val_metrics["ua"] > state["best_score"]:
+            # Ties go to the later epoch: validation UA over a few speakers is coarse, and a later
+            # epoch at the same score has seen a lower learning rate.
+            if val_metrics["ua"] >= state["best_score"]:
                 state.update(best_score=val_metrics["ua"], best_epoch=epoch + 1, bad_epochs=0,
                              best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
             else:

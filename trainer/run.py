@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serapp.bundle import load_bundle, save_bundle
+from serapp.bundle import load_bundle, read_bundle_meta, save_bundle
 from serapp.models import build_model
 from serapp.predictor import Predictor, resolve_device
 from trainer import report
 from trainer.augment import CONDITIONS, apply_condition
 from trainer.cache import DEFAULT_CACHE_DIR, load_clips
 from trainer.config import TrainConfig, config_from_dict, dump_config
-from trainer.corpora import Corpus, CorpusError, Record
+from trainer.corpora import Corpus, CorpusError, Record, licence_note
 from trainer.folds import Split, full_training_split, make_splits
 from trainer.loop import (
     CHECKPOINT,
@@ -70,7 +70,8 @@ def _describe(split: Split) -> dict:
 
 
 def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume: bool = False,
-              robustness: bool = False, stop_after_epochs: int | None = None, data_note: str = "") -> dict:
+              robustness: bool = False, stop_after_epochs: int | None = None, data_note: str = "",
+              cv_summary: dict | None = None) -> dict:
     """Train on a split; write the run directory; return the fold record (test metrics etc.)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = dataclasses.replace(cfg, labels=data.labels)
@@ -90,9 +91,12 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
         record["test"] = evaluate(predictor, test, data.labels)
         if robustness:
             record["robustness"] = robustness_report(predictor, test, data.labels, cfg.seed)
-    training = {"data": data_note or data.corpus.name, "protocol": split.protocol_note, "split": split.name,
+    training = {"data": data_note or data.corpus.name, "licence": licence_note(data.corpus.name),
+                "protocol": split.protocol_note, "split": split.name, "train_speakers": sorted(split.speakers("train")),
                 "best_epoch": result.best_epoch, "val_metrics": _brief(result.val_metrics),
                 "test_metrics": _brief(record.get("test", {}))}
+    if cv_summary:
+        training["cross_validation"] = brief_cv(cv_summary)
     meta = bundle_meta(cfg, data.labels, result.meta.hparams, training)
     if rank == 0:
         save_bundle(run_dir / "model.safetensors", result.model.cpu(), meta)
@@ -100,6 +104,29 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
         report.write_json(run_dir / "metrics.json", record)
         _plots(run_dir, result.history, record, data.labels)
     return record
+
+
+def brief_cv(summary: dict) -> dict:
+    """The cross-validation figures a bundle carries (from a `ser-train cv` summary.json)."""
+    out = {"protocol": summary["protocol"], "config": summary.get("config"), "data": summary.get("data"),
+           "wa": summary["wa"], "ua": summary["ua"], "macro_f1": summary.get("macro_f1"),
+           "folds": [{"fold": f["fold"], "test_speakers": f.get("test_speakers"), **_brief(f["test"])}
+                     for f in summary["folds"]]}
+    if "robustness" in summary:
+        out["robustness_ua"] = {c: v["ua_mean"] for c, v in summary["robustness"].items()}
+        out["robustness_mean_drop"] = summary["robustness_mean_drop"]
+    return out
+
+
+def load_cv_summary(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        summary = json.loads(Path(path).read_text())
+        brief_cv(summary)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CorpusError(f"{path}: not a ser-train cv summary.json ({exc})") from None
+    return summary
 
 
 def _brief(metrics: dict) -> dict:
@@ -134,7 +161,7 @@ def robustness_report(predictor: Predictor, test: ClipSet, labels: list[str], se
 
 
 def run_train(cfg: TrainConfig, corpus: Corpus, out: Path, fold: str = "all", resume: bool = False,
-              cache_dir: Path | None = DEFAULT_CACHE_DIR, data_note: str = "") -> dict:
+              cache_dir: Path | None = DEFAULT_CACHE_DIR, data_note: str = "", cv_summary: dict | None = None) -> dict:
     data = Data(corpus, cfg, cache_dir)
     _log(corpus.summary())
     if fold == "all":
@@ -146,7 +173,8 @@ def run_train(cfg: TrainConfig, corpus: Corpus, out: Path, fold: str = "all", re
         if wanted not in names:
             raise CorpusError(f"no fold {fold!r} in protocol {cfg.protocol} (folds: {', '.join(names)})")
         split = splits[names.index(wanted)]
-    return train_one(cfg, data, split, out, resume=resume, data_note=data_note or corpus.name)
+    note = data_note or f"{corpus.name} ({len(data.audio)} clips, {len(corpus.speakers)} speakers)"
+    return train_one(cfg, data, split, out, resume=resume, data_note=note, cv_summary=cv_summary)
 
 
 def run_cv(cfg: TrainConfig, corpus: Corpus, out: Path, config_name: str, resume: bool = False,
@@ -202,7 +230,8 @@ def run_evaluate(bundle_path: Path, corpus: Corpus, device: str = "auto", cache_
     return metrics
 
 
-def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: bool = False) -> Path:
+def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: bool = False,
+               cv_summary: dict | None = None) -> Path:
     """A bundle from a run's checkpoint (best epoch by default), optionally also ONNX."""
     ckpt_path = run_dir / CHECKPOINT if run_dir.is_dir() else run_dir
     run_dir = ckpt_path.parent
@@ -217,10 +246,13 @@ def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: boo
     state = ckpt["model"] if use_last or ckpt.get("best_state") is None else ckpt["best_state"]
     model.load_state_dict(state)
     model.eval()
-    training = {"data": "see run directory", "run": str(run_dir), "epoch": ckpt["epoch"] if use_last else ckpt["best_epoch"]}
-    metrics_path = run_dir / "metrics.json"
-    if metrics_path.is_file():
-        training["test_metrics"] = _brief(json.loads(metrics_path.read_text()).get("test", {}))
+    training = {"data": "see the run directory", "run": str(run_dir),
+                "epoch": ckpt["epoch"] if use_last else ckpt["best_epoch"]}
+    bundle_path = run_dir / "model.safetensors"
+    if bundle_path.is_file():  # the run's own record (data, licence, protocol, metrics) carries over
+        training = {**read_bundle_meta(bundle_path).training, **training}
+    if cv_summary:
+        training["cross_validation"] = brief_cv(cv_summary)
     save_bundle(out, model, bundle_meta(cfg, cfg.labels, dict(model.hparams), training))
     if onnx is not None:
         frames = cfg.frontend.n_frames(int(cfg.window_s * cfg.frontend.sample_rate))
