@@ -15,3 +15,29 @@ def tiny_bundle(tmp_path):
 @pytest.fixture
 def clip(tmp_path):
     return write_audio(tmp_path / "clip.wav", speechlike(2.5), 16000)
+
+
+@pytest.fixture(scope="session")
+def virtual_mic(tmp_path_factory):
+    """A private PulseAudio whose default input is a FIFO; PortAudio is re-initialised to see it."""
+    import os
+
+    import virtual_mic as vm
+
+    reason = vm.available()
+    if reason:
+        pytest.skip(reason)
+    mic = vm.VirtualMic(tmp_path_factory.mktemp("pulse")).start()
+    saved = {k: os.environ.get(k) for k in mic.env}
+    os.environ.update(mic.env)
+    import sounddevice
+
+    sounddevice._terminate()  # PortAudio enumerates devices once; make it look again
+    sounddevice._initialize()
+    yield mic
+    mic.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -1,0 +1,141 @@
+"""Live analysis without Qt: follow a source's ring buffer, evaluate a sliding window every hop.
+
+`LiveAnalyzer.poll()` does the work and is meant for a worker thread (`LiveWorker`), never the
+GUI thread. When the worker falls behind, it evaluates only the newest window: a live readout
+must not build up latency.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+
+from serapp.audio.ringbuffer import RingBuffer
+from serapp.audio.vad import VoiceActivityDetector
+
+
+class StreamResampler:
+    """Chunk-by-chunk resampling (soxr keeps the filter state between chunks)."""
+
+    def __init__(self, rate_in: int, rate_out: int):
+        self.rate_in, self.rate_out = int(rate_in), int(rate_out)
+        self._stream = None if rate_in == rate_out else soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        if self._stream is None or chunk.size == 0:
+            return chunk
+        return self._stream.resample_chunk(np.ascontiguousarray(chunk, dtype=np.float32))
+
+    def reset(self) -> None:
+        if self._stream is not None:
+            self._stream.clear()
+
+
+@dataclass
+class Reading:
+    t: float  # stream time in seconds (model rate) at the end of the window
+    speech: bool
+    probabilities: dict[str, float] | None  # smoothed; None when the window has no speech
+    label: str | None
+    features_ms: float = 0.0
+    model_ms: float = 0.0
+
+
+class LiveAnalyzer:
+    def __init__(self, source, predictor, hop_s: float = 0.5, window_s: float | None = None,
+                 smoothing: float = 0.0, vad: VoiceActivityDetector | None = None):
+        self.source, self.predictor = source, predictor
+        self.hop_s = float(hop_s)
+        self.window_s = float(window_s or predictor.window_s)
+        self.smoothing = float(smoothing)  # 0: off; else weight of the previous smoothed value
+        self.rate = predictor.sample_rate
+        self.vad = vad or VoiceActivityDetector(sample_rate=self.rate)
+        self.ring = RingBuffer(int(max(self.window_s * 2, 10.0) * self.rate))
+        self.reset()
+
+    def reset(self) -> None:
+        self._pos = self.source.ring.written
+        self._resampler = StreamResampler(self.source.sample_rate, self.rate)
+        self.ring.reset()
+        self._next_eval = int(self.hop_s * self.rate)
+        self._smoothed: np.ndarray | None = None
+        self.lost = 0
+
+    def _pull(self) -> None:
+        chunk, self._pos, lost = self.source.ring.since(self._pos)
+        self.lost += lost
+        if chunk.size:
+            self.ring.write(self._resampler(chunk))
+
+    def poll(self) -> Reading | None:
+        """Take in new audio; evaluate the newest window if a hop boundary has passed."""
+        self._pull()
+        written = self.ring.written
+        if written < self._next_eval:
+            return None
+        hop = max(1, int(self.hop_s * self.rate))
+        self._next_eval = written - (written % hop) + hop  # skip stale hops when behind
+        window = int(self.window_s * self.rate)
+        samples = self.ring.latest(min(window, written)).copy()
+        t = written / self.rate
+        if not self.vad.is_speech(samples):
+            return Reading(t, False, None, None)
+        probs = self.predictor.predict_prepared(samples)
+        if self.smoothing > 0 and self._smoothed is not None:
+            probs = self.smoothing * self._smoothed + (1 - self.smoothing) * probs
+        self._smoothed = probs
+        labels = self.predictor.labels
+        timing = self.predictor.last_timing
+        return Reading(t, True, {k: float(p) for k, p in zip(labels, probs)}, labels[int(np.argmax(probs))],
+                       timing["features_ms"], timing["model_ms"])
+
+
+class LiveWorker:
+    """Runs an analyzer on its own thread; readings arrive in `readings` (a queue) for the GUI."""
+
+    def __init__(self, analyzer: LiveAnalyzer, interval_s: float = 0.05):
+        self.analyzer = analyzer
+        self.interval_s = interval_s
+        self.readings: queue.Queue[Reading] = queue.Queue()
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="LiveWorker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                reading = self.analyzer.poll()
+                if reading is not None:
+                    self.readings.put(reading)
+                self._stop.wait(max(0.0, self.interval_s - (time.perf_counter() - t0)))
+        except Exception as exc:  # shown in the status bar; the app stays usable
+            self.error = f"live analysis stopped: {exc}"
+
+    def drain(self) -> list[Reading]:
+        out = []
+        while True:
+            try:
+                out.append(self.readings.get_nowait())
+            except queue.Empty:
+                return out

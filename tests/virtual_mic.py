@@ -1,0 +1,72 @@
+"""A private PulseAudio daemon whose default input is a FIFO: a real microphone path for tests.
+
+Recipe: ../shared/docs/virtual-mic.md. PortAudio reaches it through ALSA's pulse plugin, so
+the code under test opens a real PortAudio input stream.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class VirtualMic:
+    def __init__(self, root: Path, rate: int = 16000):
+        self.root, self.rate = Path(root), rate
+        self.fifo = self.root / "virtmic.fifo"
+        self.env = {"XDG_RUNTIME_DIR": str(self.root), "PULSE_RUNTIME_PATH": str(self.root / "pulse")}
+
+    def _run(self, *cmd, check=True):
+        return subprocess.run(cmd, env={**os.environ, **self.env}, capture_output=True, text=True, timeout=30, check=check)
+
+    def start(self) -> "VirtualMic":
+        self._run("pulseaudio", "-D", "--exit-idle-time=-1", "-n", "--load=module-native-protocol-unix",
+                  "--load=module-null-sink sink_name=null", f"--log-target=file:{self.root / 'pulse.log'}")
+        for _ in range(50):
+            if self._run("pactl", "info", check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        self._run("pactl", "load-module", "module-pipe-source", "source_name=virtmic", f"file={self.fifo}",
+                  "format=s16le", f"rate={self.rate}", "channels=1")
+        self._run("pactl", "set-default-source", "virtmic")
+        return self
+
+    def stop(self) -> None:
+        self._run("pactl", "exit", check=False)
+
+    def write(self, samples: np.ndarray, realtime: bool = True, block_s: float = 0.05) -> None:
+        """Feed float samples (at `rate`) into the microphone, paced like real time."""
+        pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+        block = int(block_s * self.rate) * 2
+        fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            t0 = time.perf_counter()
+            for i in range(0, len(pcm), block):
+                data = pcm[i : i + block]
+                while data:
+                    try:
+                        data = data[os.write(fd, data):]
+                    except BlockingIOError:
+                        time.sleep(0.005)
+                if realtime:
+                    time.sleep(max(0.0, t0 + (i + block) / (2 * self.rate) - time.perf_counter()))
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def quantized(samples: np.ndarray) -> np.ndarray:
+        """What a float32 capture of `samples` reads back (int16 in, /32768 out)."""
+        return (np.clip(samples, -1, 1) * 32767).astype(np.int16).astype(np.float32) / 32768.0
+
+
+def available() -> str | None:
+    """None when a virtual mic can be made here, else the reason it cannot."""
+    for tool in ("pulseaudio", "pactl"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils libasound2-plugins)"
+    return None
