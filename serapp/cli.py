@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Speech emotion recognition. With no command, opens the desktop app.",
     )
     parser.add_argument("--version", action="version", version=f"serapp {__version__}")
+    gui = parser.add_argument_group("desktop app (no command)")
+    gui.add_argument("--model", metavar="PATH", help="model bundle (default: the bundled model)")
+    gui.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="compute device for the model")
+    gui.add_argument("--input-device", metavar="NAME_OR_INDEX", help="start live capture on this input at launch")
+    gui.add_argument("--quit-after", type=_positive_float, metavar="SECONDS", help="quit after this long (demos, tests)")
+    gui.add_argument("--screenshot", metavar="FILE.png", help="with --quit-after: save the main window first")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("predict", help="predict the emotion of audio files (headless)",
                        description="Predict the emotion of audio files and directories (walked for audio).")
@@ -121,10 +127,30 @@ def run_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _display_problem() -> str | None:
+    """Why Qt could not open a window here, before Qt aborts the process over it."""
+    if os.environ.get("QT_QPA_PLATFORM") or sys.platform in ("win32", "darwin"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return "no display found (set DISPLAY or run under xvfb-run); `serapp predict` works without one"
+
+
 def run_gui(args: argparse.Namespace) -> int:
-    print("serapp: the desktop app is not built yet; use `serapp predict FILE ...` "
-          "(see `serapp predict --help`)", file=sys.stderr)
-    return 1
+    if args.screenshot and args.quit_after is None:
+        print("serapp: --screenshot needs --quit-after", file=sys.stderr)
+        return 2
+    problem = _display_problem()
+    if problem:
+        print(f"serapp: {problem}", file=sys.stderr)
+        return 1
+    try:
+        from serapp.gui.app import run_app
+    except ImportError as exc:
+        print(f"serapp: the desktop app cannot start: {exc} (Qt or one of its system libraries is missing)",
+              file=sys.stderr)
+        return 1
+    return run_app(args.model, args.device, args.input_device, args.quit_after, args.screenshot)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ class StreamResampler:
 
 @dataclass
 class Reading:
-    t: float  # stream time in seconds (model rate) at the end of the window
+    t: float  # source time in seconds (since the source started) at the end of the window
     speech: bool
     probabilities: dict[str, float] | None  # smoothed; None when the window has no speech
     label: str | None
@@ -60,6 +60,7 @@ class LiveAnalyzer:
 
     def reset(self) -> None:
         self._pos = self.source.ring.written
+        self._t0 = self._pos / self.source.sample_rate
         self._resampler = StreamResampler(self.source.sample_rate, self.rate)
         self.ring.reset()
         self._next_eval = int(self.hop_s * self.rate)
@@ -82,7 +83,7 @@ class LiveAnalyzer:
         self._next_eval = written - (written % hop) + hop  # skip stale hops when behind
         window = int(self.window_s * self.rate)
         samples = self.ring.latest(min(window, written)).copy()
-        t = written / self.rate
+        t = self._t0 + written / self.rate
         if not self.vad.is_speech(samples):
             return Reading(t, False, None, None)
         probs = self.predictor.predict_prepared(samples)

@@ -41,3 +41,26 @@ def virtual_mic(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_teardown_before_interpreter_exit():
+    """Destroy Qt widgets while QApplication lives: PySide6 can crash when they are collected
+    during interpreter shutdown (the app does the same in serapp.gui.app.run_app)."""
+    yield
+    import gc
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6 import QtCore, QtWidgets
+
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        return
+    app.closeAllWindows()
+    for w in app.topLevelWidgets():
+        w.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    app.processEvents()
+    gc.collect()

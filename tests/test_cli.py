@@ -145,9 +145,16 @@ def test_absent_device_is_one_line_exit_1(capsys, clip, tiny_bundle):
     assert code == 1 and f"'{absent}' is not available" in err
 
 
-def test_no_command_points_to_predict_until_the_gui_exists(capsys):
+def test_no_display_is_a_clear_error_not_a_crash(capsys, monkeypatch):
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
     code, _, err = run(capsys)
-    assert code == 1 and "serapp predict" in err
+    assert code == 1 and "no display found" in err and "serapp predict" in err
+
+
+def test_screenshot_needs_quit_after(capsys):
+    code, _, err = run(capsys, "--screenshot", "x.png")
+    assert code == 2 and "--screenshot needs --quit-after" in err
 
 
 def test_output_into_a_closed_pipe_is_quiet(tmp_path, tiny_bundle):

@@ -1,0 +1,128 @@
+"""The file tab: whole waveform and spectrogram, emotion timeline, overall prediction, playback."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from serapp.audio.sources import AudioDeviceError, import_sounddevice
+from serapp.features import FrontEndConfig
+from serapp.file_analysis import FileAnalysis
+from serapp.gui.widgets import (
+    ReadoutWidget,
+    SpectrogramWidget,
+    TimelineWidget,
+    WaveformWidget,
+)
+from serapp.labels import EMOTIONS
+
+
+class FileView(QtWidgets.QWidget):
+    export_requested = QtCore.Signal()
+    message = QtCore.Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.analysis: FileAnalysis | None = None
+        self.title = QtWidgets.QLabel("Open an audio file (Ctrl+O) or drop one here.")
+        self.title.setWordWrap(True)
+        self.play_button = QtWidgets.QPushButton("Play")
+        self.play_button.setEnabled(False)
+        self.play_button.clicked.connect(self.toggle_play)
+        self.export_button = QtWidgets.QPushButton("Export timeline CSV…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_requested.emit)
+        self.waveform = WaveformWidget()
+        self.spectrogram = SpectrogramWidget(FrontEndConfig())
+        self.timeline = TimelineWidget(list(EMOTIONS))
+        self.readout = ReadoutWidget(list(EMOTIONS))
+        self.cursors = [pg.InfiniteLine(0, angle=90, pen=pg.mkPen("r", width=1)) for _ in range(3)]
+        for plot, cursor in zip((self.waveform, self.spectrogram.plot, self.timeline), self.cursors):
+            plot.addItem(cursor)
+            cursor.setVisible(False)
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.play_button)
+        top.addWidget(self.export_button)
+        grid = QtWidgets.QGridLayout()
+        grid.addWidget(self.waveform, 0, 0)
+        grid.addWidget(self.spectrogram, 1, 0)
+        grid.addWidget(self.timeline, 2, 0)
+        grid.addWidget(self.readout, 0, 1, 3, 1)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 1)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(grid, 1)
+        self._play_start: float | None = None
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(30)
+        self._timer.timeout.connect(self._move_cursor)
+
+    def show_analysis(self, a: FileAnalysis, labels: list[str] | None) -> None:
+        self.stop_playback()
+        self.analysis = a
+        self.spectrogram.config = a.frontend
+        self.spectrogram.axis.set_config(a.frontend)
+        self.waveform.show_whole(a.samples, a.rate)
+        self.spectrogram.set_whole(a.log_mel, a.duration_s)
+        text = f"<b>{a.path.name}</b> — {a.duration_s:.2f} s"
+        if a.overall and labels:
+            self.readout.set_labels(labels)
+            self.timeline.set_labels(labels)
+            self.readout.show_probabilities(a.overall)
+            top = max(a.overall, key=a.overall.get)
+            text += f" — overall: <b>{top}</b> ({a.overall[top]:.0%}), {len(a.segments)} windows"
+            starts = np.array([(s.start_s + s.end_s) / 2 for s in a.segments])
+            probs = np.array([[s.probabilities[k] for k in labels] for s in a.segments])
+            self.timeline.show_segments(starts, probs, a.duration_s)
+        else:
+            self.readout.show_none("no model")
+        self.title.setText(text)
+        self.play_button.setEnabled(True)
+        self.export_button.setEnabled(bool(a.segments))
+
+    def toggle_play(self) -> None:
+        if self._play_start is not None:
+            self.stop_playback()
+            return
+        if self.analysis is None:
+            return
+        try:
+            sd = import_sounddevice()
+            sd.play(self.analysis.samples, self.analysis.rate)
+        except AudioDeviceError as exc:
+            self.message.emit(str(exc))
+            return
+        except Exception as exc:  # no output device, busy device: say so, keep the view usable
+            self.message.emit(f"cannot play: {exc}")
+            return
+        self._play_start = time.perf_counter()
+        for c in self.cursors:
+            c.setVisible(True)
+        self.play_button.setText("Pause")
+        self._timer.start()
+
+    def stop_playback(self) -> None:
+        if self._play_start is None:
+            return
+        self._play_start = None
+        self._timer.stop()
+        self.play_button.setText("Play")
+        try:
+            import_sounddevice().stop()
+        except Exception:  # stopping a device that already went away
+            pass
+
+    def _move_cursor(self) -> None:
+        if self._play_start is None or self.analysis is None:
+            return
+        t = time.perf_counter() - self._play_start
+        if t >= self.analysis.duration_s:
+            self.stop_playback()
+            return
+        for c in self.cursors:
+            c.setValue(t)

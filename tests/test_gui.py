@@ -1,0 +1,195 @@
+"""The desktop app's widgets on Qt's offscreen platform, fed by a real-time file source."""
+
+import csv
+import os
+import subprocess
+import sys
+import threading
+import wave
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from helpers import make_bundle, speechlike, write_audio  # noqa: E402
+from PySide6 import QtCore  # noqa: E402
+
+from serapp.audio.sources import FileSource  # noqa: E402
+from serapp.gui.main_window import MainWindow  # noqa: E402
+from serapp.gui.widgets import configure_pyqtgraph  # noqa: E402
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    return make_bundle(tmp_path / "m.safetensors", window_s=1.0)[0]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, bundle):
+    configure_pyqtgraph()
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(str(bundle), "cpu", settings=settings)
+    qtbot.addWidget(w)
+    w.show()
+    w.load_model_async()
+    yield w
+    w.close()
+
+
+def _loaded(qtbot, w):
+    qtbot.waitUntil(lambda: w.predictor is not None, timeout=20000)
+
+
+def test_window_appears_before_the_model_is_loaded(qtbot, tmp_path, bundle):
+    configure_pyqtgraph()
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(str(bundle), "cpu", settings=settings)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.isVisible() and w.predictor is None and "loading" in w.model_label.text()
+    w.load_model_async()
+    _loaded(qtbot, w)
+    assert "m.safetensors" in w.model_label.text() and "cpu" in w.model_label.text()
+    w.close()
+
+
+def test_live_view_shows_spectrogram_and_readout_from_a_source(qtbot, window):
+    _loaded(qtbot, window)
+    called_from = []
+    original = window.predictor.predict_prepared
+
+    def spy(samples):
+        called_from.append(threading.current_thread().name)
+        return original(samples)
+
+    window.predictor.predict_prepared = spy
+    audio = np.concatenate([np.zeros(8000, np.float32), speechlike(2.5, seed=5)])
+    src = FileSource(samples=audio, sample_rate=16000, realtime=True, block_s=0.02)
+    src.start()
+    window.attach_source(src)
+    qtbot.waitUntil(lambda: window.live.last_reading is not None and window.live.last_reading.speech, timeout=15000)
+    cols = window.live.stream_columns()
+    assert cols.shape == (64, 1000) and cols.dtype == np.uint8 and cols.flags["C_CONTIGUOUS"]
+    assert cols[:, -50:].max() > 100  # the newest columns show the speech
+    top = window.live.readout.top.text()
+    assert any(label in top for label in window.predictor.labels) and "%" in top
+    assert "features" in window.timing_label.text() and "ms" in window.timing_label.text()
+    assert called_from and all(name == "LiveWorker" for name in called_from)  # never the GUI thread
+    assert window.live.frames_drawn > 10
+    window.stop_capture()
+    src.stop()
+
+
+def test_silence_reads_no_speech(qtbot, window):
+    _loaded(qtbot, window)
+    src = FileSource(samples=np.zeros(48000, np.float32), sample_rate=16000, realtime=True)
+    src.start()
+    window.attach_source(src)
+    qtbot.waitUntil(lambda: window.live.last_reading is not None, timeout=10000)
+    assert not window.live.last_reading.speech and window.live.readout.top.text() == "no speech"
+    window.stop_capture()
+    src.stop()
+
+
+def test_recording_leaves_a_valid_wav_and_timeline_even_when_the_app_closes(qtbot, window, tmp_path):
+    _loaded(qtbot, window)
+    audio = speechlike(3.0, seed=9)
+    src = FileSource(samples=audio, sample_rate=16000, realtime=True, block_s=0.02)
+    src.start()
+    window.attach_source(src)
+    wav_path = tmp_path / "take.wav"
+    window.toggle_recording(str(wav_path))
+    start = window.live.recorder.start_position  # the ring position when Record was pressed
+    qtbot.waitUntil(lambda: src.finished, timeout=10000)
+    qtbot.wait(300)
+    window.close()  # closing while recording finalises the files
+    with wave.open(str(wav_path)) as w:
+        frames = w.getnframes()
+        assert w.getframerate() == 16000 and w.getsampwidth() == 2
+        data = np.frombuffer(w.readframes(frames), dtype="<i2").astype(np.float32) / 32768
+    assert frames == audio.size - start  # every sample captured since Record, none lost
+    np.testing.assert_allclose(data, audio[start:], atol=1 / 16384)  # 16-bit quantisation only
+    rows = list(csv.DictReader(open(wav_path.with_suffix(".csv"))))
+    assert rows and set(rows[0]) >= {"time_s", "speech", "label", *window.predictor.labels}
+    assert "recorded" in window.messages[-1]
+    src.stop()
+
+
+def test_a_vanished_source_stops_capture_and_keeps_the_app_usable(qtbot, window):
+    src = FileSource(samples=speechlike(5.0), sample_rate=16000, realtime=True)
+    src.start()
+    window.attach_source(src)
+    qtbot.wait(200)
+    src.error = "input device 'USB mic' stopped (disconnected?)"
+    qtbot.waitUntil(lambda: window.source is None, timeout=5000)
+    assert window.start_action.text() == "Start" and not window.record_action.isEnabled()
+    assert "USB mic" in window.messages[-1] and "choose another input" in window.messages[-1]
+    src.stop()
+
+
+def test_bad_model_file_is_a_one_line_message(qtbot, window, tmp_path):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x00" * 100)
+    window.open_model(str(bad))
+    assert window.messages[-1] == f"{bad}: not a serapp model bundle (no safetensors header)"
+
+
+def test_opening_a_model_shows_its_description(qtbot, window, bundle):
+    window.open_model(str(bundle))
+    assert "tcn" in window.messages[-1] and "labels neutral, calm" in window.messages[-1]
+    assert "random init (test)" in window.messages[-1]
+
+
+def test_bad_audio_file_is_a_one_line_message(qtbot, window, tmp_path):
+    _loaded(qtbot, window)
+    bad = tmp_path / "noise.wav"
+    bad.write_bytes(np.random.default_rng(0).bytes(3000))
+    window.open_file(str(bad))
+    qtbot.waitUntil(lambda: any("noise.wav" in m for m in window.messages), timeout=10000)
+    msg = window.messages[-1]
+    assert "cannot read audio" in msg and "\n" not in msg
+
+
+def test_file_analysis_and_timeline_export(qtbot, window, tmp_path):
+    _loaded(qtbot, window)
+    clip = write_audio(tmp_path / "talk.flac", speechlike(4.0, 44100, seed=1), 44100)
+    window.open_file(str(clip))
+    qtbot.waitUntil(lambda: window.file_view.analysis is not None, timeout=15000)
+    a = window.file_view.analysis
+    assert a.duration_s == pytest.approx(4.0, abs=0.01) and len(a.segments) == 7
+    assert "overall" in window.file_view.title.text() and window.file_view.play_button.isEnabled()
+    out = tmp_path / "timeline.csv"
+    window.export_timeline(str(out))
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 7 and rows[0]["file"] == "talk.flac" and float(rows[-1]["end_s"]) == pytest.approx(4.0)
+
+
+def test_settings_persist(qtbot, tmp_path, bundle):
+    configure_pyqtgraph()
+    path = str(tmp_path / "persist.ini")
+    w = MainWindow(str(bundle), "cpu", settings=QtCore.QSettings(path, QtCore.QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.hop_spin.setValue(0.8)
+    w.smooth_spin.setValue(0.3)
+    w.threshold_spin.setValue(-40)
+    w.close()
+    w2 = MainWindow(None, None, settings=QtCore.QSettings(path, QtCore.QSettings.Format.IniFormat))
+    qtbot.addWidget(w2)
+    assert (w2.hop_spin.value(), w2.smooth_spin.value(), w2.threshold_spin.value()) == (0.8, 0.3, -40)
+    assert w2.live.hop_s == 0.8 and w2.live.vad.threshold_db == -40
+    w2.close()
+
+
+def test_missing_portaudio_leaves_file_analysis_working(tmp_path):
+    code = """
+import ctypes.util, sys
+ctypes.util.find_library = lambda name: None
+from serapp.cli import main
+sys.exit(main(["--quit-after", "1"]))
+"""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SERAPP_SETTINGS": str(tmp_path / "s.ini")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "PortAudio is not installed" in proc.stderr and "file analysis still works" in proc.stderr
+    assert "Traceback" not in proc.stderr
