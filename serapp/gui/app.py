@@ -53,6 +53,5 @@ def run_app(model: str | None = None, compute_device: str | None = None, input_d
     # (PySide6 can crash when Qt objects are collected at finalisation).
     window.deleteLater()
     app.processEvents()
-    del window
     gc.collect()
     return code or status["code"]
