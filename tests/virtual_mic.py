@@ -44,6 +44,7 @@ class VirtualMic:
         pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
         block = int(block_s * self.rate) * 2
         fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+        deadline = time.perf_counter() + samples.size / self.rate + 10.0  # nobody reading: give up
         try:
             t0 = time.perf_counter()
             for i in range(0, len(pcm), block):
@@ -52,6 +53,8 @@ class VirtualMic:
                     try:
                         data = data[os.write(fd, data):]
                     except BlockingIOError:
+                        if time.perf_counter() > deadline:
+                            raise TimeoutError("the virtual microphone's FIFO is not being read") from None
                         time.sleep(0.005)
                 if realtime:
                     time.sleep(max(0.0, t0 + (i + block) / (2 * self.rate) - time.perf_counter()))

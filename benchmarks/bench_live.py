@@ -1,0 +1,161 @@
+"""The live app under load: audio through a PulseAudio virtual microphone, the model running.
+
+Prints frames drawn per second, GUI-thread ms per frame, input overflows, RSS growth, and the
+latency from a tone onset written into the microphone's FIFO until the spectrogram shows it
+and until the readout changes. Run it on a real X server or under Xvfb:
+
+    xvfb-run -a -s "-screen 0 1400x900x24" python benchmarks/bench_live.py --seconds 600
+
+Needs pulseaudio + pulseaudio-utils + libasound2-plugins (see .ci/run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the virtual microphone lives with the tests
+
+import virtual_mic as vm  # noqa: E402
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def speech_program(seconds: float, rate: int = 16000) -> tuple[np.ndarray, list[float]]:
+    """4 s of silence then 2 s of a voiced tone, repeated; returns audio and onset times (s).
+
+    The silence is longer than the model's window, so the readout is back at "no speech"
+    before each onset and its change can be timed.
+    """
+    rng = np.random.default_rng(0)
+    onsets, parts = [], []
+    t = 0.0
+    while t < seconds:
+        parts.append(np.zeros(int(4.0 * rate), np.float32))
+        onsets.append(t + 4.0)
+        n = np.arange(int(2.0 * rate)) / rate
+        f0 = 150 + 30 * np.sin(2 * np.pi * 0.8 * n)
+        phase = 2 * np.pi * np.cumsum(f0) / rate
+        voiced = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.25
+        parts.append((voiced + 0.003 * rng.standard_normal(n.size)).astype(np.float32))
+        t += 6.0
+    return np.concatenate(parts), onsets
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=600.0)
+    ap.add_argument("--model", help="bundle (default: the bundled model)")
+    args = ap.parse_args()
+    reason = vm.available()
+    if reason:
+        print(f"cannot run: {reason}")
+        return 1
+    tmp = Path(tempfile.mkdtemp(prefix="serapp-bench-"))
+    mic = vm.VirtualMic(tmp).start()
+    os.environ.update(mic.env)
+    os.environ.setdefault("SERAPP_SETTINGS", str(tmp / "settings.ini"))
+
+    from PySide6 import QtCore, QtWidgets
+
+    from serapp.gui.app import make_settings
+    from serapp.gui.main_window import MainWindow
+    from serapp.gui.widgets import configure_pyqtgraph
+
+    app = QtWidgets.QApplication(sys.argv[:1])
+    configure_pyqtgraph()
+    w = MainWindow(args.model, "cpu", settings=make_settings())
+    w.show()
+    w.load_model_async()
+    while w.predictor is None:
+        app.processEvents()
+        time.sleep(0.01)
+        if w.messages and "model" in w.model_label.text() and "failed" in w.model_label.text():
+            print(w.messages[-1])
+            return 1
+    if not w.start_capture("default"):
+        print(w.messages[-1])
+        return 1
+
+    audio, onsets = speech_program(args.seconds)
+    write_start = {}
+
+    def feed():
+        write_start["t"] = time.perf_counter()
+        mic.write(audio, realtime=True, block_s=0.01)
+
+    # Detect, on the GUI thread after each frame, when a tone onset reaches the display.
+    spec_hits, read_hits = [], []
+    state = {"next": 0, "spec_seen": False, "read_seen": False, "armed": None}
+    frame_times = []
+    original_frame = w._frame
+
+    def frame():
+        t0 = time.perf_counter()
+        original_frame()
+        frame_times.append(time.perf_counter() - t0)
+        if "t" not in write_start or state["next"] >= len(onsets):
+            return
+        now = time.perf_counter() - write_start["t"]
+        onset = onsets[state["next"]]
+        r = w.live.last_reading
+        if now < onset:
+            state["armed"] = r if (r is not None and not r.speech) else None  # "no speech" before
+            return
+        if not state["spec_seen"] and w.live.stream_columns()[:, -3:].mean() > 80:
+            spec_hits.append(now - onset)
+            state["spec_seen"] = True
+        if not state["read_seen"] and state["armed"] is not None and r is not state["armed"] and r.speech:
+            read_hits.append(now - onset)
+            state["read_seen"] = True
+        if now > onset + 1.9:
+            state.update(next=state["next"] + 1, spec_seen=False, read_seen=False, armed=None)
+
+    w.timer.timeout.disconnect()
+    w.timer.timeout.connect(frame)
+    feeder = threading.Thread(target=feed, daemon=True)
+    rss0 = rss_mb()
+    t_start = time.perf_counter()
+    frames0 = w.live.frames_drawn
+    feeder.start()
+    while time.perf_counter() - t_start < args.seconds + 0.5:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - t_start
+    frames = w.live.frames_drawn - frames0
+    overflows = w.source.overflows
+    rss1 = rss_mb()
+    w.close()
+    mic.stop()
+
+    ms = sorted(1e3 * x for x in frame_times)
+    pct = lambda p: ms[min(len(ms) - 1, int(p / 100 * len(ms)))]  # noqa: E731
+    print(f"run: {elapsed:.0f} s of audio through the virtual microphone, model {w.predictor.path.name} "
+          f"({w.predictor.meta.architecture}) on CPU, {len(onsets)} tone onsets")
+    print(f"frames drawn per second: {frames / elapsed:.1f}")
+    print(f"GUI-thread ms per frame: median {pct(50):.2f}, p95 {pct(95):.2f}, max {ms[-1]:.1f}")
+    print(f"input overflows: {overflows}")
+    print(f"RSS: {rss0:.0f} MB -> {rss1:.0f} MB (growth {rss1 - rss0:+.1f} MB)")
+    if spec_hits:
+        print(f"onset -> spectrogram: median {1e3 * statistics.median(spec_hits):.0f} ms "
+              f"(p90 {1e3 * sorted(spec_hits)[int(0.9 * (len(spec_hits) - 1))]:.0f} ms, n={len(spec_hits)})")
+    if read_hits:
+        print(f"onset -> readout: median {1e3 * statistics.median(read_hits):.0f} ms "
+              f"(p90 {1e3 * sorted(read_hits)[int(0.9 * (len(read_hits) - 1))]:.0f} ms, n={len(read_hits)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The app end to end through the real stack: PulseAudio virtual microphone, PortAudio, Qt, Xvfb."""
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6 import QtCore, QtGui  # noqa: E402
+
+import virtual_mic as vm  # noqa: E402
+from helpers import make_bundle, speechlike  # noqa: E402
+from serapp.gui.main_window import MainWindow  # noqa: E402
+from serapp.gui.widgets import COLORMAP, configure_pyqtgraph  # noqa: E402
+
+
+def test_app_captures_the_microphone_and_the_readout_follows(qtbot, virtual_mic, tmp_path):
+    configure_pyqtgraph()
+    bundle, _ = make_bundle(tmp_path / "m.safetensors", window_s=1.0)
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(str(bundle), "cpu", settings=settings)
+    qtbot.addWidget(w)
+    w.show()
+    w.load_model_async()
+    qtbot.waitUntil(lambda: w.predictor is not None, timeout=20000)
+    assert w.start_capture("default")
+    start = w.source.ring.written
+    clip = speechlike(2.0, 16000, seed=11)
+    virtual_mic.write(clip)
+    qtbot.waitUntil(lambda: w.source.ring.written - start >= clip.size, timeout=10000)
+    qtbot.waitUntil(lambda: w.live.last_reading is not None and w.live.last_reading.speech, timeout=10000)
+    got, _, _ = w.source.ring.since(start)
+    expected = vm.VirtualMic.quantized(clip)
+    k = int(np.argmax(np.correlate(got, expected[:4000], "valid")))
+    np.testing.assert_array_equal(got[k : k + clip.size], expected)  # the app's ring holds those samples
+    assert any(label in w.live.readout.top.text() for label in w.predictor.labels)
+    assert w.device_label.text().startswith("default") and w.source.overflows == 0
+    w.close()
+
+
+def _bright_viridis_pixels(path) -> int:
+    """Pixels coloured like the upper half of the spectrogram's colour map (speech energy)."""
+    import pyqtgraph as pg
+
+    img = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3]
+    rgb = arr.reshape(img.height(), img.width(), 3).astype(np.int16)
+    lut = pg.colormap.get(COLORMAP).getLookupTable(nPts=256)[128:, :3].astype(np.int16)
+    flat = rgb.reshape(-1, 3)[::3]  # every third pixel is plenty
+    near = np.zeros(len(flat), bool)
+    for color in lut[::4]:
+        near |= np.abs(flat - color).sum(axis=1) < 12
+    return int(near.sum() * 3)
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (apt-get install xvfb xauth)")
+def test_real_window_under_xvfb_with_screenshot(virtual_mic, tmp_path):
+    bundle, _ = make_bundle(tmp_path / "m.safetensors", window_s=1.0)
+    shot = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "SERAPP_SETTINGS": str(tmp_path / "s.ini"), **virtual_mic.env}
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", sys.executable, "-m", "serapp", "--model", str(bundle),
+           "--device", "cpu", "--input-device", "default", "--quit-after", "6", "--screenshot", str(shot)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    feeder = threading.Thread(target=lambda: (time.sleep(2.0), virtual_mic.write(speechlike(3.0, 16000, seed=4) * 2)))
+    feeder.start()
+    out, err = proc.communicate(timeout=120)
+    feeder.join()
+    assert proc.returncode == 0, err
+    assert shot.is_file() and "Traceback" not in err
+    img = QtGui.QImage(str(shot))
+    assert img.width() >= 800 and img.height() >= 500
+    assert _bright_viridis_pixels(shot) > 8000  # speech energy painted across the spectrogram
