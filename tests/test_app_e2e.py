@@ -12,10 +12,10 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6 import QtCore, QtGui  # noqa: E402
-
 import virtual_mic as vm  # noqa: E402
 from helpers import make_bundle, speechlike  # noqa: E402
+from PySide6 import QtCore, QtGui  # noqa: E402
+
 from serapp.gui.main_window import MainWindow  # noqa: E402
 from serapp.gui.widgets import COLORMAP, configure_pyqtgraph  # noqa: E402
 

@@ -77,8 +77,20 @@ def test_live_view_shows_spectrogram_and_readout_from_a_source(qtbot, window):
     assert "features" in window.timing_label.text() and "ms" in window.timing_label.text()
     assert called_from and all(name == "LiveWorker" for name in called_from)  # never the GUI thread
     assert window.live.frames_drawn > 10
+    assert window.level.value() > -40  # the level meter follows the input
     window.stop_capture()
+    assert window.level.value() == -60
     src.stop()
+
+
+def test_no_input_device_disables_capture_with_a_message(qtbot, window, monkeypatch):
+    # A machine with no input at all cannot be made on demand; the device list is what differs.
+    import serapp.gui.main_window as mw
+
+    monkeypatch.setattr(mw, "list_input_devices", lambda: [])
+    window.refresh_devices()
+    assert not window.start_action.isEnabled()
+    assert window.messages[-1] == "no audio input device found; file analysis still works"
 
 
 def test_silence_reads_no_speech(qtbot, window):

@@ -6,6 +6,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from serapp.audio.io import AUDIO_EXTENSIONS
@@ -71,6 +72,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo = QtWidgets.QComboBox()
         self.device_combo.setMinimumWidth(260)
         tb.addWidget(self.device_combo)
+        self.level = QtWidgets.QProgressBar()
+        self.level.setRange(-60, 0)
+        self.level.setValue(-60)
+        self.level.setFormat("level %v dBFS")
+        self.level.setFixedWidth(150)
+        self.level.setToolTip("input peak level over the last 50 ms")
+        tb.addWidget(self.level)
         self.start_action = tb.addAction("Start", self.toggle_capture)
         self.start_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Space))
         self.record_action = tb.addAction("Record", self.toggle_recording)
@@ -258,6 +266,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.record_action.setText("Record")
         self.record_action.setEnabled(False)
         self.device_label.setText("not capturing")
+        self.level.setValue(-60)
         if reason:
             self.notify(reason)
 
@@ -341,6 +350,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.stop_capture(self.source.error + "; choose another input and press Start")
             return
         self.live.tick()
+        self.level.setValue(int(round(peak_dbfs(self.source.ring.latest(self.source.sample_rate // 20)))))
         self.overflow_label.setText(f"overflows {self.source.overflows}")
         r = self.live.last_reading
         if r is not None and r.speech:
@@ -354,6 +364,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(event)
+
+
+def peak_dbfs(samples, floor: float = -60.0) -> float:
+    peak = float(np.abs(samples).max()) if len(samples) else 0.0
+    return max(floor, 20.0 * np.log10(peak)) if peak > 0 else floor
 
 
 def describe_model(path: str, meta) -> str:
