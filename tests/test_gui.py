@@ -25,12 +25,17 @@ def bundle(tmp_path):
     return make_bundle(tmp_path / "m.safetensors", window_s=1.0)[0]
 
 
+def _new_window(qtbot, tmp_path, model, name="settings.ini", device="cpu") -> MainWindow:
+    configure_pyqtgraph()
+    settings = QtCore.QSettings(str(tmp_path / name), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(str(model) if model else None, device, settings=settings)
+    qtbot.addWidget(w)
+    return w
+
+
 @pytest.fixture
 def window(qtbot, tmp_path, bundle):
-    configure_pyqtgraph()
-    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(str(bundle), "cpu", settings=settings)
-    qtbot.addWidget(w)
+    w = _new_window(qtbot, tmp_path, bundle)
     w.show()
     w.load_model_async()
     yield w
@@ -42,10 +47,7 @@ def _loaded(qtbot, w):
 
 
 def test_window_appears_before_the_model_is_loaded(qtbot, tmp_path, bundle):
-    configure_pyqtgraph()
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(str(bundle), "cpu", settings=settings)
-    qtbot.addWidget(w)
+    w = _new_window(qtbot, tmp_path, bundle)
     w.show()
     assert w.isVisible() and w.predictor is None and "loading" in w.model_label.text()
     w.load_model_async()
@@ -178,16 +180,12 @@ def test_file_analysis_and_timeline_export(qtbot, window, tmp_path):
 
 
 def test_settings_persist(qtbot, tmp_path, bundle):
-    configure_pyqtgraph()
-    path = str(tmp_path / "persist.ini")
-    w = MainWindow(str(bundle), "cpu", settings=QtCore.QSettings(path, QtCore.QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
+    w = _new_window(qtbot, tmp_path, bundle, "persist.ini")
     w.hop_spin.setValue(0.8)
     w.smooth_spin.setValue(0.3)
     w.threshold_spin.setValue(-40)
     w.close()
-    w2 = MainWindow(None, None, settings=QtCore.QSettings(path, QtCore.QSettings.Format.IniFormat))
-    qtbot.addWidget(w2)
+    w2 = _new_window(qtbot, tmp_path, None, "persist.ini", device=None)
     assert (w2.hop_spin.value(), w2.smooth_spin.value(), w2.threshold_spin.value()) == (0.8, 0.3, -40)
     assert w2.live.hop_s == 0.8 and w2.live.vad.threshold_db == -40
     w2.close()

@@ -16,6 +16,7 @@ from serapp.gui.widgets import (
     SpectrogramWidget,
     TimelineWidget,
     WaveformWidget,
+    panel_grid,
 )
 from serapp.labels import EMOTIONS
 
@@ -47,16 +48,9 @@ class FileView(QtWidgets.QWidget):
         top.addWidget(self.title, 1)
         top.addWidget(self.play_button)
         top.addWidget(self.export_button)
-        grid = QtWidgets.QGridLayout()
-        grid.addWidget(self.waveform, 0, 0)
-        grid.addWidget(self.spectrogram, 1, 0)
-        grid.addWidget(self.timeline, 2, 0)
-        grid.addWidget(self.readout, 0, 1, 3, 1)
-        grid.setColumnStretch(0, 3)
-        grid.setColumnStretch(1, 1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addLayout(grid, 1)
+        layout.addLayout(panel_grid(self.waveform, self.spectrogram, self.timeline, self.readout), 1)
         self._play_start: float | None = None
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(30)

@@ -22,6 +22,7 @@ from serapp.gui.widgets import (
     SpectrogramWidget,
     TimelineWidget,
     WaveformWidget,
+    panel_grid,
 )
 from serapp.labels import EMOTIONS
 from serapp.live import LiveAnalyzer, LiveWorker, StreamResampler
@@ -35,16 +36,7 @@ class LiveView(QtWidgets.QWidget):
         self.spectrogram = SpectrogramWidget(self.frontend_config, seconds=10.0)
         self.readout = ReadoutWidget(list(EMOTIONS))
         self.timeline = TimelineWidget(list(EMOTIONS), seconds=60.0)
-        grid = QtWidgets.QGridLayout(self)
-        grid.addWidget(self.waveform, 0, 0)
-        grid.addWidget(self.spectrogram, 1, 0)
-        grid.addWidget(self.timeline, 2, 0)
-        grid.addWidget(self.readout, 0, 1, 3, 1)
-        grid.setRowStretch(0, 2)
-        grid.setRowStretch(1, 4)
-        grid.setRowStretch(2, 3)
-        grid.setColumnStretch(0, 3)
-        grid.setColumnStretch(1, 1)
+        self.setLayout(panel_grid(self.waveform, self.spectrogram, self.timeline, self.readout))
         self.source = None
         self.predictor = None
         self.worker: LiveWorker | None = None

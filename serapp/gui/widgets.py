@@ -21,6 +21,20 @@ def configure_pyqtgraph() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useOpenGL=False)
 
 
+def panel_grid(waveform, spectrogram, timeline, readout) -> QtWidgets.QGridLayout:
+    """The layout both views share: plots stacked on the left, the readout on the right."""
+    grid = QtWidgets.QGridLayout()
+    grid.addWidget(waveform, 0, 0)
+    grid.addWidget(spectrogram, 1, 0)
+    grid.addWidget(timeline, 2, 0)
+    grid.addWidget(readout, 0, 1, 3, 1)
+    for row, stretch in enumerate((2, 4, 3)):
+        grid.setRowStretch(row, stretch)
+    grid.setColumnStretch(0, 3)
+    grid.setColumnStretch(1, 1)
+    return grid
+
+
 def _theme_plot(plot: pg.PlotItem | pg.PlotWidget) -> None:
     """Background and axes from the window palette, so light and dark themes both read well."""
     pal = QtWidgets.QApplication.instance().palette()
