@@ -174,7 +174,12 @@ def test_evaluate_restricts_to_shared_labels(corpus, corpus_dir, tmp_path):
 
 def test_export_from_checkpoint(corpus, tmp_path):
     run_train(tiny_config(epochs=2), corpus, tmp_path / "r", fold="1", cache_dir=None)
-    out = run_export(tmp_path / "r", tmp_path / "exported.safetensors")
+    out = run_export(tmp_path / "r", tmp_path / "exported.safetensors", onnx=tmp_path / "net.onnx")
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "net.onnx"))
+    onnx.checker.check_model(graph)
+    assert [i.name for i in graph.graph.input] == ["features"] and [o.name for o in graph.graph.output] == ["logits"]
     a = load_model(out, device="cpu")
     b = load_model(tmp_path / "r" / "model.safetensors", device="cpu")
     x = torch.randn(1, 8000).numpy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import sys
 import time
@@ -233,6 +234,8 @@ def run_evaluate(bundle_path: Path, corpus: Corpus, device: str = "auto", cache_
 def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: bool = False,
                cv_summary: dict | None = None) -> Path:
     """A bundle from a run's checkpoint (best epoch by default), optionally also ONNX."""
+    if onnx is not None and importlib.util.find_spec("onnx") is None:
+        raise CorpusError("ONNX export needs the onnx package: pip install 'serapp[train]'")
     ckpt_path = run_dir / CHECKPOINT if run_dir.is_dir() else run_dir
     run_dir = ckpt_path.parent
     if not ckpt_path.is_file():
