@@ -99,23 +99,23 @@ def gain_db(x: torch.Tensor, db: float | torch.Tensor) -> torch.Tensor:
 
 def spec_augment(features: torch.Tensor, gen: torch.Generator, freq_masks: int = 2, freq_width: int = 8,
                  time_masks: int = 2, time_width: int = 20) -> torch.Tensor:
-    """SpecAugment-style masks on (batch, bands, frames); masked cells take the row mean."""
-    out = features.clone()
-    b, n_bands, n_frames = out.shape
-    fill = out.mean(dim=(1, 2), keepdim=True)
-    for _ in range(freq_masks):
-        w = torch.randint(0, freq_width + 1, (b,), generator=gen)
-        s = (torch.rand(b, generator=gen) * (n_bands - w).clamp_min(1)).long()
-        band = torch.arange(n_bands)[None, :]
-        mask = (band >= s[:, None]) & (band < (s + w)[:, None])
-        out = torch.where(mask[:, :, None], fill, out)
-    for _ in range(time_masks):
-        w = torch.randint(0, min(time_width, max(1, n_frames // 5)) + 1, (b,), generator=gen)
-        s = (torch.rand(b, generator=gen) * (n_frames - w).clamp_min(1)).long()
-        frame = torch.arange(n_frames)[None, :]
-        mask = (frame >= s[:, None]) & (frame < (s + w)[:, None])
-        out = torch.where(mask[:, None, :], fill, out)
-    return out
+    """SpecAugment-style masks on (batch, bands, frames); masked cells take the batch mean.
+
+    The random draws use the CPU generator (reproducible anywhere); the masks are applied on
+    the features' own device, so GPU training does no round trip through the host.
+    """
+    b, n_bands, n_frames = features.shape
+    dev = features.device
+    mask = torch.zeros(b, n_bands, n_frames, dtype=torch.bool, device=dev)
+    for size, count, width, axis in ((n_bands, freq_masks, freq_width, 1),
+                                     (n_frames, time_masks, min(time_width, max(1, n_frames // 5)), 2)):
+        for _ in range(count):
+            w = torch.randint(0, width + 1, (b,), generator=gen)
+            s = (torch.rand(b, generator=gen) * (size - w).clamp_min(1)).long()
+            idx = torch.arange(size)[None, :]
+            hit = ((idx >= s[:, None]) & (idx < (s + w)[:, None])).to(dev)
+            mask |= hit[:, :, None] if axis == 1 else hit[:, None, :]
+    return torch.where(mask, features.mean(dim=(1, 2), keepdim=True), features)
 
 
 @dataclass

@@ -197,7 +197,7 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
                     feats = frontend(waves.to(device))
                     if cfg.augment.spec_masks:
-                        feats = spec_augment(feats.float().cpu(), gen).to(device)
+                        feats = spec_augment(feats, gen)
                     if cfg.augment.mixup_alpha > 0:
                         feats, partner, lam = mixup(feats, cfg.augment.mixup_alpha, gen)
                         logits = net(feats)
