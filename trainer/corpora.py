@@ -69,6 +69,10 @@ CORPUS_LICENCES = {
 }
 
 
+CORPUS_TITLES = {"ravdess": "RAVDESS", "crema-d": "CREMA-D", "tess": "TESS", "emodb": "EMO-DB",
+                 "savee": "SAVEE", "emovo": "EMOVO", "folders": "folder-per-label corpus", "manifest": "CSV manifest"}
+
+
 def licence_note(corpus: str) -> str:
     return CORPUS_LICENCES.get(corpus, f"see the licence of the {corpus} corpus")
 

@@ -19,7 +19,7 @@ from trainer import report
 from trainer.augment import CONDITIONS, apply_condition
 from trainer.cache import DEFAULT_CACHE_DIR, load_clips
 from trainer.config import TrainConfig, config_from_dict, dump_config
-from trainer.corpora import Corpus, CorpusError, Record, licence_note
+from trainer.corpora import CORPUS_TITLES, Corpus, CorpusError, Record, licence_note
 from trainer.folds import Split, full_training_split, make_splits
 from trainer.loop import (
     CHECKPOINT,
@@ -174,7 +174,8 @@ def run_train(cfg: TrainConfig, corpus: Corpus, out: Path, fold: str = "all", re
         if wanted not in names:
             raise CorpusError(f"no fold {fold!r} in protocol {cfg.protocol} (folds: {', '.join(names)})")
         split = splits[names.index(wanted)]
-    note = data_note or f"{corpus.name} ({len(data.audio)} clips, {len(corpus.speakers)} speakers)"
+    title = CORPUS_TITLES.get(corpus.name, corpus.name)
+    note = data_note or f"{title} ({len(data.audio)} clips, {len(corpus.speakers)} speakers, {corpus.root.name})"
     return train_one(cfg, data, split, out, resume=resume, data_note=note, cv_summary=cv_summary)
 
 
