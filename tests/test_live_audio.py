@@ -154,3 +154,30 @@ def test_live_worker_runs_off_the_calling_thread(predictor):
     src.stop()
     assert len(readings) >= 4 and all(r.speech for r in readings[1:])
     assert worker.error is None and not worker.running
+
+
+def test_a_killed_recording_is_still_a_valid_wav(tmp_path):
+    import subprocess
+    import sys
+    import wave
+
+    code = f"""
+import os, signal, numpy as np
+from serapp.audio.ringbuffer import RingBuffer
+from serapp.audio.recorder import Recorder
+ring = RingBuffer(16000)
+rec = Recorder({str(tmp_path / 'take.wav')!r}, ring, 16000, ["a", "b"])
+for i in range(5):
+    ring.write(np.full(1600, 0.25, np.float32))
+    rec.pump()
+rec.add_reading(0.5, True, "a", {{"a": 0.7, "b": 0.3}})
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9
+    with wave.open(str(tmp_path / "take.wav")) as w:  # a strict reader: trusts the header
+        assert w.getnframes() == 8000 and w.getframerate() == 16000
+        data = np.frombuffer(w.readframes(8000), "<i2")
+    assert np.all(np.abs(data / 32768 - 0.25) < 1e-3)
+    lines = (tmp_path / "take.csv").read_text().splitlines()
+    assert lines == ["time_s,speech,label,a,b", "0.500,1,a,0.7000,0.3000"]

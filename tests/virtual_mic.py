@@ -39,8 +39,12 @@ class VirtualMic:
     def stop(self) -> None:
         self._run("pactl", "exit", check=False)
 
-    def write(self, samples: np.ndarray, realtime: bool = True, block_s: float = 0.05) -> None:
-        """Feed float samples (at `rate`) into the microphone, paced like real time."""
+    def write(self, samples: np.ndarray, realtime: bool = True, block_s: float = 0.05, on_block=None) -> None:
+        """Feed float samples (at `rate`) into the microphone, paced like real time.
+
+        `on_block(first_sample, last_sample, t)` is called after each block is fully written,
+        with t = time.perf_counter(): when those samples really entered the FIFO.
+        """
         pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
         block = int(block_s * self.rate) * 2
         fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
@@ -56,6 +60,8 @@ class VirtualMic:
                         if time.perf_counter() > deadline:
                             raise TimeoutError("the virtual microphone's FIFO is not being read") from None
                         time.sleep(0.005)
+                if on_block is not None:
+                    on_block(i // 2, (i + block) // 2, time.perf_counter())
                 if realtime:
                     time.sleep(max(0.0, t0 + (i + block) / (2 * self.rate) - time.perf_counter()))
         finally:
