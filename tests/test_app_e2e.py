@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import virtual_mic as vm  # noqa: E402
 from helpers import make_bundle, speechlike  # noqa: E402
-from PySide6 import QtCore, QtGui  # noqa: E402
+from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from serapp.gui.main_window import MainWindow  # noqa: E402
 from serapp.gui.widgets import COLORMAP, configure_pyqtgraph  # noqa: E402
@@ -76,3 +76,58 @@ def test_real_window_under_xvfb_with_screenshot(virtual_mic, tmp_path):
     img = QtGui.QImage(str(shot))
     assert img.width() >= 800 and img.height() >= 500
     assert _bright_viridis_pixels(shot) > 8000  # speech energy painted across the spectrogram
+
+
+def _window(qtbot, tmp_path):
+    configure_pyqtgraph()
+    bundle, _ = make_bundle(tmp_path / "m.safetensors", window_s=1.0)
+    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(str(bundle), "cpu", settings=settings)
+    qtbot.addWidget(w)
+    w.show()
+    w.load_model_async()
+    qtbot.waitUntil(lambda: w.predictor is not None, timeout=20000)
+    return w
+
+
+def test_keyboard_starts_stops_and_records(qtbot, virtual_mic, tmp_path, monkeypatch):
+    w = _window(qtbot, tmp_path)
+    w.activateWindow()
+    w.setFocus()
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: w.source is not None, timeout=5000)
+    target = tmp_path / "take.wav"
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_R, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert w.live.recorder is not None and w.record_action.text() == "Stop recording"
+    virtual_mic.write(speechlike(0.5))
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_Space)  # stopping capture finalises the recording
+    assert w.source is None and w.live.recorder is None and target.is_file()
+    assert "recorded" in w.messages[-1]
+    w.close()
+
+
+def test_dropping_a_file_analyses_it_and_playback_moves_the_cursor(qtbot, virtual_mic, tmp_path):
+    w = _window(qtbot, tmp_path)
+    clip = tmp_path / "dropped.wav"
+    import soundfile as sf
+
+    sf.write(str(clip), speechlike(1.5, 16000, seed=8), 16000)
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(clip))])
+    pos = QtCore.QPointF(100, 100)
+    enter = QtGui.QDragEnterEvent(pos.toPoint(), QtCore.Qt.DropAction.CopyAction, mime,
+                                  QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    w.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QtGui.QDropEvent(pos, QtCore.Qt.DropAction.CopyAction, mime, QtCore.Qt.MouseButton.LeftButton,
+                            QtCore.Qt.KeyboardModifier.NoModifier)
+    w.dropEvent(drop)
+    qtbot.waitUntil(lambda: w.file_view.analysis is not None, timeout=15000)
+    assert w.tabs.currentWidget() is w.file_view and "dropped.wav" in w.file_view.title.text()
+    w.file_view.toggle_play()  # plays through PortAudio into PulseAudio's null sink
+    assert w.file_view.play_button.text() == "Pause", w.messages
+    qtbot.waitUntil(lambda: w.file_view.cursors[0].value() > 0.3, timeout=5000)
+    w.file_view.toggle_play()
+    assert w.file_view.play_button.text() == "Play"
+    w.close()
