@@ -82,6 +82,21 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
     return fb
 
 
+def mel_band_centers(config: FrontEndConfig) -> np.ndarray:
+    """Centre frequency (Hz) of each mel band, as librosa's Slaney scale places them.
+
+    Computed here rather than by importing librosa, so the GUI can label its axis without
+    paying librosa's import (about a second) before the window appears.
+    """
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, np.log(6.4) / 27.0
+
+    def to_mel(f):
+        return f / f_sp if f < min_log_hz else min_log_mel + np.log(f / min_log_hz) / logstep
+
+    mels = np.linspace(to_mel(float(config.fmin)), to_mel(config.nyquist_fmax), config.n_mels + 2)[1:-1]
+    return np.where(mels < min_log_mel, f_sp * mels, min_log_hz * np.exp(logstep * (mels - min_log_mel)))
+
+
 def dct_matrix(n_mfcc: int, n_mels: int) -> np.ndarray:
     """Orthonormal DCT-II as a (n_mfcc, n_mels) matrix, the transform librosa's mfcc uses."""
     n = np.arange(n_mels)

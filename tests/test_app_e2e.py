@@ -20,7 +20,7 @@ from serapp.gui.main_window import MainWindow  # noqa: E402
 from serapp.gui.widgets import COLORMAP, configure_pyqtgraph  # noqa: E402
 
 
-def test_app_captures_the_microphone_and_the_readout_follows(qtbot, virtual_mic, tmp_path):
+def _window(qtbot, tmp_path):
     configure_pyqtgraph()
     bundle, _ = make_bundle(tmp_path / "m.safetensors", window_s=1.0)
     settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
@@ -29,6 +29,11 @@ def test_app_captures_the_microphone_and_the_readout_follows(qtbot, virtual_mic,
     w.show()
     w.load_model_async()
     qtbot.waitUntil(lambda: w.predictor is not None, timeout=20000)
+    return w
+
+
+def test_app_captures_the_microphone_and_the_readout_follows(qtbot, virtual_mic, tmp_path):
+    w = _window(qtbot, tmp_path)
     assert w.start_capture("default")
     start = w.source.ring.written
     clip = speechlike(2.0, 16000, seed=11)
@@ -76,18 +81,6 @@ def test_real_window_under_xvfb_with_screenshot(virtual_mic, tmp_path):
     img = QtGui.QImage(str(shot))
     assert img.width() >= 800 and img.height() >= 500
     assert _bright_viridis_pixels(shot) > 8000  # speech energy painted across the spectrogram
-
-
-def _window(qtbot, tmp_path):
-    configure_pyqtgraph()
-    bundle, _ = make_bundle(tmp_path / "m.safetensors", window_s=1.0)
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(str(bundle), "cpu", settings=settings)
-    qtbot.addWidget(w)
-    w.show()
-    w.load_model_async()
-    qtbot.waitUntil(lambda: w.predictor is not None, timeout=20000)
-    return w
 
 
 def test_keyboard_starts_stops_and_records(qtbot, virtual_mic, tmp_path, monkeypatch):

@@ -131,6 +131,14 @@ def test_front_end_runs_on_every_available_device(device):
     torch.testing.assert_close(out[0].cpu(), cpu, atol=1e-2, rtol=1e-4)
 
 
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"sr{c.sample_rate}-mels{c.n_mels}-fmin{c.fmin}")
+def test_mel_band_centers_match_librosa(config):
+    from serapp.features import mel_band_centers
+
+    ref = librosa.mel_frequencies(config.n_mels + 2, fmin=config.fmin, fmax=config.nyquist_fmax)[1:-1]
+    np.testing.assert_allclose(mel_band_centers(config), ref, rtol=1e-6)
+
+
 def test_config_round_trip_and_validation():
     c = FrontEndConfig(n_mels=40, fmax=7000.0, normalize=True, kind="mfcc", n_mfcc=20)
     assert FrontEndConfig.from_dict(c.to_dict()) == c

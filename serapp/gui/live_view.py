@@ -46,7 +46,7 @@ class LiveView(QtWidgets.QWidget):
         self.frame_ms: deque[float] = deque(maxlen=600)
         self.frames_drawn = 0
         self.last_reading = None
-        self._stream_fe = StreamingFrontEnd(self.frontend_config)
+        self._stream_fe: StreamingFrontEnd | None = None  # built at the first Start (off start-up)
         self._resampler = None
         self._pos = 0
         self._last_arrival = time.perf_counter()
@@ -58,6 +58,8 @@ class LiveView(QtWidgets.QWidget):
         self.source = source
         self._pos = source.ring.written
         self._resampler = StreamResampler(source.sample_rate, self.frontend_config.sample_rate)
+        if self._stream_fe is None:
+            self._stream_fe = StreamingFrontEnd(self.frontend_config)
         self._stream_fe.reset()
         self.spectrogram.reset()
         self.readout.show_none("listening…")

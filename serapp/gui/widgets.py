@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from serapp.features import FrontEndConfig
+from serapp.features import FrontEndConfig, mel_band_centers
 from serapp.labels import emotion_color
 
 DB_RANGE = (-90.0, 0.0)  # fixed colour scale, dB; RAVDESS speech peaks sit at -30 to -5
@@ -54,9 +54,7 @@ class MelAxis(pg.AxisItem):
         self.set_config(config)
 
     def set_config(self, config: FrontEndConfig) -> None:
-        import librosa
-
-        centers = librosa.mel_frequencies(config.n_mels + 2, fmin=config.fmin, fmax=config.nyquist_fmax)[1:-1]
+        centers = mel_band_centers(config)
         ticks = [f for f in (100, 250, 500, 1000, 2000, 4000, 8000, 16000) if centers[0] <= f <= centers[-1]]
         self._ticks = [(float(np.interp(f, centers, np.arange(config.n_mels))), f"{f // 1000}k" if f >= 1000 else str(f))
                        for f in ticks]
