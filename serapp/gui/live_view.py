@@ -126,12 +126,14 @@ class LiveView(QtWidgets.QWidget):
             self._last_arrival = t0
             cols = self._stream_fe.push(self._resampler(chunk))
             self.spectrogram.append(cols)
-        self.waveform.show_samples(self.source.ring.latest(int(5.0 * self.source.sample_rate)))
-        self.spectrogram.redraw(t0 - self._last_arrival)
+            # The waveform (and the timeline's time axis) change only when audio arrives.
+            self.waveform.show_samples(self.source.ring.latest(int(5.0 * self.source.sample_rate)))
+        self.spectrogram.redraw(t0 - self._last_arrival)  # every frame: the scroll is time-driven
         if self.recorder is not None:
             self.recorder.pump()
         if self.worker is not None:
-            for r in self.worker.drain():
+            readings = self.worker.drain()
+            for r in readings:
                 self.last_reading = r
                 self.timeline.add(r.t, r.probabilities)
                 if r.speech:
@@ -141,8 +143,8 @@ class LiveView(QtWidgets.QWidget):
                 if self.recorder is not None:
                     start_t = self.recorder.start_position / self.source.sample_rate
                     self.recorder.add_reading(r.t - start_t, r.speech, r.label, r.probabilities)
-            now = self.source.ring.written / self.source.sample_rate
-            self.timeline.redraw(now)
+            if chunk.size or readings:
+                self.timeline.redraw(self.source.ring.written / self.source.sample_rate)
         self.frames_drawn += 1
         self.frame_ms.append((time.perf_counter() - t0) * 1e3)
 
