@@ -73,8 +73,9 @@ def _weights(path):
     return load_bundle(path)[0].state_dict()
 
 
-def test_resume_after_interruption_gives_the_same_weights(corpus, tmp_path):
-    cfg = tiny_config(epochs=4)
+@pytest.mark.parametrize("ema", [0.0, 0.9], ids=["live-weights", "weight-average"])
+def test_resume_after_interruption_gives_the_same_weights(corpus, tmp_path, ema):
+    cfg = tiny_config(epochs=4, extra=[f"train.ema_decay={ema}"])
     data = Data(corpus, cfg, None)
     split = leave_speakers_out(corpus, k=2, n_val=2)[0]
     train_one(cfg, data, split, tmp_path / "straight")

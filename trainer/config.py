@@ -42,6 +42,7 @@ class TrainConfig:
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
     patience: int = 15
+    ema_decay: float = 0.0  # > 0: validate, select and export an exponential average of the weights
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # mixed precision, CUDA only
@@ -76,6 +77,8 @@ def _build(raw: dict, where: str) -> TrainConfig:
         cfg = TrainConfig(architecture=model.pop("architecture", "tcn"), hparams=model, frontend=frontend,
                           augment=augment, **top)
         check_hparams(cfg.architecture, cfg.hparams)
+        if not 0.0 <= cfg.ema_decay < 1.0:
+            raise ValueError(f"train.ema_decay must be in [0, 1), got {cfg.ema_decay}")
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return cfg

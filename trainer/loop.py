@@ -25,6 +25,7 @@ from serapp.models import build_model
 from serapp.predictor import Predictor, loop_to_length, resolve_device
 from trainer.augment import augment_waveforms, mixup, spec_augment
 from trainer.config import TrainConfig
+from trainer.ema import WeightAverage
 from trainer.metrics import classification_metrics
 
 CHECKPOINT = "checkpoint.pt"
@@ -164,6 +165,9 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
     amp = cfg.amp and device.type == "cuda"
     window = int(round(cfg.window_s * cfg.frontend.sample_rate))
     ckpt_path = run_dir / CHECKPOINT
+    # With an average, validation, model selection and the exported weights all use it.
+    ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    scored = ema.model if ema is not None else model
 
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [], "best_state": None}
     if resume and ckpt_path.is_file():
@@ -172,9 +176,11 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         state = {k: ckpt[k] for k in state}
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
         progress.line(f"resumed {run_dir} after epoch {state['epoch']}")
 
-    predictor = Predictor(model, meta, device)
+    predictor = Predictor(scored, meta, device)
     targets = torch.tensor(train.targets)
     try:
         for epoch in range(state["epoch"], cfg.epochs):
@@ -209,6 +215,8 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), 5.0)
                 optimizer.step()
+                if ema is not None:
+                    ema.update(model)
                 seen += len(idx)
                 loss_sum += float(loss.detach()) * len(idx)
                 correct += int((logits.argmax(-1) == y).sum())
@@ -216,7 +224,7 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
                               f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            model.eval()
+            scored.eval()
             val_metrics = evaluate(predictor, val, labels)
             record = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
                       "val_loss": val_metrics["loss"], "val_ua": val_metrics["ua"], "val_wa": val_metrics["wa"],
@@ -226,14 +234,14 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
             # epoch at the same score has seen a lower learning rate.
             if val_metrics["ua"] >= state["best_score"]:
                 state.update(best_score=val_metrics["ua"], best_epoch=epoch + 1, bad_epochs=0,
-                             best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+                             best_state={k: v.detach().cpu().clone() for k, v in scored.state_dict().items()})
             else:
                 state["bad_epochs"] += 1
             state["epoch"] = epoch + 1
             progress.line(f"{run_dir.name} epoch {epoch + 1:3d}  loss {record['train_loss']:.3f}  acc {record['train_acc']:.3f}  "
                           f"val UA {record['val_ua']:.3f} WA {record['val_wa']:.3f}  ({record['seconds']:.1f}s)")
             if rank == 0:
-                _save_checkpoint(ckpt_path, model, optimizer, scheduler, state)
+                _save_checkpoint(ckpt_path, model, optimizer, scheduler, state, ema)
             _barrier()
             if stop_after_epochs is not None and state["epoch"] >= stop_after_epochs:
                 raise TrainingInterrupted(f"stopped after epoch {state['epoch']}")
@@ -242,15 +250,19 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
 
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
+    elif ema is not None:
+        model.load_state_dict(ema.model.state_dict())
     model.eval()
+    predictor = Predictor(model, meta, device)
     val_metrics = evaluate(predictor, val, labels) if len(val) else {}
     return TrainResult(model=model, meta=meta, history=state["history"], best_epoch=state["best_epoch"],
                        val_metrics=val_metrics)
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, ema: WeightAverage | None) -> None:
     """Atomic: a Ctrl-C during the write leaves the previous checkpoint intact."""
     tmp = path.with_suffix(".tmp")
+    extra = {"ema": ema.state_dict()} if ema is not None else {}
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), **state}, tmp)
+                "scheduler": scheduler.state_dict(), **state, **extra}, tmp)
     os.replace(tmp, path)

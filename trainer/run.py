@@ -247,7 +247,11 @@ def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: boo
     cfg = config_from_dict(json.loads(cfg_path.read_text()))
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     model = build_model(cfg.architecture, cfg.frontend.n_features, len(cfg.labels), cfg.hparams)
-    state = ckpt["model"] if use_last or ckpt.get("best_state") is None else ckpt["best_state"]
+    if use_last or ckpt.get("best_state") is None:
+        # The last epoch's weights: the average where the run kept one, which is what it scored.
+        state = ckpt["ema"]["model"] if "ema" in ckpt else ckpt["model"]
+    else:
+        state = ckpt["best_state"]
     model.load_state_dict(state)
     model.eval()
     training = {"data": "see the run directory", "run": str(run_dir),
