@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from serapp.corpora import load_corpus, parse_data_arg
 from trainer.cache import load_clips
 from trainer.config import load_config
-from trainer.corpora import load_corpus, parse_data_arg
 from trainer.folds import make_splits
 from trainer.run import Data, train_one
 

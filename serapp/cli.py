@@ -1,4 +1,4 @@
-"""Command line: `serapp` (the desktop app) and `serapp predict` (headless).
+"""Command line: `serapp` (the desktop app), `serapp predict` and `serapp bench-report` (headless).
 
 Exit status: 0 success, 1 a file or model failed (one line each on stderr), 2 usage error.
 No user error prints a traceback.
@@ -54,7 +54,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also give a sliding-window timeline with windows of S seconds")
     p.add_argument("--hop", type=_positive_float, metavar="S",
                    help="timeline hop in seconds (default 0.5; needs --window)")
+    b = sub.add_parser("bench-report", help="score listening-test answer files (people, agreement, a model)",
+                       description="Accuracy and UA per rater and pooled, confusion, Fleiss' kappa, and "
+                                   "optionally a model on exactly the same clips.")
+    b.add_argument("files", nargs="+", metavar="FILE.csv", help="answer files written by the listening test")
+    b.add_argument("--model", nargs="?", const=BUNDLED, metavar="BUNDLE",
+                   help="also score this model bundle on the same clips (--model alone: the bundled model)")
+    b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="compute device for --model")
+    b.add_argument("--root", metavar="DIR", help="the corpus folder, when it has moved since the test was taken")
+    b.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
     return parser
+
+
+BUNDLED = "\0bundled"
+
+
+def run_bench_report(args: argparse.Namespace) -> int:
+    from serapp.listening.report import (
+        build_report,
+        format_text,
+        load_answer_files,
+        score_model,
+    )
+
+    answers = load_answer_files(args.files)
+    if not answers:
+        print(f"serapp: {', '.join(args.files)}: no answers yet", file=sys.stderr)
+        return 1
+    report = build_report(answers)
+    if args.model is not None:
+        from serapp.predictor import load_model
+
+        path = None if args.model == BUNDLED else args.model
+        predictor = load_model(path, device=args.device)
+        report["model"] = score_model(predictor, answers, args.root, bundle=str(path) if path else "(bundled default)")
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        sys.stdout.write(format_text(report, args.files))
+    return 0
 
 
 class _Writer:
@@ -161,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "predict":
             return run_predict(args)
+        if args.command == "bench-report":
+            return run_bench_report(args)
         return run_gui(args)
     except SerappError as exc:
         print(f"serapp: {exc}", file=sys.stderr)

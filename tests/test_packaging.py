@@ -26,6 +26,10 @@ def test_non_editable_install_ships_and_finds_the_bundled_model(tmp_path, clip):
         check=True, capture_output=True, timeout=300,
     )
     assert (site / "serapp" / "assets" / "default.safetensors").is_file()
+    for package in ("serapp", "trainer"):  # every module ships: the GUI and the listening test too
+        source = {p.relative_to(src) for p in (src / package).rglob("*.py")}
+        installed = {p.relative_to(site) for p in (site / package).rglob("*.py")}
+        assert source - installed == set()
     env = {**os.environ, "PYTHONPATH": str(site)}
     proc = subprocess.run(
         [sys.executable, "-m", "serapp", "predict", str(clip), "--format", "jsonl"],

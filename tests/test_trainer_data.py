@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from helpers import make_ravdess_corpus, tone
 
-from trainer.corpora import CorpusError, load_corpus, load_manifest, parse_data_arg
+from serapp.corpora import CorpusError, load_corpus, load_manifest, parse_data_arg
 from trainer.folds import (
     EMOBOX_RAVDESS,
     emobox_folds,

@@ -14,10 +14,10 @@ import torch
 from helpers import make_ravdess_corpus
 
 from serapp.bundle import load_bundle, read_bundle_meta
+from serapp.corpora import CorpusError, load_corpus
 from serapp.predictor import load_model
 from trainer.cli import main as train_main
 from trainer.config import load_config
-from trainer.corpora import CorpusError, load_corpus
 from trainer.folds import leave_speakers_out
 from trainer.loop import TrainingInterrupted
 from trainer.run import (

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from serapp.audio import load_audio, trim_silence
+from serapp.corpora import Record
 from serapp.errors import AudioDecodeError
-from trainer.corpora import Record
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("SER_TRAIN_CACHE", Path.home() / ".cache" / "serapp"))
 

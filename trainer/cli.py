@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+from serapp.corpora import CORPUS_NAMES, CorpusError, load_corpus, parse_data_arg
 from serapp.errors import SerappError
 from trainer.config import ConfigError, load_config
-from trainer.corpora import CORPUS_NAMES, CorpusError, load_corpus, parse_data_arg
 from trainer.loop import TrainingInterrupted
 
 

@@ -10,7 +10,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 
-from trainer.corpora import Corpus, CorpusError, Record
+from serapp.corpora import Corpus, CorpusError, Record
 
 # EmoBox 6-fold actor split of RAVDESS: test actors per fold.
 EMOBOX_RAVDESS = {

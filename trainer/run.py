@@ -13,13 +13,13 @@ import numpy as np
 import torch
 
 from serapp.bundle import load_bundle, read_bundle_meta, save_bundle
+from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError, Record, licence_note
 from serapp.models import build_model
 from serapp.predictor import Predictor, resolve_device
 from trainer import report
 from trainer.augment import CONDITIONS, apply_condition
 from trainer.cache import DEFAULT_CACHE_DIR, load_clips
 from trainer.config import TrainConfig, config_from_dict, dump_config
-from trainer.corpora import CORPUS_TITLES, Corpus, CorpusError, Record, licence_note
 from trainer.folds import Split, full_training_split, make_splits
 from trainer.loop import (
     CHECKPOINT,
@@ -94,6 +94,7 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
             record["robustness"] = robustness_report(predictor, test, data.labels, cfg.seed)
     training = {"data": data_note or data.corpus.name, "licence": licence_note(data.corpus.name),
                 "protocol": split.protocol_note, "split": split.name, "train_speakers": sorted(split.speakers("train")),
+                "val_speakers": sorted(split.speakers("val")),
                 "best_epoch": result.best_epoch, "val_metrics": _brief(result.val_metrics),
                 "test_metrics": _brief(record.get("test", {}))}
     if cv_summary:

@@ -149,19 +149,24 @@ class MicrophoneSource:
         """
         self._stopping = True
         stream, self._stream = self._stream, None
-        if stream is None:
-            return
+        close_stream(stream, timeout)
 
-        def close():
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # closing a vanished device may fail; it is gone either way
-                pass
 
-        closer = threading.Thread(target=close, name="MicrophoneClose", daemon=True)
-        closer.start()
-        closer.join(timeout)
+def close_stream(stream, timeout: float = 1.0) -> None:
+    """Abort and close a PortAudio stream on a helper thread, waiting at most `timeout`."""
+    if stream is None:
+        return
+
+    def close():
+        try:
+            stream.abort()
+            stream.close()
+        except Exception:  # closing a vanished device may fail; it is gone either way
+            pass
+
+    closer = threading.Thread(target=close, name="StreamClose", daemon=True)
+    closer.start()
+    closer.join(timeout)
 
 
 def open_microphone(spec: str | int | None, preferred_rate: int = 16000) -> tuple[MicrophoneSource, str | None]:

@@ -15,6 +15,7 @@ from serapp.bundle import read_bundle_meta
 from serapp.errors import SerappError
 from serapp.file_analysis import analyze_file, write_timeline_csv
 from serapp.gui.file_view import FileView
+from serapp.gui.listening_view import ListeningView
 from serapp.gui.live_view import LiveView
 from serapp.predictor import available_devices, default_bundle_path, load_model
 
@@ -45,6 +46,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self.live, "Live")
         self.tabs.addTab(self.file_view, "File")
+        self.listening = ListeningView(self.settings, self.run_in_background, lambda: self.predictor)
+        self.listening.message.connect(self.notify)
+        self.tabs.addTab(self.listening, "Listening test")
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -88,6 +92,9 @@ class MainWindow(QtWidgets.QMainWindow):
         open_action = tb.addAction("Open file…", self.open_file_dialog)
         open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
         tb.addAction("Open model…", self.open_model_dialog)
+        listen = tb.addAction("Listening test", lambda: self.tabs.setCurrentWidget(self.listening))
+        listen.setShortcut(QtGui.QKeySequence("Ctrl+L"))
+        listen.setToolTip("people label clips; scored next to the model (Ctrl+L)")
         tb.addWidget(QtWidgets.QLabel(" Compute: "))
         self.compute_combo = QtWidgets.QComboBox()
         self.compute_combo.addItems(["auto", *available_devices()])
@@ -361,6 +368,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.stop_capture()  # finalises a recording in progress
+        self.listening.shutdown()  # answers are already on disk, row by row
         self.timer.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(event)

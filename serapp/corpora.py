@@ -11,15 +11,16 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from serapp.audio import AUDIO_EXTENSIONS
+from serapp.errors import SerappError
 from serapp.labels import EMOTIONS
 
 
-class CorpusError(ValueError):
+class CorpusError(SerappError, ValueError):
     """A corpus folder or manifest that cannot be used; the message names it."""
 
 
@@ -249,3 +250,24 @@ def parse_data_arg(text: str) -> tuple[str, str]:
     if not sep or not name or not where:
         raise CorpusError(f"--data takes CORPUS=DIR (e.g. ravdess=path/to/ravdess), not {text!r}")
     return name.strip().lower(), where.strip()
+
+
+def detect_corpus(location: str | Path) -> Corpus:
+    """A CSV manifest, or the folder read by whichever naming scheme parses most of its files."""
+    root = Path(location)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return load_manifest(root)
+    if not root.is_dir():
+        raise CorpusError(f"{root}: no such folder")
+    files = _audio_files(root)
+    if not files:
+        raise CorpusError(f"{root}: no audio files found")
+    best, best_count = None, 0
+    for name, parse in NAMED_PARSERS.items():  # "folders" last: it accepts any folder named like a label
+        count = sum(1 for p in files if parse(p) is not None)
+        if count > best_count:
+            best, best_count = name, count
+    if best is None:
+        raise CorpusError(f"{root}: the file names follow no known corpus scheme "
+                          f"({', '.join(NAMED_PARSERS)}); a CSV manifest path,label[,speaker] works for any layout")
+    return load_corpus(best, root)

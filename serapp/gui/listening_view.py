@@ -1,0 +1,298 @@
+"""The listening-test tab: set-up, trials (keyboard first), results. State lives in serapp.listening."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from serapp.audio.io import load_audio
+from serapp.audio.playback import ClipPlayer
+from serapp.corpora import Record
+from serapp.errors import SerappError
+from serapp.gui.listening_pages import ResultsPage, SetupPage
+from serapp.labels import emotion_color
+from serapp.listening.answers import AnswerLog
+from serapp.listening.report import build_report, load_answer_files, score_model
+from serapp.listening.session import ListeningSession
+
+SKIP_BY_RATER = "skipped by rater"
+
+
+class TrialPage(QtWidgets.QWidget):
+    """One clip at a time. Keys: R play/replay, 1-9 answer, S skip, Esc stop. The page keeps the
+    keyboard focus (its buttons take none) so the keys work whatever was clicked last."""
+
+    action = QtCore.Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        self.progress = QtWidgets.QLabel("")
+        self.prompt = QtWidgets.QLabel("")
+        font = self.prompt.font()
+        font.setPointSizeF(font.pointSizeF() * 1.8)
+        self.prompt.setFont(font)
+        self.prompt.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.feedback = QtWidgets.QLabel("")
+        self.feedback.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.play_button = self._button("Play (R)", "play")
+        self.skip_button = self._button("Skip (S)", "skip")
+        stop = self._button("Stop test (Esc)", "stop")
+        self.answer_row = QtWidgets.QHBoxLayout()
+        self.answer_buttons: dict[str, QtWidgets.QPushButton] = {}
+        controls = QtWidgets.QHBoxLayout()
+        controls.addWidget(self.play_button)
+        controls.addStretch(1)
+        controls.addWidget(self.skip_button)
+        controls.addWidget(stop)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.progress)
+        layout.addStretch(1)
+        layout.addWidget(self.prompt)
+        layout.addWidget(self.feedback)
+        layout.addSpacing(24)
+        layout.addLayout(self.answer_row)
+        layout.addStretch(1)
+        layout.addLayout(controls)
+        self.labels: list[str] = []
+
+    def _button(self, text: str, action: str) -> QtWidgets.QPushButton:
+        b = QtWidgets.QPushButton(text)
+        b.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        b.clicked.connect(lambda: self.action.emit(action))
+        return b
+
+    def set_labels(self, labels: list[str]) -> None:
+        for b in self.answer_buttons.values():
+            self.answer_row.removeWidget(b)
+            b.deleteLater()
+        self.labels = list(labels)[:9]
+        self.answer_buttons = {}
+        for i, lab in enumerate(self.labels, start=1):
+            b = self._button(f"{i}  {lab}", "answer:" + lab)
+            b.setMinimumHeight(48)
+            b.setStyleSheet(f"QPushButton:enabled {{ border-bottom: 4px solid {emotion_color(lab)}; }}")
+            self.answer_row.addWidget(b)
+            self.answer_buttons[lab] = b
+
+    def enable_answers(self, on: bool) -> None:
+        for b in self.answer_buttons.values():
+            b.setEnabled(on)
+
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
+        key, text = event.key(), event.text().lower()
+        if text.isdigit() and 1 <= int(text) <= len(self.labels):
+            self.action.emit("answer:" + self.labels[int(text) - 1])
+        elif text == "r":
+            self.action.emit("play")
+        elif text == "s":
+            self.action.emit("skip")
+        elif key == QtCore.Qt.Key.Key_Escape:
+            self.action.emit("stop")
+        else:
+            super().keyPressEvent(event)
+
+
+class ListeningView(QtWidgets.QWidget):
+    """Controller of the three pages. Every answer is in the file before the next clip plays."""
+
+    message = QtCore.Signal(str)
+
+    def __init__(self, settings: QtCore.QSettings, run_in_background, get_predictor, player=None, parent=None):
+        super().__init__(parent)
+        self.run_in_background, self.get_predictor = run_in_background, get_predictor
+        self.player = player or ClipPlayer()
+        self.setup = SetupPage(settings)
+        self.trial = TrialPage()
+        self.results = ResultsPage()
+        self.stack = QtWidgets.QStackedWidget()
+        for page in (self.setup, self.trial, self.results):
+            self.stack.addWidget(page)
+        QtWidgets.QVBoxLayout(self).addWidget(self.stack)
+        self.setup.start_requested.connect(self.start)
+        for edit in (self.setup.rater, self.setup.answer_file):
+            edit.returnPressed.connect(self.start)
+        self.setup.report_requested.connect(self.show_results)
+        self.trial.action.connect(self._on_action)
+        self.results.model_requested.connect(self.score_model)
+        self.results.new_test_requested.connect(lambda: self.stack.setCurrentWidget(self.setup))
+        self.session: ListeningSession | None = None
+        self.answers: list = []
+        self.practice: list[Record] = []
+        self.record: Record | None = None
+        self.in_practice = False
+        self.audio = None
+        self.plays = 0
+        self.first_end: float | None = None
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(20)
+        self.timer.timeout.connect(self._poll_player)
+
+    # --- starting and ending ---------------------------------------------------------------
+
+    def start(self) -> bool:
+        if not self.setup.load_corpus():
+            self.message.emit("choose a corpus folder or manifest first")
+            return False
+        path = self.setup.answer_file.text().strip()
+        if not path:
+            self.message.emit("choose where the answers are saved")
+            return False
+        try:
+            log = AnswerLog(path)
+            session = ListeningSession(self.setup.corpus, self.setup.test_settings(), log)
+        except (SerappError, OSError) as exc:
+            self.message.emit(str(exc))
+            return False
+        self.setup.remember()
+        if log.repaired:
+            self.message.emit(f"{path}: {log.repaired}")
+        self.session = session
+        if session.resumed:
+            self.message.emit(f"resuming: {session.answered} of {session.total} already answered in {path}")
+        self.practice = list(session.practice) if not session.resumed else []
+        self.trial.set_labels(list(session.settings.labels))
+        self.trial.feedback.setText("")
+        self.stack.setCurrentWidget(self.trial)
+        self.trial.setFocus()
+        self.timer.start()
+        self.next_clip()
+        return True
+
+    def stop(self) -> None:
+        """Stop the test (every answer is already saved) and show the answer file's results."""
+        self.player.stop()
+        self.timer.stop()
+        self.record = None
+        if self.session is not None:
+            self.show_results([str(self.session.log.path)], mine=self.session.settings.rater)
+
+    def show_results(self, files: list[str], mine: str | None = None) -> None:
+        try:
+            answers = load_answer_files(files)
+        except SerappError as exc:
+            self.message.emit(str(exc))
+            return
+        if not answers:
+            self.message.emit(f"{', '.join(files)}: no answers yet")
+            self.stack.setCurrentWidget(self.setup)
+            return
+        self.answers = answers
+        report = build_report(answers)
+        headline = ""
+        if mine in report["raters"]:
+            r = report["raters"][mine]
+            acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.1%}"
+            headline = f"<b>{mine}</b>: {r['n']} answered, {r['skipped']} skipped, accuracy <b>{acc}</b>"
+        self.results.show_report(report, files, headline)
+        self.stack.setCurrentWidget(self.results)
+        if self.get_predictor() is not None:  # the model beside people, without a click
+            self.score_model()
+
+    def score_model(self) -> None:
+        predictor = self.get_predictor()
+        if predictor is None:
+            self.message.emit("the model is not loaded yet (or failed to load): try again in a moment")
+            return
+        answers, files = self.answers, self.results.files
+        self.results.model_button.setEnabled(False)
+
+        def done(model: dict) -> None:
+            self.results.model_button.setEnabled(True)
+            report = dict(self.results.report, model=model)
+            self.results.show_report(report, files, self.results.summary.text())
+
+        def failed(exc) -> None:
+            self.results.model_button.setEnabled(True)
+            self.message.emit(str(exc))
+
+        name = predictor.meta.training.get("data", "")
+        self.run_in_background(lambda: score_model(predictor, answers, bundle=f"({name})" if name else ""), done, failed)
+
+    # --- trials -------------------------------------------------------------------------------
+
+    def next_clip(self) -> None:
+        self.player.stop()
+        self.plays, self.first_end, self.audio = 0, None, None
+        self.trial.enable_answers(False)
+        while True:
+            self.in_practice = bool(self.practice)
+            self.record = self.practice[0] if self.in_practice else self.session.current
+            if self.record is None:
+                self.stop()
+                return
+            try:
+                self.audio = load_audio(self.record.path)
+                break
+            except SerappError as exc:  # a broken clip is recorded as skipped, with the reason
+                if self.in_practice:
+                    self.practice.pop(0)
+                else:
+                    self.session.skip(str(exc))
+                self.message.emit(f"skipped: {exc}")
+        s = self.session
+        if self.in_practice:
+            self.trial.progress.setText(f"Practice {s.settings.practice_clips - len(self.practice) + 1} of "
+                                        f"{s.settings.practice_clips} (with feedback, not saved)")
+        else:
+            self.trial.progress.setText(f"Clip {s.answered + 1} of {s.total}  ·  rater {s.settings.rater}")
+        if self.setup.autoplay.isChecked():
+            self.play()
+        else:
+            self.trial.prompt.setText("Press R to play the clip")
+
+    def play(self) -> None:
+        if self.audio is None:
+            return
+        try:
+            self.player.play(*self.audio)
+        except SerappError as exc:
+            self.trial.prompt.setText("cannot play audio")
+            self.message.emit(str(exc))
+            return
+        self.plays += 1
+        if self.first_end is None:
+            self.trial.prompt.setText("Listen…")
+
+    def _poll_player(self) -> None:
+        if self.first_end is None and self.plays and self.player.ended():
+            self.first_end = self.player.ended_at
+            self.trial.enable_answers(True)
+            self.trial.prompt.setText(f"Which emotion?  (1–{len(self.trial.labels)})")
+
+    def _response_ms(self) -> float | None:
+        return None if self.first_end is None else (time.perf_counter() - self.first_end) * 1000.0
+
+    def _on_action(self, action: str) -> None:
+        if self.record is None:
+            return
+        if action == "play":
+            self.play()
+        elif action == "stop":
+            self.stop()
+        elif action == "skip":
+            if self.in_practice:
+                self.practice.pop(0)
+            else:
+                self.session.skip(SKIP_BY_RATER, self._response_ms(), max(0, self.plays - 1))
+            self.trial.feedback.setText("")
+            self.next_clip()
+        elif action.startswith("answer:") and self.first_end is not None:
+            self.answer(action.split(":", 1)[1])
+
+    def answer(self, label: str) -> None:
+        if self.in_practice:
+            truth = self.practice.pop(0).label
+            text = "✓ correct" if label == truth else f"✗ it was <b>{truth}</b>"
+            if not self.practice:
+                text += "  ·  practice over: the test starts now"
+            self.trial.feedback.setText(text)
+        else:
+            self.session.answer(label, self._response_ms(), max(0, self.plays - 1))
+            self.trial.feedback.setText("")
+        self.next_clip()
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        self.player.stop()

@@ -1,0 +1,187 @@
+"""The listening-test answer file: one CSV row per answer, durable the moment it is written.
+
+Every row is appended, flushed and fsynced before the next clip is offered, so a session
+killed at any moment keeps every answered row. Text cells that a spreadsheet would run as a
+formula (starting with = + - @, tab or CR) get a leading apostrophe, as does a cell that
+already starts with one, so reading strips exactly one and gives back what was written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+from serapp.errors import SerappError
+
+COLUMNS = ("session_id", "rater", "timestamp_utc", "corpus", "clip", "true_label", "chosen_label", "correct",
+           "response_ms", "replays", "skipped", "skip_reason", "label_set", "app_version")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_INT_FIELDS = {"correct", "replays", "skipped"}
+
+
+class AnswerFileError(SerappError):
+    """An answer CSV that cannot be read; the message names the file and the line."""
+
+    def __init__(self, path, line: int, reason: str):
+        super().__init__(f"{path}: line {line}: {reason}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    session_id: str
+    rater: str
+    timestamp_utc: str
+    corpus: str  # the corpus root folder
+    clip: str  # path relative to the corpus root, with forward slashes
+    true_label: str
+    chosen_label: str  # "" when skipped
+    correct: int
+    response_ms: int | None  # from the end of the first playback; None when never played
+    replays: int
+    skipped: int
+    skip_reason: str
+    label_set: str  # the included labels joined by "|"
+    app_version: str
+
+    @property
+    def labels(self) -> list[str]:
+        return self.label_set.split("|")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.corpus, self.clip)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def escape_cell(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_TRIGGERS + ("'",)) else text
+
+
+def unescape_cell(text: str) -> str:
+    return text.removeprefix("'")
+
+
+def _cells(answer: Answer) -> list[str]:
+    out = []
+    for f, value in zip(fields(Answer), astuple(answer)):
+        if value is None:
+            out.append("")
+        elif isinstance(value, str):
+            out.append(escape_cell(value))
+        else:
+            out.append(str(int(value)))
+    return out
+
+
+def format_row(answer: Answer) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(_cells(answer))
+    return buf.getvalue()
+
+
+def _parse_row(path, line: int, row: list[str]) -> Answer:
+    if len(row) != len(COLUMNS):
+        raise AnswerFileError(path, line, f"expected {len(COLUMNS)} fields, found {len(row)}")
+    values: dict = {}
+    for name, cell in zip(COLUMNS, row):
+        if name in _INT_FIELDS:
+            if cell not in ("0", "1") and not (name == "replays" and cell.isdigit()):
+                raise AnswerFileError(path, line, f"{name} must be {'a count' if name == 'replays' else '0 or 1'}, not {cell!r}")
+            values[name] = int(cell)
+        elif name == "response_ms":
+            if cell and not cell.lstrip("-").isdigit():
+                raise AnswerFileError(path, line, f"response_ms must be whole milliseconds, not {cell!r}")
+            values[name] = int(cell) if cell else None
+        else:
+            values[name] = unescape_cell(cell)
+    a = Answer(**values)
+    try:
+        datetime.fromisoformat(a.timestamp_utc.replace("Z", "+00:00"))
+    except ValueError:
+        raise AnswerFileError(path, line, f"timestamp_utc {a.timestamp_utc!r} is not ISO 8601") from None
+    if not a.clip or not a.true_label:
+        raise AnswerFileError(path, line, "clip and true_label must not be empty")
+    if a.true_label not in a.labels:
+        raise AnswerFileError(path, line, f"true_label {a.true_label!r} is not in label_set {a.label_set!r}")
+    if a.skipped:
+        if a.chosen_label or a.correct:
+            raise AnswerFileError(path, line, "a skipped row has no chosen_label and correct 0")
+    else:
+        if a.chosen_label not in a.labels:
+            raise AnswerFileError(path, line, f"chosen_label {a.chosen_label!r} is not in label_set {a.label_set!r}")
+        if a.correct != int(a.chosen_label == a.true_label):
+            raise AnswerFileError(path, line, f"correct is {a.correct} but {a.chosen_label!r} vs true {a.true_label!r}")
+    return a
+
+
+def read_answers(path: str | Path) -> list[Answer]:
+    """Every row of an answer file; any defect is an AnswerFileError naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise AnswerFileError(path, 0, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AnswerFileError(path, 0, f"cannot read: {exc}") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise AnswerFileError(path, 1, "empty file, expected the header " + ",".join(COLUMNS))
+        if tuple(h.strip() for h in header) != COLUMNS:
+            raise AnswerFileError(path, 1, f"wrong header: expected {','.join(COLUMNS)}, found {','.join(header)}")
+        rows = []
+        for row in reader:
+            if row:
+                rows.append(_parse_row(path, reader.line_num, row))
+    except csv.Error as exc:
+        raise AnswerFileError(path, reader.line_num, f"malformed CSV: {exc}") from None
+    return rows
+
+
+class AnswerLog:
+    """Append-only answer file for a running test. Opening it reads what is already there
+    (for resuming) and repairs a torn last line, which only a crash mid-write can leave."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.repaired = ""
+        self.rows: list[Answer] = []
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            self._repair_tail()
+            self.rows = read_answers(self.path)
+
+    def _repair_tail(self) -> None:
+        data = self.path.read_bytes()
+        if data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        torn = data[keep:].decode("utf-8", "replace")
+        with open(self.path, "r+b") as f:
+            f.truncate(keep)
+            os.fsync(f.fileno())
+        self.repaired = f"removed an incomplete last line ({torn[:60]!r}); that clip will be offered again"
+
+    def append(self, answer: Answer) -> None:
+        new = not self.path.is_file() or self.path.stat().st_size == 0
+        if new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = (",".join(COLUMNS) + "\n" if new else "") + format_row(answer)
+        with open(self.path, "a", encoding="utf-8", newline="") as f:
+            f.write(text)  # one write: header and first row land together
+            f.flush()
+            os.fsync(f.fileno())
+        if new and hasattr(os, "O_DIRECTORY"):  # the new directory entry must survive a crash too
+            fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self.rows.append(answer)

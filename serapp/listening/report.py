@@ -1,0 +1,184 @@
+"""Scores from answer files: per rater, pooled, agreement (Fleiss' kappa), and a model on the same clips.
+
+Skipped rows are counted and otherwise left out. Kappa uses, for each clip that two or more
+raters answered, each rater's last answer; the number of raters may differ between clips
+(Fleiss' formula with per-item rater counts).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from serapp.corpora import NAMED_PARSERS
+from serapp.errors import SerappError
+from serapp.labels import EMOTIONS
+from serapp.listening.answers import Answer, read_answers
+
+
+def ordered_labels(labels) -> list[str]:
+    labels = set(labels)
+    return [e for e in EMOTIONS if e in labels] + sorted(labels - set(EMOTIONS))
+
+
+def score(pairs: list[tuple[str, str]], labels: list[str]) -> dict:
+    """Accuracy, UA (mean recall over the true labels present), recall per class, confusion
+    (rows: true label, columns: chosen label, both in `labels` order)."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    confusion = [[0] * len(labels) for _ in labels]
+    for true, chosen in pairs:
+        confusion[index[true]][index[chosen]] += 1
+    recall = {}
+    for lab, row in zip(labels, confusion):
+        total = sum(row)
+        recall[lab] = row[index[lab]] / total if total else None
+    present = [r for r in recall.values() if r is not None]
+    n = len(pairs)
+    return {"n": n, "accuracy": sum(t == c for t, c in pairs) / n if n else None,
+            "ua": sum(present) / len(present) if present else None,
+            "per_class_recall": recall, "confusion": confusion}
+
+
+def fleiss_kappa(items: list[list[str]]) -> float | None:
+    """Fleiss' kappa over items each rated by two or more raters (counts may differ per item);
+    None when undefined (no items, or every answer in one category)."""
+    items = [item for item in items if len(item) >= 2]
+    if not items:
+        return None
+    totals: Counter = Counter()
+    agreement = 0.0
+    for item in items:
+        counts = Counter(item)
+        k = len(item)
+        totals.update(counts)
+        agreement += (sum(c * c for c in counts.values()) - k) / (k * (k - 1))
+    p_bar = agreement / len(items)
+    n_all = sum(totals.values())
+    p_e = sum((c / n_all) ** 2 for c in totals.values())
+    if p_e >= 1.0:
+        return None
+    return (p_bar - p_e) / (1 - p_e)
+
+
+def load_answer_files(paths) -> list[Answer]:
+    rows: list[Answer] = []
+    for p in paths:
+        rows += read_answers(p)
+    return rows
+
+
+def build_report(answers: list[Answer]) -> dict:
+    answered = [a for a in answers if not a.skipped]
+    labels = ordered_labels({lab for a in answers for lab in a.labels})
+    raters: dict[str, dict] = {}
+    for name in dict.fromkeys(a.rater for a in answers):
+        mine = [a for a in answers if a.rater == name]
+        s = score([(a.true_label, a.chosen_label) for a in mine if not a.skipped], labels)
+        raters[name] = {"n": s["n"], "accuracy": s["accuracy"], "ua": s["ua"],
+                        "skipped": sum(a.skipped for a in mine)}
+    pooled = score([(a.true_label, a.chosen_label) for a in answered], labels)
+    pooled.update(skipped=len(answers) - len(answered), labels=labels)
+    last: dict[tuple, dict[str, str]] = defaultdict(dict)
+    for a in answered:
+        last[a.key][a.rater] = a.chosen_label
+    shared = [list(by_rater.values()) for by_rater in last.values() if len(by_rater) >= 2]
+    return {"raters": raters, "pooled": pooled, "kappa": fleiss_kappa(shared),
+            "kappa_detail": {"clips": len(shared), "raters": len({r for v in last.values() if len(v) >= 2 for r in v})}}
+
+
+def heard_in_training(training: dict, clips: list[str]) -> tuple[int, str]:
+    """How many clips are by speakers the model was trained on, judged from the bundle's
+    training record (corpus names and speakers) and the clips' corpus naming scheme."""
+    data = str(training.get("data", "")).lower()
+    speakers = set(map(str, training.get("train_speakers", []))) | set(map(str, training.get("val_speakers", [])))
+    corpora = [name for name in NAMED_PARSERS if name != "folders" and name in data]
+    if not speakers or not corpora:
+        return 0, ""
+    seen = 0
+    for clip in clips:
+        for name in corpora:
+            parsed = NAMED_PARSERS[name](Path(clip))
+            if parsed is not None and parsed[1] in speakers:
+                seen += 1
+                break
+    return seen, ", ".join(corpora)
+
+
+def score_model(predictor, answers: list[Answer], root: str | Path | None = None, bundle: str = "") -> dict:
+    """The model on exactly the clips people answered, choosing only among each clip's label set.
+
+    `root` replaces the corpus folder recorded in the rows (when the files moved)."""
+    clips: dict[tuple, Answer] = {}
+    for a in answers:
+        if not a.skipped:
+            clips.setdefault(a.key, a)
+    model_labels = list(predictor.labels)
+    pairs, excluded, errors = [], Counter(), []
+    scored_keys = set()
+    for key, a in clips.items():
+        allowed = [lab for lab in a.labels if lab in model_labels]
+        if a.true_label not in allowed:
+            excluded[f"the model has no label {a.true_label}"] += 1
+            continue
+        path = Path(root) / a.clip if root is not None else Path(a.corpus) / a.clip
+        try:
+            _, probs = predictor.predict_file(path)
+        except SerappError as exc:
+            excluded["could not be read"] += 1
+            errors.append(str(exc))
+            continue
+        pairs.append((a.true_label, max(allowed, key=probs.get)))
+        scored_keys.add(key)
+    labels = ordered_labels({lab for a in clips.values() for lab in a.labels})
+    result = score(pairs, labels)
+    humans = score([(a.true_label, a.chosen_label) for a in answers if not a.skipped and a.key in scored_keys], labels)
+    seen, corpora = heard_in_training(dict(predictor.meta.training), [k[1] for k in scored_keys])
+    result.update(bundle=bundle, labels=labels, excluded=dict(excluded), errors=errors[:10],
+                  speakers_seen_in_training=seen, training_corpora=corpora,
+                  humans_same_clips={"n": humans["n"], "accuracy": humans["accuracy"], "ua": humans["ua"]})
+    return result
+
+
+def _pct(x) -> str:
+    return "   -  " if x is None else f"{100 * x:5.1f}%"
+
+
+def format_text(report: dict, files: list[str] | None = None) -> str:
+    pooled = report["pooled"]
+    labels = pooled["labels"]
+    lines = []
+    if files:
+        lines.append(f"Listening test: {len(files)} file(s), {len(report['raters'])} rater(s), "
+                     f"{pooled['n']} answers ({pooled['skipped']} skipped, not scored)")
+        lines.append("")
+    lines.append(f"{'rater':<20} {'answered':>8} {'skipped':>8} {'accuracy':>9} {'UA':>7}")
+    for name, r in report["raters"].items():
+        lines.append(f"{name[:20]:<20} {r['n']:>8} {r['skipped']:>8} {_pct(r['accuracy']):>9} {_pct(r['ua']):>7}")
+    lines.append(f"{'pooled':<20} {pooled['n']:>8} {pooled['skipped']:>8} {_pct(pooled['accuracy']):>9} {_pct(pooled['ua']):>7}")
+    lines.append("")
+    lines.append("Recall per class (pooled): " + "  ".join(f"{k} {_pct(v).strip()}" for k, v in pooled["per_class_recall"].items()))
+    lines.append("Confusion (rows: true, columns: chosen):")
+    short = [lab[:8] for lab in labels]
+    lines.append(" " * 10 + "".join(f"{s:>9}" for s in short))
+    for lab, row in zip(labels, pooled["confusion"]):
+        lines.append(f"{lab[:10]:<10}" + "".join(f"{v:>9}" for v in row))
+    detail = report["kappa_detail"]
+    if report["kappa"] is None:
+        lines.append("Fleiss' kappa: not available (needs two or more raters on the same clips)")
+    else:
+        lines.append(f"Fleiss' kappa: {report['kappa']:.3f} over {detail['clips']} clips rated by {detail['raters']} raters")
+    model = report.get("model")
+    if model is not None:
+        lines.append("")
+        h = model["humans_same_clips"]
+        lines.append(f"Model {model['bundle']} on the same {model['n']} clips, same label choices: "
+                     f"accuracy {_pct(model['accuracy']).strip()}, UA {_pct(model['ua']).strip()}  "
+                     f"(people on these clips: accuracy {_pct(h['accuracy']).strip()}, UA {_pct(h['ua']).strip()})")
+        if model["speakers_seen_in_training"]:
+            lines.append(f"  note: {model['speakers_seen_in_training']} of these clips are by speakers the model was "
+                         f"trained on ({model['training_corpora']}), so its score here is optimistic, not speaker-independent")
+        for reason, count in model["excluded"].items():
+            lines.append(f"  not scored: {count} clip(s): {reason}")
+        for err in model["errors"]:
+            lines.append(f"  {err}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,139 @@
+"""The listening-test tab driven like a person at the keyboard, with real playback through a
+private PulseAudio (its null sink), on Qt's offscreen platform."""
+
+import os
+import random
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from helpers import make_bundle, make_ravdess_corpus  # noqa: E402
+from PySide6 import QtCore  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from serapp.gui.main_window import MainWindow  # noqa: E402
+from serapp.gui.widgets import configure_pyqtgraph  # noqa: E402
+from serapp.listening.answers import COLUMNS, read_answers  # noqa: E402
+
+LABELS = ["happy", "sad", "angry"]
+
+
+@pytest.fixture
+def corpus_dir(tmp_path):
+    root = make_ravdess_corpus(tmp_path / "corpus", actors=(1, 2), labels=("happy", "angry"), reps=2, seconds=0.25)
+    # The only "sad" clip is broken: the test must record it as skipped, with the reason.
+    (root / "Actor_01" / "03-01-04-01-01-01-01.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
+    return root
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, virtual_mic):
+    configure_pyqtgraph()
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(str(make_bundle(tmp_path / "m.safetensors", window_s=0.5)[0]), "cpu", settings=settings)
+    qtbot.addWidget(w)
+    w.show()
+    w.load_model_async()
+    yield w
+    w.close()
+
+
+def _set_up(view, corpus_dir, answers, practice):
+    view.setup.rater.setText("=ann")  # a name a spreadsheet would run as a formula
+    view.setup.corpus_edit.setText(str(corpus_dir))
+    assert view.setup.load_corpus()
+    assert list(view.setup.checks) == LABELS
+    view.setup.n_clips.setValue(7)
+    view.setup.seed.setValue(4)
+    view.setup.practice.setValue(practice)
+    view.setup.answer_file.setText(str(answers))
+
+
+def _rate(qtbot, view, rng, expected, replay=False):
+    """Answer the clip on screen with the keyboard; returns False when the test has ended."""
+    qtbot.waitUntil(lambda: view.record is None or view.first_end is not None, timeout=15000)
+    if view.record is None:
+        return False
+    page = view.trial
+    assert not page.progress.text().startswith("Practice") or view.in_practice
+    replays = 0
+    if replay:
+        qtbot.keyClick(page, Qt.Key.Key_R)  # replay (counted), answer while it plays
+        replays = 1
+    clip = view.session.clip(view.record)
+    truth = view.record.label
+    if rng.random() < 0.2 and not view.in_practice:
+        qtbot.keyClick(page, Qt.Key.Key_S)
+        expected.append((clip, truth, "", 0, replays, 1, "skipped by rater"))
+        return True
+    chosen = truth if rng.random() < 0.6 else rng.choice(page.labels)
+    in_practice = view.in_practice
+    qtbot.keyClick(page, str(page.labels.index(chosen) + 1))
+    if in_practice:
+        assert ("correct" in page.feedback.text()) == (chosen == truth)
+    else:
+        expected.append((clip, truth, chosen, int(chosen == truth), replays, 0, ""))
+    return True
+
+
+def test_a_rater_with_the_keyboard_quits_resumes_and_sees_the_results(qtbot, window, corpus_dir, tmp_path):
+    view = window.listening
+    window.tabs.setCurrentWidget(view)
+    answers = tmp_path / "out" / "ann.csv"
+    _set_up(view, corpus_dir, answers, practice=1)
+    assert view.start()
+    assert view.trial.labels == LABELS and view.in_practice
+    rng = random.Random(0)
+    expected = []
+    # Nothing can be answered before the first playback has ended.
+    qtbot.keyClick(view.trial, "1")
+    assert view.in_practice and len(view.practice) == 1 and view.trial.feedback.text() == ""
+    assert _rate(qtbot, view, rng, expected)  # the practice clip: feedback, nothing written
+    assert "practice over" in view.trial.feedback.text()
+    assert all("cannot read audio" in r.skip_reason for r in (read_answers(answers) if answers.exists() else []))
+    for i in range(3):
+        assert _rate(qtbot, view, rng, expected, replay=(i == 1))
+    # Stop half-way (Esc): everything answered is on disk, the results page shows it.
+    qtbot.keyClick(view.trial, Qt.Key.Key_Escape)
+    assert view.stack.currentWidget() is view.results
+    written = read_answers(answers)
+    assert len(written) >= 3  # the broken clip may have been met and skipped on the way
+
+    # Resume: same rater, corpus and emotions continue with the clips not yet answered.
+    view.stack.setCurrentWidget(view.setup)
+    qtbot.keyClick(view.setup.rater, Qt.Key.Key_Return)  # Enter starts the test
+    assert view.stack.currentWidget() is view.trial
+    assert any("resuming" in m for m in window.messages)
+    assert not view.in_practice
+    while _rate(qtbot, view, rng, expected):
+        pass
+    assert view.stack.currentWidget() is view.results
+
+    rows = read_answers(answers)
+    with open(answers, encoding="utf-8") as f:
+        assert f.readline().strip() == ",".join(COLUMNS)
+    assert len(rows) == 7 and len({r.clip for r in rows}) == 7 and len({r.session_id for r in rows}) == 1
+    broken = [r for r in rows if "cannot read audio" in r.skip_reason]
+    assert len(broken) == 1 and broken[0].skipped == 1 and broken[0].true_label == "sad"
+    rated = [(r.clip, r.true_label, r.chosen_label, r.correct, r.replays, r.skipped, r.skip_reason)
+             for r in rows if r is not broken[0]]
+    assert rated == expected  # row for row, in the order answered
+    for r in rows:
+        assert r.rater == "=ann" and r.label_set == "happy|sad|angry" and r.corpus == str(corpus_dir.resolve())
+        if not r.skipped:
+            assert 0 <= r.response_ms < 15000
+    with open(answers, encoding="utf-8") as f:
+        assert "'=ann" in f.read()  # escaped in the file, exact when read
+
+    # Results: the rater's accuracy, the confusion plot saved as PNG, the model beside people.
+    n_ok = sum(r.correct for r in rows)
+    n = sum(1 - r.skipped for r in rows)
+    assert f"accuracy <b>{n_ok / n:.1%}</b>" in view.results.summary.text()
+    png = view.results.save_png(str(tmp_path / "confusion.png"))
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    qtbot.waitUntil(lambda: window.predictor is not None, timeout=20000)
+    view.results.model_button.click()
+    qtbot.waitUntil(lambda: "model" in (view.results.report or {}), timeout=20000)
+    assert view.results.report["model"]["n"] == n
+    assert "same label choices" in view.results.text.toPlainText()
