@@ -229,7 +229,7 @@ class ConfusionPlot(pg.PlotWidget):
                 t.setPos(j + 0.5, i + 0.5)
                 self.addItem(t)
                 self.texts.append(t)
-        ticks = [[(k + 0.5, lab[:9]) for k, lab in enumerate(labels)]]
+        ticks = [[(k + 0.5, lab[:8]) for k, lab in enumerate(labels)]]
         self.getAxis("bottom").setTicks(ticks)
         self.getAxis("left").setTicks(ticks)
         self.setRange(xRange=(0, len(labels)), yRange=(0, len(labels)), padding=0.02)

@@ -72,7 +72,9 @@ class TrialPage(QtWidgets.QWidget):
         for i, lab in enumerate(self.labels, start=1):
             b = self._button(f"{i}  {lab}", "answer:" + lab)
             b.setMinimumHeight(48)
-            b.setStyleSheet(f"QPushButton:enabled {{ border-bottom: 4px solid {emotion_color(lab)}; }}")
+            swatch = QtGui.QPixmap(14, 14)
+            swatch.fill(QtGui.QColor(emotion_color(lab)))
+            b.setIcon(QtGui.QIcon(swatch))
             self.answer_row.addWidget(b)
             self.answer_buttons[lab] = b
 
@@ -207,8 +209,8 @@ class ListeningView(QtWidgets.QWidget):
             self.results.model_button.setEnabled(True)
             self.message.emit(str(exc))
 
-        name = predictor.meta.training.get("data", "")
-        self.run_in_background(lambda: score_model(predictor, answers, bundle=f"({name})" if name else ""), done, failed)
+        name = predictor.path.name if getattr(predictor, "path", None) else predictor.meta.architecture
+        self.run_in_background(lambda: score_model(predictor, answers, bundle=name), done, failed)
 
     # --- trials -------------------------------------------------------------------------------
 
