@@ -59,7 +59,7 @@ def _rate(qtbot, view, rng, expected, replay=False):
     assert not page.progress.text().startswith("Practice") or view.in_practice
     replays = 0
     if replay:
-        qtbot.keyClick(page, Qt.Key.Key_R)  # replay (counted), answer while it plays
+        qtbot.keyClick(page, Qt.Key.Key_Space)  # replay (counted), answer while it plays
         replays = 1
     clip = view.session.clip(view.record)
     truth = view.record.label
@@ -94,6 +94,7 @@ def test_a_rater_with_the_keyboard_quits_resumes_and_sees_the_results(qtbot, win
     assert all("cannot read audio" in r.skip_reason for r in (read_answers(answers) if answers.exists() else []))
     for i in range(3):
         assert _rate(qtbot, view, rng, expected, replay=(i == 1))
+    assert window.source is None  # Space replayed the clip; it did not start the microphone
     # Stop half-way (Esc): everything answered is on disk, the results page shows it.
     qtbot.keyClick(view.trial, Qt.Key.Key_Escape)
     assert view.stack.currentWidget() is view.results

@@ -97,7 +97,7 @@ class SetupPage(QtWidgets.QWidget):
         buttons.addWidget(report)
         buttons.addStretch(1)
         help_text = QtWidgets.QLabel(
-            "During the test: <b>R</b> play or replay, <b>1–9</b> answer, <b>S</b> skip, <b>Esc</b> stop. "
+            "During the test: <b>R</b> or <b>Space</b> play or replay, <b>1–9</b> answer, <b>S</b> skip, <b>Esc</b> stop. "
             "Every answer is saved at once; start again with the same rater, corpus and emotions to resume.")
         help_text.setWordWrap(True)
         layout = QtWidgets.QVBoxLayout(self)

@@ -20,7 +20,7 @@ SKIP_BY_RATER = "skipped by rater"
 
 
 class TrialPage(QtWidgets.QWidget):
-    """One clip at a time. Keys: R play/replay, 1-9 answer, S skip, Esc stop. The page keeps the
+    """One clip at a time. Keys: R or Space play/replay, 1-9 answer, S skip, Esc stop. The page keeps the
     keyboard focus (its buttons take none) so the keys work whatever was clicked last."""
 
     action = QtCore.Signal(str)
@@ -86,7 +86,7 @@ class TrialPage(QtWidgets.QWidget):
         key, text = event.key(), event.text().lower()
         if text.isdigit() and 1 <= int(text) <= len(self.labels):
             self.action.emit("answer:" + self.labels[int(text) - 1])
-        elif text == "r":
+        elif text == "r" or key == QtCore.Qt.Key.Key_Space:
             self.action.emit("play")
         elif text == "s":
             self.action.emit("skip")

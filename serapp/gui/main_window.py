@@ -49,6 +49,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.listening = ListeningView(self.settings, self.run_in_background, lambda: self.predictor)
         self.listening.message.connect(self.notify)
         self.tabs.addTab(self.listening, "Listening test")
+        self.tabs.currentChanged.connect(self._tab_changed)
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -136,6 +137,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_label = QtWidgets.QLabel("model: loading…")
         for w in (self.device_label, self.overflow_label, self.timing_label, self.model_label):
             sb.addPermanentWidget(w)
+
+    def _tab_changed(self, _index: int) -> None:
+        # In the listening test Space plays the clip; elsewhere it starts and stops capture.
+        listening = self.tabs.currentWidget() is self.listening
+        self.start_action.setShortcut(QtGui.QKeySequence() if listening else QtGui.QKeySequence(QtCore.Qt.Key.Key_Space))
 
     # --- messages and background work -----------------------------------------------------
 
