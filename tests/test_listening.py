@@ -321,3 +321,31 @@ def test_model_scored_on_the_same_clips_with_the_same_label_choice(corpus_dir, c
     rows = [a.__class__(**{**a.__dict__, "corpus": "/nowhere"}) for a in read_answers(path)]
     assert score_model(predictor, rows, root=moved)["n"] == 7
     assert score_model(predictor, rows)["excluded"] == {"could not be read": 7}
+
+
+def test_a_failed_write_leaves_the_file_and_the_session_as_they_were(corpus, tmp_path, monkeypatch):
+    path = tmp_path / "a.csv"
+    session = ListeningSession(corpus, ListeningSettings(rater="ann", labels=("happy", "sad"), n_clips=4, seed=1),
+                               AnswerLog(path))
+    session.answer("happy", 500.0)
+    before, current = path.read_bytes(), session.current
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        session.answer("sad", 500.0)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and session.current == current and session.answered == 1
+    session.answer("sad", 500.0)  # once the disk has room again, the same clip is answered
+    assert [a.chosen_label for a in read_answers(path)] == ["happy", "sad"]
+
+
+def test_an_answer_file_in_an_impossible_place_is_an_os_error(corpus, tmp_path):
+    (tmp_path / "file").write_text("x")
+    session = ListeningSession(corpus, ListeningSettings(rater="ann", labels=("happy", "sad"), n_clips=2, seed=1),
+                               AnswerLog(tmp_path / "file" / "a.csv"))
+    with pytest.raises(OSError):
+        session.answer("happy", 1.0)
+    assert session.answered == 0

@@ -138,3 +138,17 @@ def test_a_rater_with_the_keyboard_quits_resumes_and_sees_the_results(qtbot, win
     qtbot.waitUntil(lambda: "model" in (view.results.report or {}), timeout=20000)
     assert view.results.report["model"]["n"] == n
     assert "same label choices" in view.results.text.toPlainText()
+
+
+def test_an_answer_that_cannot_be_saved_is_said_and_the_clip_stays(qtbot, window, corpus_dir, tmp_path):
+    view = window.listening
+    (tmp_path / "not-a-folder").write_text("x")
+    _set_up(view, corpus_dir, tmp_path / "not-a-folder" / "ann.csv", practice=0)
+    assert view.start()
+    qtbot.waitUntil(lambda: view.first_end is not None or "cannot save" in " ".join(window.messages), timeout=15000)
+    if view.first_end is not None:  # the first clip played; answering it cannot be saved
+        clip = view.record
+        qtbot.keyClick(view.trial, "1")
+        assert view.record is clip and view.session.answered == 0
+    assert any("not-a-folder/ann.csv: cannot save the answer" in m for m in window.messages)
+    assert view.stack.currentWidget() is view.trial  # nothing lost, nothing crashed: the test waits

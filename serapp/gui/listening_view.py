@@ -230,8 +230,8 @@ class ListeningView(QtWidgets.QWidget):
             except SerappError as exc:  # a broken clip is recorded as skipped, with the reason
                 if self.in_practice:
                     self.practice.pop(0)
-                else:
-                    self.session.skip(str(exc))
+                elif not self._saved(self.session.skip, str(exc)):
+                    return
                 self.message.emit(f"skipped: {exc}")
         s = self.session
         if self.in_practice:
@@ -263,6 +263,16 @@ class ListeningView(QtWidgets.QWidget):
             self.trial.enable_answers(True)
             self.trial.prompt.setText(f"Which emotion?  (1–{len(self.trial.labels)})")
 
+    def _saved(self, write, *args) -> bool:
+        """Write an answer; if the file cannot take it, say so and stay on this clip."""
+        try:
+            write(*args)
+        except OSError as exc:
+            self.message.emit(f"{self.session.log.path}: cannot save the answer ({exc.strerror or exc}); "
+                              "free space or fix the folder, then answer again")
+            return False
+        return True
+
     def _response_ms(self) -> float | None:
         return None if self.first_end is None else (time.perf_counter() - self.first_end) * 1000.0
 
@@ -276,8 +286,8 @@ class ListeningView(QtWidgets.QWidget):
         elif action == "skip":
             if self.in_practice:
                 self.practice.pop(0)
-            else:
-                self.session.skip(SKIP_BY_RATER, self._response_ms(), max(0, self.plays - 1))
+            elif not self._saved(self.session.skip, SKIP_BY_RATER, self._response_ms(), max(0, self.plays - 1)):
+                return
             self.trial.feedback.setText("")
             self.next_clip()
         elif action.startswith("answer:") and self.first_end is not None:
@@ -291,7 +301,8 @@ class ListeningView(QtWidgets.QWidget):
                 text += "  ·  practice over: the test starts now"
             self.trial.feedback.setText(text)
         else:
-            self.session.answer(label, self._response_ms(), max(0, self.plays - 1))
+            if not self._saved(self.session.answer, label, self._response_ms(), max(0, self.plays - 1)):
+                return
             self.trial.feedback.setText("")
         self.next_clip()
 

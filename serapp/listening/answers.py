@@ -175,9 +175,14 @@ class AnswerLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         text = (",".join(COLUMNS) + "\n" if new else "") + format_row(answer)
         with open(self.path, "a", encoding="utf-8", newline="") as f:
-            f.write(text)  # one write: header and first row land together
-            f.flush()
-            os.fsync(f.fileno())
+            size = f.tell()
+            try:
+                f.write(text)  # one write: header and first row land together
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError:  # a full disk, say: leave no partial row behind the rows before it
+                f.truncate(size)
+                raise
         if new and hasattr(os, "O_DIRECTORY"):  # the new directory entry must survive a crash too
             fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
