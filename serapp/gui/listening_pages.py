@@ -33,6 +33,7 @@ class SetupPage(QtWidgets.QWidget):
         super().__init__(parent)
         self.settings = settings
         self.corpus: Corpus | None = None
+        self._loaded_from = ""  # the text the corpus was loaded from, so Enter does not reload it
         self.rater = QtWidgets.QLineEdit(settings.value("listening/rater", ""))
         self.rater.setPlaceholderText("your name or a code")
         self.corpus_edit = QtWidgets.QLineEdit(settings.value("listening/corpus", ""))
@@ -147,7 +148,7 @@ class SetupPage(QtWidgets.QWidget):
         text = self.corpus_edit.text().strip()
         if not text:
             return False
-        if self.corpus is not None and text == str(self._loaded_from):
+        if self.corpus is not None and text == self._loaded_from:
             return True
         try:
             corpus = detect_corpus(text)
@@ -165,8 +166,6 @@ class SetupPage(QtWidgets.QWidget):
         if not self.answer_file.text() or self.answer_file.text() == self.settings.value("listening/answer_file", ""):
             self._suggest_answer_file()
         return True
-
-    _loaded_from = ""
 
     def _set_labels(self, labels: list[str]) -> None:
         for cb in self.checks.values():
