@@ -16,7 +16,9 @@ class WeightAverage:
     """Keeps `model` (a copy of the trained net) at decay * average + (1 - decay) * live weights.
 
     The effective decay ramps up as (1 + n) / (10 + n) so the first steps are not dominated by
-    the random initialisation. Integer buffers (BatchNorm's step counters) are copied.
+    the random initialisation: after n steps the average spans about the last n / 9 steps, and
+    `decay` caps it only from n = (10 * decay - 1) / (1 - decay) on (1790 steps for 0.995,
+    4490 for 0.998). Integer buffers (BatchNorm's step counters) are copied.
     """
 
     def __init__(self, live: nn.Module, decay: float):
