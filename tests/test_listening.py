@@ -349,3 +349,23 @@ def test_an_answer_file_in_an_impossible_place_is_an_os_error(corpus, tmp_path):
     with pytest.raises(OSError):
         session.answer("happy", 1.0)
     assert session.answered == 0
+
+
+def test_bare_model_flag_uses_the_bundled_model_and_flags_its_training_speakers(corpus, tmp_path, capsys):
+    path = tmp_path / "ann.csv"
+    session = ListeningSession(corpus, ListeningSettings(rater="ann", labels=("happy", "sad"), n_clips=6, seed=2),
+                               AnswerLog(path))
+    while session.current is not None:
+        session.answer("sad", 300.0)
+    assert serapp_main(["bench-report", str(path), "--model", "--format", "json"]) == 0
+    model = json.loads(capsys.readouterr().out)["model"]
+    # The bundled model was trained on all 24 RAVDESS actors (22 for training, 2 for validation),
+    # so clips named like RAVDESS actors 01-06 count as heard in training.
+    from serapp.bundle import read_bundle_meta
+    from serapp.predictor import default_bundle_path
+    t = read_bundle_meta(default_bundle_path()).training
+    seen = set(t["train_speakers"]) | set(t.get("val_speakers", []))
+    assert model["n"] == 6 and model["speakers_seen_in_training"] == sum(r.speaker in seen for r in session.plan) > 0
+    assert model["training_corpora"] == "ravdess"
+    assert serapp_main(["bench-report", str(path), "--model"]) == 0
+    assert "trained on (ravdess)" in capsys.readouterr().out
