@@ -196,6 +196,10 @@ def load_corpus(name: str, location: str | Path) -> Corpus:
     files = _audio_files(root)
     if not files:
         raise CorpusError(f"{root}: no audio files found (corpus {name})")
+    return _parse_files(name, root, files)
+
+
+def _parse_files(name: str, root: Path, files: list[Path]) -> Corpus:
     corpus = Corpus(name=name, root=root, records=[])
     parse = NAMED_PARSERS[name]
     for path in files:
@@ -270,4 +274,4 @@ def detect_corpus(location: str | Path) -> Corpus:
     if best is None:
         raise CorpusError(f"{root}: the file names follow no known corpus scheme "
                           f"({', '.join(NAMED_PARSERS)}); a CSV manifest path,label[,speaker] works for any layout")
-    return load_corpus(best, root)
+    return _parse_files(best, root, files)  # the folder is walked once

@@ -5,6 +5,7 @@ import pytest
 import torch
 from helpers import speechlike
 
+from serapp.metrics import classification_metrics
 from trainer.augment import (
     CONDITIONS,
     AugmentConfig,
@@ -18,7 +19,6 @@ from trainer.augment import (
     tilt_eq,
     white_noise,
 )
-from trainer.metrics import classification_metrics
 
 SR = 16000
 

@@ -21,12 +21,12 @@ from torch import nn
 
 from serapp.bundle import BundleMeta
 from serapp.features import FrontEnd
+from serapp.metrics import classification_metrics
 from serapp.models import build_model
 from serapp.predictor import Predictor, loop_to_length, resolve_device
 from trainer.augment import augment_waveforms, mixup, spec_augment
 from trainer.config import TrainConfig
 from trainer.ema import WeightAverage
-from trainer.metrics import classification_metrics
 
 CHECKPOINT = "checkpoint.pt"
 

@@ -14,6 +14,7 @@ import torch
 
 from serapp.bundle import load_bundle, read_bundle_meta, save_bundle
 from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError, Record, licence_note
+from serapp.metrics import classification_metrics
 from serapp.models import build_model
 from serapp.predictor import Predictor, resolve_device
 from trainer import report
@@ -30,7 +31,6 @@ from trainer.loop import (
     seeded_generator,
     train_split,
 )
-from trainer.metrics import classification_metrics
 
 
 def _log(*args, file=None, **kw):

@@ -37,7 +37,7 @@ class ClipPlayer:
         end = self.ended_at
         return end is not None and time.perf_counter() >= end
 
-    def _callback(self, generation: int):
+    def _callback(self, generation: int, stop_exception: type):
         def callback(outdata, frames, time_info, status) -> None:
             chunk = self._samples[self._pos : self._pos + frames]
             outdata[: chunk.size, 0] = chunk
@@ -47,7 +47,7 @@ class ClipPlayer:
                 if generation == self._generation:
                     ahead = time_info.outputBufferDacTime - time_info.currentTime if time_info.currentTime else 0.0
                     self._ends["dac"] = time.perf_counter() + max(0.0, ahead) + chunk.size / self._rate
-                raise import_sounddevice().CallbackStop
+                raise stop_exception
         return callback
 
     def _finished(self, generation: int) -> None:
@@ -72,7 +72,7 @@ class ClipPlayer:
             generation = self._generation
             self.started_at = time.perf_counter()
             self._stream = sd.OutputStream(samplerate=out_rate, channels=1, dtype="float32", device=self.device,
-                                           latency="low", callback=self._callback(generation),
+                                           latency="low", callback=self._callback(generation, sd.CallbackStop),
                                            finished_callback=lambda: self._finished(generation))
             self._stream.start()
         except AudioDeviceError:

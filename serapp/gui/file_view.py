@@ -8,7 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from serapp.audio.sources import AudioDeviceError, import_sounddevice
+from serapp.audio.playback import ClipPlayer
+from serapp.audio.sources import AudioDeviceError
 from serapp.features import FrontEndConfig
 from serapp.file_analysis import FileAnalysis
 from serapp.gui.widgets import (
@@ -51,6 +52,7 @@ class FileView(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(panel_grid(self.waveform, self.spectrogram, self.timeline, self.readout), 1)
+        self.player = ClipPlayer()
         self._play_start: float | None = None
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(30)
@@ -86,13 +88,9 @@ class FileView(QtWidgets.QWidget):
         if self.analysis is None:
             return
         try:
-            sd = import_sounddevice()
-            sd.play(self.analysis.samples, self.analysis.rate)
-        except AudioDeviceError as exc:
+            self.player.play(self.analysis.samples, self.analysis.rate)
+        except AudioDeviceError as exc:  # no PortAudio, no output, busy device: say so, stay usable
             self.message.emit(str(exc))
-            return
-        except Exception as exc:  # no output device, busy device: say so, keep the view usable
-            self.message.emit(f"cannot play: {exc}")
             return
         self._play_start = time.perf_counter()
         for c in self.cursors:
@@ -106,10 +104,7 @@ class FileView(QtWidgets.QWidget):
         self._play_start = None
         self._timer.stop()
         self.play_button.setText("Play")
-        try:
-            import_sounddevice().stop()
-        except Exception:  # stopping a device that already went away
-            pass
+        self.player.stop()
 
     def _move_cursor(self) -> None:
         if self._play_start is None or self.analysis is None:

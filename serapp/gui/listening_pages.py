@@ -106,8 +106,12 @@ class SetupPage(QtWidgets.QWidget):
         layout.addLayout(buttons)
         layout.addWidget(help_text)
         layout.addStretch(1)
-        if self.corpus_edit.text():
+
+    def showEvent(self, event) -> None:
+        # The remembered corpus is read when the page is first seen, not while the app starts.
+        if self.corpus is None and self.corpus_edit.text():
             QtCore.QTimer.singleShot(0, self.load_corpus)
+        super().showEvent(event)
 
     @staticmethod
     def _spin(lo: int, hi: int, value: int) -> QtWidgets.QSpinBox:

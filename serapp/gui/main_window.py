@@ -375,6 +375,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.stop_capture()  # finalises a recording in progress
         self.listening.shutdown()  # answers are already on disk, row by row
+        self.file_view.stop_playback()
         self.timer.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(event)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -70,7 +70,7 @@ def unescape_cell(text: str) -> str:
 
 def _cells(answer: Answer) -> list[str]:
     out = []
-    for f, value in zip(fields(Answer), astuple(answer)):
+    for value in astuple(answer):
         if value is None:
             out.append("")
         elif isinstance(value, str):

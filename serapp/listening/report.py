@@ -14,6 +14,7 @@ from serapp.corpora import NAMED_PARSERS
 from serapp.errors import SerappError
 from serapp.labels import EMOTIONS
 from serapp.listening.answers import Answer, read_answers
+from serapp.metrics import classification_metrics
 
 
 def ordered_labels(labels) -> list[str]:
@@ -22,21 +23,13 @@ def ordered_labels(labels) -> list[str]:
 
 
 def score(pairs: list[tuple[str, str]], labels: list[str]) -> dict:
-    """Accuracy, UA (mean recall over the true labels present), recall per class, confusion
-    (rows: true label, columns: chosen label, both in `labels` order)."""
+    """Accuracy, UA (mean recall over the true labels present), recall per class (None where a
+    label never was the truth), confusion (rows: true label, columns: chosen, in `labels` order)."""
     index = {lab: i for i, lab in enumerate(labels)}
-    confusion = [[0] * len(labels) for _ in labels]
-    for true, chosen in pairs:
-        confusion[index[true]][index[chosen]] += 1
-    recall = {}
-    for lab, row in zip(labels, confusion):
-        total = sum(row)
-        recall[lab] = row[index[lab]] / total if total else None
-    present = [r for r in recall.values() if r is not None]
-    n = len(pairs)
-    return {"n": n, "accuracy": sum(t == c for t, c in pairs) / n if n else None,
-            "ua": sum(present) / len(present) if present else None,
-            "per_class_recall": recall, "confusion": confusion}
+    m = classification_metrics([index[t] for t, _ in pairs], [index[c] for _, c in pairs], labels)
+    recall = m["per_class_recall"]
+    return {"n": m["n"], "accuracy": m["wa"] if m["n"] else None, "ua": m["ua"] if recall else None,
+            "per_class_recall": {lab: recall.get(lab) for lab in labels}, "confusion": m["confusion"]}
 
 
 def fleiss_kappa(items: list[list[str]]) -> float | None:

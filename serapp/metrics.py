@@ -1,4 +1,7 @@
-"""Classification metrics over a fixed label list: WA, UA, macro-F1, per-class recall, confusion."""
+"""Classification metrics over a fixed label list: WA, UA, macro-F1, per-class recall, confusion.
+
+Shared by the trainer (test folds) and the listening-test report (people and models).
+"""
 
 from __future__ import annotations
 
