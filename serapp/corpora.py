@@ -9,13 +9,20 @@ dropped silently.
 from __future__ import annotations
 
 import csv
-import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from serapp.audio import AUDIO_EXTENSIONS
+from serapp.corpus_schemes import (  # noqa: F401  (re-exported: the loaders' public names)
+    CORPUS_LICENCES,
+    CORPUS_TITLES,
+    LABEL_ALIASES,
+    NAMED_PARSERS,
+    NO_COUNTERPART,
+    SPEAKER_SEX_TABLES,
+    licence_note,
+)
 from serapp.errors import SerappError
 from serapp.labels import EMOTIONS
 
@@ -64,122 +71,10 @@ class Corpus:
         return text
 
 
-# Licence notes carried into bundles; for other corpora the user must check the corpus' own terms.
-CORPUS_LICENCES = {
-    "ravdess": "CC BY-NC-SA 4.0 (RAVDESS, Livingstone & Russo 2018): non-commercial use, credit RAVDESS",
-}
-
-
-CORPUS_TITLES = {"ravdess": "RAVDESS", "crema-d": "CREMA-D", "tess": "TESS", "emodb": "EMO-DB",
-                 "savee": "SAVEE", "emovo": "EMOVO", "folders": "folder-per-label corpus", "manifest": "CSV manifest"}
-
-
-def licence_note(corpus: str) -> str:
-    return CORPUS_LICENCES.get(corpus, f"see the licence of the {corpus} corpus")
-
-
-# Aliases used by folder-per-label corpora and manifests; corpus codes have their own maps below.
-LABEL_ALIASES = {
-    **{e: e for e in EMOTIONS},
-    "anger": "angry", "ang": "angry", "happiness": "happy", "joy": "happy", "hap": "happy",
-    "sadness": "sad", "fear": "fearful", "afraid": "fearful", "disgusted": "disgust",
-    "surprise": "surprised", "pleasant_surprise": "surprised", "ps": "surprised", "neu": "neutral",
-}
-NO_COUNTERPART = {"boredom", "bored", "contempt", "frustrated", "excited", "other"}
-
-RAVDESS_EMOTIONS = dict(zip(["01", "02", "03", "04", "05", "06", "07", "08"], EMOTIONS))
-CREMA_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
-TESS_EMOTIONS = {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy",
-                 "neutral": "neutral", "ps": "surprised", "sad": "sad"}
-EMODB_EMOTIONS = {"W": "angry", "L": None, "E": "disgust", "A": "fearful", "F": "happy", "T": "sad", "N": "neutral"}
-EMODB_ORIGINAL = {"L": "boredom"}
-SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprised"}
-EMOVO_EMOTIONS = {"dis": "disgust", "gio": "happy", "neu": "neutral", "pau": "fearful", "rab": "angry",
-                  "sor": "surprised", "tri": "sad"}
-
-_RAVDESS_RE = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
-_CREMA_RE = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
-_TESS_RE = re.compile(r"^([A-Za-z]{3})_([A-Za-z]+)_([A-Za-z]+)$")
-_EMODB_RE = re.compile(r"^(\d\d)([a-z]\d\d)([WLEAFTN])([a-z])$")
-_SAVEE_RE = re.compile(r"^(?:([A-Z]{2})_)?(sa|su|[adfhn])(\d\d)$")
-_EMOVO_RE = re.compile(r"^([a-z]{3})-([fm]\d)-([a-z]\d)$")
-
-
 def _audio_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
 
 
-def _parse_ravdess(path: Path):
-    m = _RAVDESS_RE.match(path.stem)
-    if not m or m.group(1) != "03" or m.group(3) not in RAVDESS_EMOTIONS:
-        return None
-    _, vocal, emo, intensity, statement, repetition, actor = m.groups()
-    extra = (("vocal", "speech" if vocal == "01" else "song"),
-             ("intensity", "normal" if intensity == "01" else "strong"),
-             ("statement", statement), ("repetition", repetition),
-             ("sex", "male" if int(actor) % 2 else "female"))
-    return RAVDESS_EMOTIONS[emo], f"{int(actor):02d}", extra
-
-
-def _parse_crema(path: Path):
-    m = _CREMA_RE.match(path.stem)
-    if not m or m.group(3) not in CREMA_EMOTIONS:
-        return None
-    speaker, sentence, emo, level = m.groups()
-    return CREMA_EMOTIONS[emo], speaker, (("sentence", sentence), ("intensity", level))
-
-
-def _parse_tess(path: Path):
-    m = _TESS_RE.match(path.stem)
-    if not m or m.group(3).lower() not in TESS_EMOTIONS:
-        return None
-    speaker, word, emo = m.groups()
-    return TESS_EMOTIONS[emo.lower()], speaker.upper(), (("word", word),)
-
-
-def _parse_emodb(path: Path):
-    m = _EMODB_RE.match(path.stem)
-    if not m:
-        return None
-    speaker, text, emo, version = m.groups()
-    return EMODB_EMOTIONS[emo] or ("!", EMODB_ORIGINAL[emo]), speaker, (("text", text), ("version", version))
-
-
-def _parse_savee(path: Path):
-    m = _SAVEE_RE.match(path.stem)
-    if not m:
-        return None
-    speaker = m.group(1) or path.parent.name  # "DC_a01.wav" or the original "DC/a01.wav"
-    if not re.fullmatch(r"[A-Z]{2}", speaker):
-        return None
-    return SAVEE_EMOTIONS[m.group(2)], speaker, (("sentence", m.group(3)),)
-
-
-def _parse_emovo(path: Path):
-    m = _EMOVO_RE.match(path.stem)
-    if not m or m.group(1) not in EMOVO_EMOTIONS:
-        return None
-    emo, speaker, sentence = m.groups()
-    return EMOVO_EMOTIONS[emo], speaker, (("sentence", sentence),)
-
-
-def _parse_folder_label(path: Path):
-    name = path.parent.name.lower()
-    if name in NO_COUNTERPART:
-        return ("!", name), None, ()
-    label = LABEL_ALIASES.get(name)
-    return (label, None, ()) if label else None
-
-
-NAMED_PARSERS: dict[str, Callable] = {
-    "ravdess": _parse_ravdess,
-    "crema-d": _parse_crema,
-    "tess": _parse_tess,
-    "emodb": _parse_emodb,
-    "savee": _parse_savee,
-    "emovo": _parse_emovo,
-    "folders": _parse_folder_label,
-}
 CORPUS_NAMES = tuple(NAMED_PARSERS) + ("manifest",)
 
 
@@ -202,6 +97,7 @@ def load_corpus(name: str, location: str | Path) -> Corpus:
 def _parse_files(name: str, root: Path, files: list[Path]) -> Corpus:
     corpus = Corpus(name=name, root=root, records=[])
     parse = NAMED_PARSERS[name]
+    sex_of = SPEAKER_SEX_TABLES[name](root) if name in SPEAKER_SEX_TABLES else {}
     for path in files:
         parsed = parse(path)
         if parsed is None:
@@ -211,6 +107,8 @@ def _parse_files(name: str, root: Path, files: list[Path]) -> Corpus:
         if isinstance(label, tuple):  # ("!", original): a label with no canonical counterpart
             corpus.excluded[label[1]] += 1
             continue
+        if speaker in sex_of:
+            extra = (*extra, ("sex", sex_of[speaker]))
         corpus.records.append(Record(path, label, speaker, name, extra))
     if not corpus.records:
         raise CorpusError(f"{root}: none of the {len(files)} audio files is named per the {name} scheme")

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from serapp.audio import load_audio, trim_silence
 from serapp.corpora import Record
@@ -34,8 +35,12 @@ def cache_key(records: list[Record], sample_rate: int, trim_top_db: float | None
 
 
 def load_clips(records: list[Record], sample_rate: int, trim_top_db: float | None,
-               cache_dir: Path | None = DEFAULT_CACHE_DIR, log=print) -> tuple[list[np.ndarray], list[str]]:
-    """Audio for each record (None where decoding failed) and the list of failures."""
+               cache_dir: Path | None = DEFAULT_CACHE_DIR, log=print, desc: str = "") -> tuple[list[np.ndarray], list[str]]:
+    """Audio for each record (None where decoding failed) and the list of failures.
+
+    A first decode says what it is doing and shows a progress bar (clips, clips/s, ETA) on
+    stderr; a cached corpus loads in about a second.
+    """
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"audio-{cache_key(records, sample_rate, trim_top_db)}.npz"
@@ -49,7 +54,11 @@ def load_clips(records: list[Record], sample_rate: int, trim_top_db: float | Non
             except (OSError, KeyError, ValueError, IndexError):
                 log(f"cache {path} is damaged; rebuilding it", file=sys.stderr)
     clips, failures = [], []
-    for r in records:
+    what = desc or f"{len(records)} clips"
+    log(f"decoding {what}: {len(records)} files, resampled to {sample_rate} Hz"
+        + (f", silence trimmed at {trim_top_db:g} dB" if trim_top_db is not None else "")
+        + (f"; cached in {path.parent} for later runs" if path is not None else " (no cache)"), file=sys.stderr)
+    for r in tqdm(records, desc="decoding", unit="clip", file=sys.stderr, disable=None, leave=False):
         try:
             y, _ = load_audio(r.path, sample_rate)
         except AudioDecodeError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -17,11 +18,16 @@ from serapp.errors import SerappError
 from trainer.config import ConfigError, load_config
 from trainer.loop import TrainingInterrupted
 
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="TOML", help="config file (e.g. trainer/configs/default.toml)")
-    p.add_argument("--data", required=True, metavar="CORPUS=DIR",
-                   help=f"corpus and its folder; corpora: {', '.join(CORPUS_NAMES)} (manifest=FILE.csv)")
+    p.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR",
+                   help=f"a corpus and its folder, repeatable to train on several; corpora: {', '.join(CORPUS_NAMES)} "
+                        "(manifest=FILE.csv)")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="a folder holding the corpora the config lists (data.corpora), each in a folder named after it")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<command>-<config>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -49,6 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     e.add_argument("--format", default="text", choices=("text", "json"))
     e.add_argument("--cache-dir", metavar="DIR")
+    k = sub.add_parser("crosscorpus", help="the cross-corpus table: train both recipes leave-one-corpus-out, "
+                                           "the EmoBox folds, and write the figures and the README table")
+    k.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="a corpus (repeatable)")
+    k.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora the recipe config lists")
+    k.add_argument("--baseline", default=str(CONFIGS / "default.toml"), metavar="TOML",
+                   help="the RAVDESS-only recipe (default: the default config)")
+    k.add_argument("--config", default=str(CONFIGS / "multicorpus.toml"), metavar="TOML",
+                   help="the multi-corpus recipe (default: the multicorpus config)")
+    k.add_argument("--emobox-folds", nargs="*", default=["1", "2", "3", "4", "5", "6"], metavar="K",
+                   help="EmoBox RAVDESS folds to run with the recipe (default: all 6; none: skip)")
+    k.add_argument("--reference", default="docs/results/ravdess-only-emobox.json", metavar="JSON",
+                   help="the RAVDESS-only recipe's EmoBox figures shown beside the new ones")
+    k.add_argument("--out", default="runs/crosscorpus", metavar="DIR", help="run directories (kept; rerun resumes)")
+    k.add_argument("--results", default="docs/results/crosscorpus.json", metavar="JSON")
+    k.add_argument("--readme", default="README.md", metavar="FILE", help="where the table goes, between markers")
+    k.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
+    k.add_argument("--cache-dir", metavar="DIR")
+    k.add_argument("--no-cache", action="store_true")
     x = sub.add_parser("export", help="write a bundle (and optionally ONNX) from a run's checkpoint")
     x.add_argument("run", metavar="RUN_DIR|CHECKPOINT")
     x.add_argument("--out", required=True, metavar="BUNDLE.safetensors")
@@ -73,12 +97,55 @@ def _load(args):
     if args.device:
         overrides.append(f'train.device="{args.device}"')
     cfg = load_config(args.config, overrides)
-    corpus = load_corpus(*parse_data_arg(args.data))
+    corpora = load_corpora(args.data, cfg.corpora, args.data_root)
     stem = Path(args.config).stem if args.config else "defaults"
     out = Path(args.out) if args.out else Path("runs") / f"{args.command}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.resume and not args.out:
         raise ConfigError("--resume needs --out DIR (the run to continue)")
-    return cfg, corpus, out, stem
+    return cfg, corpora, out, stem
+
+
+def load_corpora(data_args: list[str], listed: list[str], data_root: str | None) -> list:
+    """The corpora of a run: each --data NAME=DIR, then those the config lists, found under --data-root."""
+    given = dict(parse_data_arg(text) for text in data_args)
+    if len(given) != len(data_args):
+        raise CorpusError("a corpus is named twice in --data")
+    wanted = list(given) + [name for name in listed if name not in given]
+    if not wanted:
+        raise CorpusError("no data: give --data CORPUS=DIR (repeatable), or a config listing data.corpora with --data-root DIR")
+    corpora = []
+    for name in wanted:
+        where = given.get(name)
+        if where is None:
+            if data_root is None:
+                raise CorpusError(f"the config lists corpus {name!r}: give --data-root DIR (holding {name}/) "
+                                  f"or --data {name}=DIR")
+            where = str(Path(data_root) / name)
+        corpora.append(load_corpus(name, where))
+    return corpora
+
+
+def _crosscorpus(args, argv: list[str]) -> None:
+    from trainer import crosscorpus
+
+    results_path = Path(args.results)
+    if args.render_only:
+        if not results_path.is_file():
+            raise CorpusError(f"{results_path}: no results to render (run without --render-only first)")
+        results = json.loads(results_path.read_text())
+    else:
+        baseline, recipe = load_config(args.baseline), load_config(args.config)
+        corpora = load_corpora(args.data, recipe.corpora, args.data_root)
+        results = crosscorpus.run_crosscorpus(baseline, recipe, corpora, Path(args.out), args.emobox_folds,
+                                              _cache_dir(args), (Path(args.baseline).name, Path(args.config).name))
+        ref = Path(args.reference)
+        results["reference_emobox"] = json.loads(ref.read_text()) if ref.is_file() else None
+        results["command"] = "ser-train " + shlex.join(argv)
+        crosscorpus.write_results(results_path, results)
+    markdown = crosscorpus.render_markdown(results, results.get("reference_emobox"))
+    crosscorpus.update_readme(Path(args.readme), markdown)
+    print(markdown)
+    print(f"figures in {results_path}; table written into {args.readme}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,10 +173,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(m, indent=2))
             else:
                 print(f"{m['model']} on {m['corpus']} ({m['n']} clips; labels: {', '.join(m['shared_labels'])})")
+                if m["scoring"]["merged"]:
+                    print("  scored as: " + ", ".join(f"{a} counts as {b}" for a, b in m["scoring"]["merged"].items()))
                 if m["model_only_labels"] or m["corpus_only_labels"]:
                     print(f"  not shared, left out: model-only {m['model_only_labels'] or '-'}, corpus-only {m['corpus_only_labels'] or '-'}")
-                print(f"  WA {100 * m['wa']:.1f}%  UA {100 * m['ua']:.1f}%  macro-F1 {100 * m['macro_f1']:.1f}%")
+                print(f"  WA {100 * m['wa']:.1f}%  UA {100 * m['ua']:.1f}% (chance {100 * m['chance_ua']:.1f}%)  "
+                      f"macro-F1 {100 * m['macro_f1']:.1f}%")
                 print("  recall: " + "  ".join(f"{k} {100 * v:.0f}%" for k, v in m["per_class_recall"].items()))
+        elif args.command == "crosscorpus":
+            _crosscorpus(args, sys.argv[1:] if argv is None else list(argv))
         elif args.command == "export":
             path = run.run_export(Path(args.run), Path(args.out), Path(args.onnx) if args.onnx else None, args.last,
                                   run.load_cv_summary(args.cv_summary))

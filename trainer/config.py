@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from serapp.features import FrontEndConfig
+from serapp.labels import EMOTIONS
 from serapp.models import check_hparams
 from trainer.augment import AugmentConfig
 
@@ -30,11 +32,18 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     window_s: float = 3.0  # training crop length = the model's inference window
     trim_top_db: float | None = 40.0
-    labels: list[str] | None = None  # None: every canonical label the corpus has
-    protocol: str = "emobox"  # emobox | speakers | random
+    labels: list[str] | None = None  # None: every canonical label the corpora have
+    corpora: list[str] = field(default_factory=list)  # corpus names, found under --data-root DIR/NAME
+    protocol: str = "emobox"  # emobox | speakers | random | loco
     speakers_per_fold: int = 2  # for protocol "speakers"
     n_folds: int = 5  # for protocol "random"
-    val_speakers: int = 2
+    val_speakers: int = 2  # per training corpus
+    val_keep_speakers: int = 1  # a corpus gives validation speakers only while this many stay for training
+    val_min_clips: int = 0  # ... and more than val_speakers while theirs number fewer clips than this
+    sampling: str = "shuffle"  # shuffle: every clip once per epoch | balanced: draws balanced over corpora and labels
+    epoch_clips: int = 0  # balanced: clips drawn per epoch (0: as many as there are training clips)
+    corpus_weights: dict = field(default_factory=dict)  # balanced: corpus -> relative share (default 1)
+    corpus_power: float = 0.0  # balanced: share ~ weight x clips**power (0: equal shares per corpus)
     epochs: int = 60
     batch_size: int = 32
     lr: float = 2e-3
@@ -77,11 +86,68 @@ def _build(raw: dict, where: str) -> TrainConfig:
         cfg = TrainConfig(architecture=model.pop("architecture", "tcn"), hparams=model, frontend=frontend,
                           augment=augment, **top)
         check_hparams(cfg.architecture, cfg.hparams)
-        if not 0.0 <= cfg.ema_decay < 1.0:
-            raise ValueError(f"train.ema_decay must be in [0, 1), got {cfg.ema_decay}")
+        check_values(cfg)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return cfg
+
+
+def _number(name: str, value, lo: float, hi: float, integer: bool = False, lo_open: bool = False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise ValueError(f"{name} must be {'a whole number' if integer else 'a number'}, not {value!r}")
+    if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
+        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {value!r}")
+
+
+def check_values(cfg: TrainConfig) -> None:
+    """Every setting's type and range, before any corpus is loaded (ValueError naming the setting)."""
+    from trainer.folds import PROTOCOLS
+
+    for name, lo, hi in (("train.epochs", 1, 100_000), ("train.batch_size", 1, 65_536),
+                         ("train.warmup_epochs", 0, 100_000), ("train.patience", 1, 100_000),
+                         ("data.val_speakers", 0, 10_000), ("data.val_keep_speakers", 1, 10_000), ("data.val_min_clips", 0, 10_000_000),
+                         ("data.speakers_per_fold", 1, 10_000), ("data.n_folds", 2, 1000),
+                         ("data.epoch_clips", 0, 100_000_000), ("train.seed", 0, 2**62)):
+        key = name.split(".")[1]
+        _number(name, getattr(cfg, key), lo, hi, integer=True)
+    _number("train.lr", cfg.lr, 0.0, 10.0, lo_open=True)
+    _number("train.weight_decay", cfg.weight_decay, 0.0, 10.0)
+    _number("train.label_smoothing", cfg.label_smoothing, 0.0, 0.99)
+    _number("train.ema_decay", cfg.ema_decay, 0.0, 0.999999)
+    _number("data.window_s", cfg.window_s, 0.0, 60.0, lo_open=True)
+    _number("data.corpus_power", cfg.corpus_power, 0.0, 1.0)
+    if cfg.trim_top_db is not None:
+        _number("data.trim_top_db", cfg.trim_top_db, 0.0, 200.0, lo_open=True)
+    if cfg.threads is not None:
+        _number("train.threads", cfg.threads, 1, 1024, integer=True)
+    if cfg.protocol not in PROTOCOLS:
+        raise ValueError(f"data.protocol must be one of {', '.join(PROTOCOLS)}, not {cfg.protocol!r}")
+    if cfg.sampling not in ("shuffle", "balanced"):
+        raise ValueError(f"data.sampling must be shuffle or balanced, not {cfg.sampling!r}")
+    if cfg.device not in ("auto", "cpu", "cuda", "mps") and not str(cfg.device).startswith("cuda:"):
+        raise ValueError(f"train.device must be auto, cpu, cuda or mps, not {cfg.device!r}")
+    if not isinstance(cfg.corpus_weights, dict):
+        raise ValueError("data.corpus_weights must be a table, e.g. {tess = 0.5}")
+    for name, w in cfg.corpus_weights.items():
+        _number(f"data.corpus_weights.{name}", w, 0.0, 1e6)
+    if not isinstance(cfg.corpora, list) or not all(isinstance(c, str) for c in cfg.corpora):
+        raise ValueError("data.corpora must be a list of corpus names, e.g. [\"ravdess\", \"tess\"]")
+    if cfg.labels is not None and (not isinstance(cfg.labels, list) or not cfg.labels
+                                   or not all(lab in EMOTIONS for lab in cfg.labels)):
+        raise ValueError(f"data.labels must be a non-empty list drawn from {', '.join(EMOTIONS)}")
+    aug = cfg.augment
+    for name in ("noise_prob", "babble_share", "reverb_prob", "telephone_prob", "tilt_prob"):
+        _number(f"augment.{name}", getattr(aug, name), 0.0, 1.0)
+    _number("augment.mixup_alpha", aug.mixup_alpha, 0.0, 100.0)
+    for name, lo, hi in (("snr_db", -30.0, 100.0), ("rt60_s", 0.01, 10.0), ("gain_db", -80.0, 40.0),
+                         ("tilt_db_per_octave", -24.0, 24.0)):
+        pair = getattr(aug, name)
+        if len(pair) != 2:
+            raise ValueError(f"augment.{name} must be a pair [low, high]")
+        for v in pair:
+            _number(f"augment.{name}", v, lo, hi)
+        if pair[0] > pair[1]:
+            raise ValueError(f"augment.{name} must be [low, high] with low <= high, got {list(pair)}")
 
 
 def _set(raw: dict, dotted: str, value) -> None:

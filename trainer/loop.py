@@ -19,13 +19,17 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from tqdm.auto import tqdm
+
 from serapp.bundle import BundleMeta
 from serapp.features import FrontEnd
 from serapp.metrics import classification_metrics
 from serapp.models import build_model
 from serapp.predictor import Predictor, loop_to_length, resolve_device
+from serapp.scoring import ScoringRule
 from trainer.augment import augment_waveforms, mixup, spec_augment
 from trainer.config import TrainConfig
+from trainer.data import ClipSet, epoch_order
 from trainer.ema import WeightAverage
 
 CHECKPOINT = "checkpoint.pt"
@@ -33,17 +37,6 @@ CHECKPOINT = "checkpoint.pt"
 
 class TrainingInterrupted(Exception):
     """Ctrl-C during training; the last completed epoch's checkpoint is on disk."""
-
-
-@dataclass
-class ClipSet:
-    """Decoded clips with integer targets into a label list."""
-
-    clips: list[np.ndarray]
-    targets: list[int]
-
-    def __len__(self) -> int:
-        return len(self.clips)
 
 
 @dataclass
@@ -97,34 +90,91 @@ def random_crops(clips: list[np.ndarray], window: int, gen: torch.Generator) -> 
     return torch.from_numpy(out)
 
 
-def evaluate(predictor: Predictor, data: ClipSet, labels: list[str], transform=None) -> dict:
-    """Metrics of the predictor on clips (the app's own windowing), plus mean NLL as `loss`."""
-    preds, nll = [], 0.0
-    for i, clip in enumerate(data.clips):
-        wave = clip if transform is None else transform(i, clip)
-        probs = predictor.predict_prepared(wave)
-        preds.append(int(np.argmax(probs)))
-        nll -= math.log(max(float(probs[data.targets[i]]), 1e-12))
-    metrics = classification_metrics(data.targets, preds, labels)
-    metrics["loss"] = nll / max(1, len(data))
+def evaluate(predictor: Predictor, data: ClipSet, labels: list[str] | None = None, transform=None) -> dict:
+    """Metrics of the predictor on clips (the app's own windowing), plus mean NLL as `loss`.
+
+    Each corpus is scored by the one scoring rule over its own labels (serapp.scoring). With
+    one corpus the metrics are that corpus'; with several, `per_corpus` holds each, and WA,
+    UA and macro-F1 are their means (every corpus counts the same).
+    """
+    names = data.labels or list(labels or predictor.labels)
+    probs = np.stack([predictor.predict_prepared(clip if transform is None else transform(i, clip))
+                      for i, clip in enumerate(data.clips)]) if len(data) else np.zeros((0, len(predictor.labels)))
+    per_corpus, nll, n_scored = {}, 0.0, 0
+    for group, idx in data.by_group().items():
+        rule = ScoringRule(predictor.labels, data.label_sets.get(group) or names)
+        idx = [i for i in idx if names[data.targets[i]] in rule.labels]
+        true = [rule.labels.index(names[data.targets[i]]) for i in idx]
+        scores = rule.scores(probs[idx]) if idx else np.zeros((0, len(rule.labels)))
+        m = classification_metrics(true, [int(p) for p in np.argmax(scores, axis=-1)], rule.labels)
+        m["scoring"] = rule.describe()
+        nll -= float(np.log(np.maximum(scores[np.arange(len(true)), true], 1e-12)).sum())
+        n_scored += len(true)
+        per_corpus[group] = m
+    if len(per_corpus) <= 1:
+        metrics = next(iter(per_corpus.values()), classification_metrics([], [], names))
+    else:
+        metrics = {"n": n_scored, "per_corpus": per_corpus, "aggregate": "mean over corpora"}
+        for key in ("wa", "ua", "macro_f1"):
+            metrics[key] = float(np.mean([m[key] for m in per_corpus.values()]))
+    metrics["loss"] = nll / max(1, n_scored)
     return metrics
 
 
+def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+                         smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy over the labels each clip's corpus has (mask rows), with label smoothing
+    spread over those labels only: a corpus without calm never teaches "not calm".
+    Without a mask this is torch's own cross-entropy."""
+    if mask is None:
+        return nn.functional.cross_entropy(logits, target, label_smoothing=smoothing)
+    logp = torch.log_softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
+    picked = logp.gather(1, target[:, None])[:, 0]
+    spread = torch.where(mask, logp, torch.zeros_like(logp)).sum(-1) / mask.sum(-1)
+    return -((1 - smoothing) * picked + smoothing * spread).mean()
+
+
+class _Bar:
+    """Progress within an epoch (clips, clips per second, ETA): a live tqdm bar on a terminal;
+    into a log file, tqdm's same line written out every 30 seconds."""
+
+    def __init__(self, enabled: bool, live: bool, total: int, desc: str, stream):
+        self.enabled, self.live, self.stream = enabled, live, stream
+        self.bar = tqdm(total=total, desc=desc, unit="clip", file=stream, leave=False, dynamic_ncols=True,
+                        disable=not (enabled and live))
+        self.total, self.desc, self.n, self.postfix = total, desc, 0, ""
+        self.t0 = self.last = time.perf_counter()
+
+    def update(self, n: int, postfix: str) -> None:
+        self.n += n
+        self.postfix = postfix
+        self.bar.update(n)
+        self.bar.set_postfix_str(postfix, refresh=False)
+        now = time.perf_counter()
+        if self.enabled and not self.live and now - self.last >= 30.0 and self.n < self.total:
+            self.last = now
+            meter = tqdm.format_meter(self.n, self.total, now - self.t0, prefix=self.desc, unit="clip",
+                                      postfix=self.postfix, ncols=0)
+            self.stream.write(meter + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 class _Progress:
-    """One line per epoch; on a terminal, a live bar with running loss and accuracy."""
+    """A progress bar per epoch and one line per finished epoch."""
 
     def __init__(self, enabled: bool, stream=sys.stderr):
         self.enabled, self.stream = enabled, stream
         self.live = enabled and stream.isatty()
 
-    def step(self, text: str) -> None:
-        if self.live:
-            self.stream.write("\r" + text[:150].ljust(150))
-            self.stream.flush()
+    def bar(self, total: int, desc: str) -> _Bar:
+        return _Bar(self.enabled, self.live, total, desc, self.stream)
 
     def line(self, text: str) -> None:
         if self.enabled:
-            self.stream.write(("\r" if self.live else "") + text + "\n")
+            tqdm.write(text, file=self.stream)
             self.stream.flush()
 
 
@@ -161,7 +211,7 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    masks = train.masks()
     amp = cfg.amp and device.type == "cuda"
     window = int(round(cfg.window_s * cfg.frontend.sample_rate))
     ckpt_path = run_dir / CHECKPOINT
@@ -188,18 +238,21 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
                 break
             t0 = time.perf_counter()
             net.train()
-            order = torch.randperm(len(train), generator=seeded_generator(cfg.seed, epoch))
+            order = epoch_order(train, cfg.sampling, seeded_generator(cfg.seed, epoch), cfg.epoch_clips,
+                                cfg.corpus_weights, cfg.corpus_power)
             shard = order[rank::world][: len(order) // world]
             gen = seeded_generator(cfg.seed, epoch, rank, 7)
             torch.manual_seed(int(seeded_generator(cfg.seed, epoch, rank, 13).initial_seed()))  # dropout draws
             seen = correct = 0
             loss_sum = 0.0
             n_batches = math.ceil(len(shard) / cfg.batch_size)
+            bar = progress.bar(len(shard), f"{run_dir.name} epoch {epoch + 1}/{cfg.epochs}")
             for b in range(n_batches):
                 idx = shard[b * cfg.batch_size : (b + 1) * cfg.batch_size]
                 waves = augment_waveforms(random_crops([train.clips[i] for i in idx], window, gen),
                                           cfg.augment, cfg.frontend.sample_rate, gen)
                 y = targets[idx].to(device)
+                m = masks[idx].to(device) if masks is not None else None
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
                     feats = frontend(waves.to(device))
                     if cfg.augment.spec_masks:
@@ -207,10 +260,13 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
                     if cfg.augment.mixup_alpha > 0:
                         feats, partner, lam = mixup(feats, cfg.augment.mixup_alpha, gen)
                         logits = net(feats)
-                        loss = lam * loss_fn(logits.float(), y) + (1 - lam) * loss_fn(logits.float(), y[partner.to(device)])
+                        p = partner.to(device)
+                        loss = (lam * masked_cross_entropy(logits.float(), y, m, cfg.label_smoothing)
+                                + (1 - lam) * masked_cross_entropy(logits.float(), y[p], None if m is None else m[p],
+                                                                   cfg.label_smoothing))
                     else:
                         logits = net(feats)
-                        loss = loss_fn(logits.float(), y)
+                        loss = masked_cross_entropy(logits.float(), y, m, cfg.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -219,16 +275,19 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
                     ema.update(model)
                 seen += len(idx)
                 loss_sum += float(loss.detach()) * len(idx)
-                correct += int((logits.argmax(-1) == y).sum())
-                progress.step(f"{run_dir.name} epoch {epoch + 1}/{cfg.epochs} [{b + 1}/{n_batches}] "
-                              f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+                scored_logits = logits if m is None else logits.masked_fill(~m, float("-inf"))
+                correct += int((scored_logits.argmax(-1) == y).sum())
+                bar.update(len(idx), f"loss {loss_sum / seen:.3f} acc {correct / seen:.3f}")
+            bar.close()
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             scored.eval()
-            val_metrics = evaluate(predictor, val, labels)
+            val_metrics = evaluate(predictor, val)
             record = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
                       "val_loss": val_metrics["loss"], "val_ua": val_metrics["ua"], "val_wa": val_metrics["wa"],
                       "lr": lr, "seconds": time.perf_counter() - t0, "train_clips": seen, "world_size": world}
+            if "per_corpus" in val_metrics:
+                record["val_ua_per_corpus"] = {g: v["ua"] for g, v in val_metrics["per_corpus"].items()}
             state["history"].append(record)
             # Ties go to the later epoch: validation UA over a few speakers is coarse, and a later
             # epoch at the same score has seen a lower learning rate.
@@ -254,7 +313,7 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
         model.load_state_dict(ema.model.state_dict())
     model.eval()
     predictor = Predictor(model, meta, device)
-    val_metrics = evaluate(predictor, val, labels) if len(val) else {}
+    val_metrics = evaluate(predictor, val) if len(val) else {}
     return TrainResult(model=model, meta=meta, history=state["history"], best_epoch=state["best_epoch"],
                        val_metrics=val_metrics)
 

@@ -13,18 +13,19 @@ import numpy as np
 import torch
 
 from serapp.bundle import load_bundle, read_bundle_meta, save_bundle
-from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError, Record, licence_note
+from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError
 from serapp.metrics import classification_metrics
 from serapp.models import build_model
 from serapp.predictor import Predictor, resolve_device
+from serapp.scoring import ScoringRule
 from trainer import report
 from trainer.augment import CONDITIONS, apply_condition
 from trainer.cache import DEFAULT_CACHE_DIR, load_clips
 from trainer.config import TrainConfig, config_from_dict, dump_config
+from trainer.data import ClipSet, Data
 from trainer.folds import Split, full_training_split, make_splits
 from trainer.loop import (
     CHECKPOINT,
-    ClipSet,
     bundle_meta,
     dist_context,
     evaluate,
@@ -39,72 +40,54 @@ def _log(*args, file=None, **kw):
         print(*args, file=file or sys.stderr, **kw)
 
 
-def resolve_labels(cfg: TrainConfig, corpus: Corpus) -> list[str]:
-    if cfg.labels:
-        missing = [label for label in cfg.labels if label not in corpus.labels]
-        if missing:
-            raise CorpusError(f"{corpus.root}: no clips labelled {', '.join(missing)}")
-        return list(cfg.labels)
-    return corpus.labels
-
-
-class Data:
-    """A corpus with its decoded clips, restricted to the run's labels."""
-
-    def __init__(self, corpus: Corpus, cfg: TrainConfig, cache_dir: Path | None):
-        self.corpus = corpus
-        self.labels = resolve_labels(cfg, corpus)
-        records = [r for r in corpus.records if r.label in self.labels]
-        clips, failures = load_clips(records, cfg.frontend.sample_rate, cfg.trim_top_db, cache_dir, log=_log)
-        for f in failures:
-            _log(f"skipped (cannot decode): {f}")
-        self.failures = failures
-        self.audio = {r.path: c for r, c in zip(records, clips) if c is not None}
-
-    def clipset(self, records: list[Record]) -> ClipSet:
-        kept = [r for r in records if r.label in self.labels and r.path in self.audio]
-        return ClipSet([self.audio[r.path] for r in kept], [self.labels.index(r.label) for r in kept])
-
-
-def _describe(split: Split) -> dict:
-    return {name: sorted(split.speakers(name)) for name in ("train", "val", "test")}
-
-
 def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume: bool = False,
               robustness: bool = False, stop_after_epochs: int | None = None, data_note: str = "",
               cv_summary: dict | None = None) -> dict:
     """Train on a split; write the run directory; return the fold record (test metrics etc.)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = dataclasses.replace(cfg, labels=data.labels)
+    labels = data.model_labels(split.train)
+    cfg = dataclasses.replace(cfg, labels=labels)
     rank, _ = dist_context()
+    parts = ("train", "val", "test")
     if rank == 0:
         dump_config(cfg, run_dir / "config.json")
-        report.write_json(run_dir / "split.json", {**_describe(split), "protocol": split.protocol_note})
+        described = ({p: sorted(split.speakers(p)) for p in parts} if len(data.corpora) == 1
+                     else {p: split.speakers_by_corpus(p) for p in parts})
+        report.write_json(run_dir / "split.json", {**described, "protocol": split.protocol_note})
     t0 = time.perf_counter()
-    result = train_split(cfg, data.clipset(split.train), data.clipset(split.val), data.labels, run_dir,
+    result = train_split(cfg, data.clipset(split.train, labels), data.clipset(split.val), labels, run_dir,
                          resume=resume, stop_after_epochs=stop_after_epochs)
-    record = {"fold": split.name, "test_speakers": sorted(split.speakers("test")), "protocol": split.protocol_note,
+    record = {"fold": split.name, "test_speakers": sorted(split.speakers("test"), key=str), "protocol": split.protocol_note,
               "best_epoch": result.best_epoch, "val": _brief(result.val_metrics),
               "train_seconds": round(time.perf_counter() - t0, 1)}
+    if split.held_out:
+        record["test_corpus"] = split.held_out
     predictor = Predictor(result.model, result.meta, next(result.model.parameters()).device)
     test = data.clipset(split.test)
     if len(test):
-        record["test"] = evaluate(predictor, test, data.labels)
+        record["test"] = evaluate(predictor, test)
         if robustness:
-            record["robustness"] = robustness_report(predictor, test, data.labels, cfg.seed)
-    training = {"data": data_note or data.corpus.name, "licence": licence_note(data.corpus.name),
-                "protocol": split.protocol_note, "split": split.name, "train_speakers": sorted(split.speakers("train")),
-                "val_speakers": sorted(split.speakers("val")),
+            record["robustness"] = robustness_report(predictor, test, cfg.seed)
+    trained_on = {r.corpus for r in split.train}
+    corpora = [{**d, "train_speakers": split.speakers_by_corpus("train").get(d["name"], []),
+                "val_speakers": split.speakers_by_corpus("val").get(d["name"], [])}
+               for d in data.describe() if d["name"] in trained_on]
+    training = {"data": data_note or data.note(trained_on), "licence": "; ".join(d["licence"] for d in corpora),
+                "corpora": corpora, "protocol": split.protocol_note, "split": split.name,
                 "best_epoch": result.best_epoch, "val_metrics": _brief(result.val_metrics),
                 "test_metrics": _brief(record.get("test", {}))}
+    if len(corpora) == 1:  # the flat form older readers know
+        training.update(train_speakers=corpora[0]["train_speakers"], val_speakers=corpora[0]["val_speakers"])
+    if split.held_out:
+        training["test_corpus"] = split.held_out
     if cv_summary:
         training["cross_validation"] = brief_cv(cv_summary)
-    meta = bundle_meta(cfg, data.labels, result.meta.hparams, training)
+    meta = bundle_meta(cfg, labels, result.meta.hparams, training)
     if rank == 0:
         save_bundle(run_dir / "model.safetensors", result.model.cpu(), meta)
         report.write_json(run_dir / "history.json", result.history)
         report.write_json(run_dir / "metrics.json", record)
-        _plots(run_dir, result.history, record, data.labels)
+        _plots(run_dir, result.history, record)
     return record
 
 
@@ -132,21 +115,24 @@ def load_cv_summary(path: Path | None) -> dict | None:
 
 
 def _brief(metrics: dict) -> dict:
-    return {k: metrics[k] for k in ("n", "wa", "ua", "macro_f1") if k in metrics}
+    out = {k: metrics[k] for k in ("n", "wa", "ua", "macro_f1") if k in metrics}
+    if "per_corpus" in metrics:
+        out["ua_per_corpus"] = {g: m["ua"] for g, m in metrics["per_corpus"].items()}
+    return out
 
 
-def _plots(run_dir: Path, history: list[dict], record: dict, labels: list[str]) -> None:
+def _plots(run_dir: Path, history: list[dict], record: dict) -> None:
     try:
         report.plot_curves(run_dir / "curves.png", history, f"{run_dir.name}: training curves")
-        if "test" in record:
+        if "test" in record and "confusion" in record["test"]:
             t = record["test"]
-            report.plot_confusion(run_dir / "confusion.png", t["confusion"], labels,
+            report.plot_confusion(run_dir / "confusion.png", t["confusion"], t["labels"],
                                   f"{run_dir.name}: UA {100 * t['ua']:.1f}%, WA {100 * t['wa']:.1f}% ({record['protocol']})")
     except ImportError:
         _log("matplotlib is not installed: PNG reports skipped (pip install 'serapp[train]')")
 
 
-def robustness_report(predictor: Predictor, test: ClipSet, labels: list[str], seed: int) -> dict:
+def robustness_report(predictor: Predictor, test: ClipSet, seed: int) -> dict:
     """Test UA under each simulated condition (deterministic per clip)."""
     sr = predictor.sample_rate
     pool_idx = np.linspace(0, len(test) - 1, num=min(32, len(test))).astype(int)
@@ -158,35 +144,47 @@ def robustness_report(predictor: Predictor, test: ClipSet, labels: list[str], se
             gen = seeded_generator(seed, c_idx, i, 11)
             wave = torch.from_numpy(clip)[None]
             return apply_condition(condition, wave, sr, gen, pool)[0].numpy()
-        out[condition] = evaluate(predictor, test, labels, transform)["ua"]
+        out[condition] = evaluate(predictor, test, transform=transform)["ua"]
     return out
 
 
-def run_train(cfg: TrainConfig, corpus: Corpus, out: Path, fold: str = "all", resume: bool = False,
-              cache_dir: Path | None = DEFAULT_CACHE_DIR, data_note: str = "", cv_summary: dict | None = None) -> dict:
-    data = Data(corpus, cfg, cache_dir)
-    _log(corpus.summary())
+def _select_split(cfg: TrainConfig, corpora: list[Corpus], fold: str) -> Split:
     if fold == "all":
-        split = full_training_split(corpus, cfg.val_speakers, cfg.seed)
-    else:
-        splits = make_splits(corpus, cfg.protocol, cfg.val_speakers, cfg.seed, cfg.speakers_per_fold, cfg.n_folds)
-        names = [s.name for s in splits]
-        wanted = fold if fold.startswith("fold") else f"fold{fold}"
-        if wanted not in names:
-            raise CorpusError(f"no fold {fold!r} in protocol {cfg.protocol} (folds: {', '.join(names)})")
-        split = splits[names.index(wanted)]
-    title = CORPUS_TITLES.get(corpus.name, corpus.name)
-    note = data_note or f"{title} ({len(data.audio)} clips, {len(corpus.speakers)} speakers, {corpus.root.name})"
-    return train_one(cfg, data, split, out, resume=resume, data_note=note, cv_summary=cv_summary)
+        return full_training_split(corpora, cfg.val_speakers, cfg.seed, cfg.val_keep_speakers, cfg.val_min_clips)
+    splits = make_splits(corpora, cfg.protocol, cfg.val_speakers, cfg.seed, cfg.speakers_per_fold, cfg.n_folds,
+                         cfg.val_keep_speakers, cfg.val_min_clips)
+    names = [s.name for s in splits]
+    wanted = fold if fold in names or fold.startswith("fold") else f"fold{fold}"
+    if wanted not in names:
+        raise CorpusError(f"no fold {fold!r} in protocol {cfg.protocol} (folds: {', '.join(names)})")
+    return splits[names.index(wanted)]
 
 
-def run_cv(cfg: TrainConfig, corpus: Corpus, out: Path, config_name: str, resume: bool = False,
+def run_train(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, fold: str = "all", resume: bool = False,
+              cache_dir: Path | None = DEFAULT_CACHE_DIR, data_note: str = "", cv_summary: dict | None = None) -> dict:
+    data = Data(corpora, cfg, cache_dir)
+    for c in data.corpora:
+        _log(c.summary())
+    split = _select_split(cfg, data.corpora, fold)
+    return train_one(cfg, data, split, out, resume=resume, data_note=data_note, cv_summary=cv_summary)
+
+
+def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_name: str, resume: bool = False,
            robustness: bool = True, cache_dir: Path | None = DEFAULT_CACHE_DIR, folds: list[str] | None = None) -> dict:
-    data = Data(corpus, cfg, cache_dir)
-    _log(corpus.summary())
-    splits = make_splits(corpus, cfg.protocol, cfg.val_speakers, cfg.seed, cfg.speakers_per_fold, cfg.n_folds)
+    data = Data(corpora, cfg, cache_dir)
+    for c in data.corpora:
+        _log(c.summary())
+    splits = make_splits(data.corpora, cfg.protocol, cfg.val_speakers, cfg.seed, cfg.speakers_per_fold,
+                         cfg.n_folds, cfg.val_keep_speakers, cfg.val_min_clips)
     if folds:
+        unknown = [f for f in folds if not any(f in (s.name, s.name.removeprefix("fold")) for s in splits)]
+        if unknown:
+            raise CorpusError(f"no fold {', '.join(unknown)} in protocol {cfg.protocol} "
+                              f"(folds: {', '.join(s.name for s in splits)})")
         splits = [s for s in splits if s.name in folds or s.name.removeprefix("fold") in folds]
+    if robustness and cfg.protocol == "loco":
+        _log("robustness report skipped: it is measured on speaker-independent folds (protocol emobox or speakers)")
+        robustness = False
     records = []
     for split in splits:
         fold_dir = out / split.name
@@ -195,12 +193,11 @@ def run_cv(cfg: TrainConfig, corpus: Corpus, out: Path, config_name: str, resume
             records.append(json.loads(done.read_text()))
             _log(f"{split.name}: already done, kept")
             continue
-        records.append(train_one(cfg, data, split, fold_dir, resume=resume, robustness=robustness,
-                                 data_note=corpus.name))
+        records.append(train_one(cfg, data, split, fold_dir, resume=resume, robustness=robustness))
         t = records[-1]["test"]
         _log(f"{split.name}: test UA {100 * t['ua']:.1f}%  WA {100 * t['wa']:.1f}%")
-    summary = report.summarize_cv(records, splits[0].protocol_note if splits else "", config_name,
-                                  f"{corpus.name} ({len(data.audio)} clips, labels: {', '.join(data.labels)})")
+    note = "cross-corpus (leave one corpus out)" if cfg.protocol == "loco" else (splits[0].protocol_note if splits else "")
+    summary = report.summarize_cv(records, note, config_name, data.note())
     if dist_context()[0] == 0:
         report.write_json(out / "summary.json", summary)
         (out / "summary.md").write_text(report.cv_markdown(summary), encoding="utf-8")
@@ -208,28 +205,27 @@ def run_cv(cfg: TrainConfig, corpus: Corpus, out: Path, config_name: str, resume
 
 
 def run_evaluate(bundle_path: Path, corpus: Corpus, device: str = "auto", cache_dir: Path | None = DEFAULT_CACHE_DIR) -> dict:
-    """Score a bundle on a corpus, restricted to the labels both share."""
+    """Score a bundle on a corpus by the one scoring rule (argmax over the corpus' labels)."""
     dev = resolve_device(device)
     model, meta = load_bundle(bundle_path, dev)
-    shared = [label for label in meta.labels if label in corpus.labels]
-    if not shared:
+    rule = ScoringRule(meta.labels, corpus.labels)
+    if not rule.labels:
         raise CorpusError(f"{corpus.root}: the corpus has none of the model's labels ({', '.join(meta.labels)})")
-    records = [r for r in corpus.records if r.label in shared]
-    clips, failures = load_clips(records, meta.sample_rate, meta.trim_top_db, cache_dir, log=_log)
+    records = [r for r in corpus.records if r.label in rule.labels]
+    clips, failures = load_clips(records, meta.sample_rate, meta.trim_top_db, cache_dir, log=_log,
+                                 desc=f"{CORPUS_TITLES.get(corpus.name, corpus.name)} ({corpus.root})")
     predictor = Predictor(model, meta, dev, bundle_path)
-    keep = [meta.labels.index(label) for label in shared]
     true, pred = [], []
     for r, clip in zip(records, clips):
         if clip is None:
             continue
-        probs = predictor.predict_prepared(clip)[keep]  # argmax over the shared labels only
-        true.append(shared.index(r.label))
-        pred.append(int(np.argmax(probs)))
-    metrics = classification_metrics(true, pred, shared)
-    metrics.update(model=str(bundle_path), corpus=corpus.name, shared_labels=shared,
-                   model_only_labels=[x for x in meta.labels if x not in shared],
-                   corpus_only_labels=[x for x in corpus.labels if x not in shared],
-                   skipped_files=failures)
+        true.append(rule.labels.index(r.label))
+        pred.append(rule.choose(predictor.predict_prepared(clip)))
+    metrics = classification_metrics(true, pred, rule.labels)
+    metrics.update(model=str(bundle_path), corpus=corpus.name, shared_labels=rule.labels, scoring=rule.describe(),
+                   chance_ua=1.0 / len(rule.labels),
+                   model_only_labels=[x for x in meta.labels if x not in corpus.labels and x not in rule.merged],
+                   corpus_only_labels=rule.unscorable, skipped_files=failures)
     return metrics
 
 

@@ -1,0 +1,170 @@
+"""`ser-train crosscorpus`: the README's cross-corpus table, from training runs to Markdown.
+
+Two recipes are compared on every corpus given, each trained without the corpus it is tested on:
+- the RAVDESS-only recipe (the baseline config trained on all RAVDESS actors), scored on each
+  other corpus; it has no figure for RAVDESS itself, which it cannot be trained without;
+- the multi-corpus recipe, leave one corpus out: trained on all the others, tested on all of
+  the held-out one.
+Below that, the multi-corpus recipe on the EmoBox RAVDESS folds (RAVDESS test actors, the other
+corpora added to training), beside the RAVDESS-only recipe's figures on the same folds.
+
+Every fold is a run directory under --out; a finished one is kept, an interrupted one resumes
+from its checkpoint, so the command can be stopped and started again. The figures go to a JSON
+file (docs/results/crosscorpus.json) and the table into the README between two markers;
+`--render-only` redraws the table from the JSON without training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError
+from serapp.scoring import RULE
+from trainer import report
+from trainer.config import TrainConfig
+
+START, END = "<!-- crosscorpus:start -->", "<!-- crosscorpus:end -->"
+LANGUAGES = {"ravdess": "English", "tess": "English", "nemo": "Polish", "urdu": "Urdu", "turev-db": "Turkish",
+             "crema-d": "English", "emodb": "German", "savee": "English", "emovo": "Italian"}
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
+    """A kept or resumed fold must come from the same recipe, or the table would mix two."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    stored = json.loads(path.read_text())
+    current = cfg.to_dict()
+    differ = sorted(k for k in current if k != "labels" and stored.get(k) != current[k])
+    if differ:
+        raise CorpusError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
+                          "use a new --out, or delete that run to retrain it")
+
+
+def _fold_dirs(out: Path, names: list[str]) -> list[Path]:
+    return [out / n for n in names]
+
+
+def _corpus_row(c: Corpus, data_clips: int | None = None) -> dict:
+    return {"title": CORPUS_TITLES.get(c.name, c.name), "language": LANGUAGES.get(c.name, "?"),
+            "labels": c.labels, "chance_ua": 1.0 / len(c.labels), "clips": data_clips or len(c.records),
+            "speakers": len(c.speakers)}
+
+
+def run_crosscorpus(baseline: TrainConfig, recipe: TrainConfig, corpora: list[Corpus], out: Path,
+                    emobox_folds: list[str], cache_dir: Path | None, names: tuple[str, str] = ("", "")) -> dict:
+    """Train (or keep) every run the table needs and return the results record."""
+    from trainer.run import run_cv, run_evaluate, run_train
+
+    by_name = {c.name: c for c in corpora}
+    if "ravdess" not in by_name or len(corpora) < 2:
+        raise CorpusError("the cross-corpus table needs RAVDESS and at least one other corpus (--data or --data-root)")
+    results = {"scoring": RULE, "corpora": {c.name: _corpus_row(c) for c in corpora},
+               "baseline": {"config": names[0], "per_corpus": {}},
+               "multicorpus": {"config": names[1], "loco": {}, "emobox": {}}}
+
+    base_dir = out / "ravdess-only"
+    _check_same_config(base_dir, dataclasses.replace(baseline, labels=None))
+    if not (base_dir / "metrics.json").is_file():
+        _log("== RAVDESS-only recipe: all RAVDESS actors")
+        run_train(baseline, [by_name["ravdess"]], base_dir, "all", resume=True, cache_dir=cache_dir)
+    for c in corpora:
+        if c.name != "ravdess":
+            m = run_evaluate(base_dir / "model.safetensors", c, "cpu", cache_dir)
+            results["baseline"]["per_corpus"][c.name] = _brief(m)
+
+    loco = dataclasses.replace(recipe, protocol="loco")
+    for d in _fold_dirs(out / "loco", list(by_name)):
+        _check_same_config(d, loco)
+    _log("== multi-corpus recipe, leave one corpus out")
+    summary = run_cv(loco, corpora, out / "loco", names[1], resume=True, robustness=False, cache_dir=cache_dir)
+    for fold in summary["folds"]:
+        results["multicorpus"]["loco"][fold["fold"]] = {**_brief(fold["test"]), "best_epoch": fold["best_epoch"],
+                                                        "train_seconds": fold["train_seconds"], "val": fold["val"]}
+
+    if emobox_folds:
+        emo = dataclasses.replace(recipe, protocol="emobox")
+        for d in _fold_dirs(out / "emobox", [f"fold{k}" for k in emobox_folds]):
+            _check_same_config(d, emo)
+        _log(f"== multi-corpus recipe, EmoBox RAVDESS folds {' '.join(emobox_folds)}")
+        s = run_cv(emo, corpora, out / "emobox", names[1], resume=True, robustness=True, cache_dir=cache_dir,
+                   folds=emobox_folds)
+        results["multicorpus"]["emobox"] = {
+            "folds": [{"fold": f["fold"], "test_speakers": f["test_speakers"], **_brief(f["test"]),
+                       "train_seconds": f["train_seconds"]} for f in s["folds"]],
+            "ua": s["ua"], "wa": s["wa"], "robustness_mean_drop": s.get("robustness_mean_drop")}
+    return results
+
+
+def _brief(m: dict) -> dict:
+    out = {k: m[k] for k in ("n", "wa", "ua", "macro_f1") if k in m}
+    if "per_class_recall" in m:
+        out["per_class_recall"] = m["per_class_recall"]
+    if "scoring" in m:
+        out["merged"] = m["scoring"].get("merged", {})
+    return out
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.1f}"
+
+
+def render_markdown(results: dict, reference: dict | None = None) -> str:
+    """The table (and the EmoBox lines under it) from a results record."""
+    corpora = results["corpora"]
+    base = results["baseline"]["per_corpus"]
+    loco = results["multicorpus"]["loco"]
+    lines = ["| held-out corpus | language | labels | chance UA % | RAVDESS-only recipe UA % | multi-corpus recipe UA % |",
+             "|---|---|--:|--:|--:|--:|"]
+    for name, c in corpora.items():
+        b = base.get(name, {}).get("ua")
+        m = loco.get(name, {}).get("ua")
+        lines.append(f"| {c['title']} | {c['language']} | {len(c['labels'])} | {_pct(c['chance_ua'])} | "
+                     f"{_pct(b)} | {_pct(m)} |")
+    both = [n for n in corpora if n in base and n in loco]
+    all_m = [loco[n]["ua"] for n in corpora if n in loco]
+    if all_m:
+        lines.append(f"| **mean, all {len(all_m)}** | | | {_pct(statistics.fmean(corpora[n]['chance_ua'] for n in corpora if n in loco))} | "
+                     f"— | **{_pct(statistics.fmean(all_m))}** |")
+    if both:
+        lines.append(f"| mean without RAVDESS ({len(both)}) | | | "
+                     f"{_pct(statistics.fmean(corpora[n]['chance_ua'] for n in both))} | "
+                     f"{_pct(statistics.fmean(base[n]['ua'] for n in both))} | "
+                     f"{_pct(statistics.fmean(loco[n]['ua'] for n in both))} |")
+    emo = results["multicorpus"].get("emobox") or {}
+    if emo.get("folds"):
+        ref = {f["fold"]: f for f in (reference or {}).get("folds", [])}
+        n = len(emo["folds"])
+        lines += ["", f"RAVDESS EmoBox folds with the other corpora added to training ({n} of 6 folds run; "
+                      "the RAVDESS-only column is today's recipe on the same folds):", "",
+                  "| fold | test actors | multi-corpus WA % | multi-corpus UA % | RAVDESS-only UA % |", "|---|---|--:|--:|--:|"]
+        for f in emo["folds"]:
+            r = ref.get(f["fold"], {})
+            lines.append(f"| {f['fold']} | {' '.join(f['test_speakers'])} | {_pct(f['wa'])} | {_pct(f['ua'])} | {_pct(r.get('ua'))} |")
+        same = [ref[f["fold"]]["ua"] for f in emo["folds"] if f["fold"] in ref]
+        sd = f" ± {_pct(emo['ua']['sd'])}" if n > 1 else ""
+        lines.append(f"| **mean** | | {_pct(emo['wa']['mean'])} | **{_pct(emo['ua']['mean'])}{sd}** | "
+                     f"{_pct(statistics.fmean(same)) if len(same) == n else '—'} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: Path, markdown: str) -> None:
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise CorpusError(f"{readme}: no {START} … {END} markers to put the table between")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{markdown}{END}{tail}", encoding="utf-8")
+
+
+def write_results(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report.write_json(path, results)
