@@ -49,7 +49,9 @@ class ScoringRule:
         self._matrix = np.zeros((len(self.model_labels), len(labels)), dtype=np.float64)
         for j, cols in enumerate(columns):
             self._matrix[cols, j] = 1.0
-        self.merged = {self.model_labels[c]: labels[j] for j, cols in enumerate(columns) for c in cols[1:]}
+        # model label -> the test label it counts as, where they differ
+        self.merged = {self.model_labels[c]: labels[j] for j, cols in enumerate(columns) for c in cols
+                       if self.model_labels[c] != labels[j]}
 
     def scores(self, probs: np.ndarray) -> np.ndarray:
         """(..., n_model) probabilities -> (..., n_scorable) scores, in `self.labels` order."""

@@ -57,13 +57,15 @@ def make_bundle(path, labels=EMOTIONS, frontend: FrontEndConfig | None = None, w
 
 # Class cues a small model can hear: pitch level and contour differ per class.
 SYNTH_CLASSES = {"neutral": (1.0, 0.0), "happy": (1.8, 0.5), "sad": (0.8, -0.3), "angry": (2.6, 0.0)}
+# Cues for the other labels, for corpora that have them (not in the default four).
+MORE_CLASSES = {"fearful": (3.2, 0.3), "disgust": (0.9, 0.3), "surprised": (2.2, 0.9), "calm": (1.0, 0.0)}
 RAVDESS_CODES = {"neutral": "01", "calm": "02", "happy": "03", "sad": "04", "angry": "05",
                  "fearful": "06", "disgust": "07", "surprised": "08"}
 
 
 def synth_emotion(label: str, speaker: int, rep: int, seconds: float = 0.6, rate: int = 16000) -> np.ndarray:
     """A voiced sound whose pitch level/slope encode the class; speakers differ in base pitch."""
-    level, slope = SYNTH_CLASSES[label]
+    level, slope = SYNTH_CLASSES.get(label) or MORE_CLASSES[label]
     rng = np.random.default_rng(zlib.crc32(f"{label}-{speaker}-{rep}".encode()))
     t = np.arange(int(seconds * rate)) / rate
     base = 110 + 7 * (speaker % 6)
@@ -85,4 +87,55 @@ def make_ravdess_corpus(root, actors=range(1, 9), labels=tuple(SYNTH_CLASSES), r
                 statement, repetition = 1 + r % 2, 1 + (r // 2) % 2
                 name = f"03-01-{RAVDESS_CODES[label]}-01-{statement:02d}-{repetition:02d}-{a:02d}.{ext}"
                 sf.write(str(folder / name), synth_emotion(label, a, r, seconds, rate), rate)
+    return root
+
+
+# --- the other corpora's naming schemes -------------------------------------------------------
+
+NEMO_NAMES = {"neutral": "neutral", "happy": "happiness", "sad": "sadness", "angry": "anger",
+              "fearful": "fear", "surprised": "surprised"}
+URDU_CODES = {"neutral": "N", "happy": "H", "sad": "S", "angry": "A"}
+TUREV_CODES = {"calm": "sk", "happy": "mt", "sad": "hl", "angry": "kz"}
+TESS_NAMES = {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry", "fearful": "fear",
+              "disgust": "disgust", "surprised": "ps"}
+
+
+def corpus_file_name(corpus: str, label: str, speaker: int, rep: int, ext: str = "wav") -> str:
+    """A file name (relative path) as the corpus' own release names it."""
+    if corpus == "ravdess":
+        statement, repetition = 1 + rep % 2, 1 + (rep // 2) % 2
+        return f"Actor_{speaker:02d}/03-01-{RAVDESS_CODES[label]}-01-{statement:02d}-{repetition:02d}-{speaker:02d}.{ext}"
+    if corpus == "nemo":
+        return f"samples/{nemo_speaker(speaker)}_{NEMO_NAMES[label]}_{rep + 1}.{ext}"
+    if corpus == "urdu":
+        sex = "M" if speaker % 2 else "F"
+        return f"{label.capitalize()}/S{sex}{speaker}_F{rep + 1}_{URDU_CODES[label]}{rep + 1:03d}.{ext}"
+    if corpus == "turev-db":
+        return f"{label.capitalize()}/{1000 + speaker}_{TUREV_CODES[label]}_kelime{rep}.{ext}"
+    if corpus == "tess":
+        spk = ("OAF", "YAF")[speaker % 2]
+        return f"{spk}_{TESS_NAMES[label]}/{spk}_word{rep}_{TESS_NAMES[label]}.{ext}"
+    raise ValueError(corpus)
+
+
+def nemo_speaker(speaker: int) -> str:
+    return f"{chr(65 + speaker % 26)}{chr(65 + speaker // 26)}0"
+
+
+def make_corpus(root, corpus: str, speakers, labels, reps=2, ext="wav", rate=16000, seconds=0.6, offset=0):
+    """A tiny corpus named per `corpus`' scheme; the class cue is synth_emotion's (calm sounds
+    like neutral). `offset` shifts the speakers' voices, so two corpora can differ in sound."""
+    root.mkdir(parents=True, exist_ok=True)
+    for s in speakers:
+        for label in labels:
+            for r in range(reps):
+                path = root / corpus_file_name(corpus, label, s, r, ext)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(str(path), synth_emotion(label, s + offset, r, seconds, rate), rate)
+    if corpus == "nemo":  # nEMO's own table of speakers (the loader takes their sex from it)
+        rows = ["file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage"]
+        for s in speakers:
+            rows.append(f"{nemo_speaker(s)}_neutral_1.wav\tneutral\tx\tx\t        {nemo_speaker(s)}\t"
+                        f"{'male' if s % 2 else 'female'}\t30")
+        (root / "data.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return root

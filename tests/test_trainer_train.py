@@ -22,7 +22,7 @@ from trainer.folds import leave_speakers_out
 from trainer.loop import TrainingInterrupted
 from trainer.run import (
     Data,
-    load_cv_summary,
+    load_cv_summaries,
     run_cv,
     run_evaluate,
     run_export,
@@ -155,12 +155,12 @@ def test_cv_writes_summary_and_robustness(corpus, tmp_path):
     assert (tmp_path / "cv" / "fold2" / "confusion.png").is_file()
     # The shipped model's bundle carries the cross-validation figures.
     out = run_export(tmp_path / "cv" / "fold1", tmp_path / "x.safetensors",
-                     cv_summary=load_cv_summary(tmp_path / "cv" / "summary.json"))
+                     cv_summaries=load_cv_summaries(tmp_path / "cv" / "summary.json"))
     cv = read_bundle_meta(out).training["cross_validation"]
     assert [f["fold"] for f in cv["folds"]] == ["fold1", "fold2"] and cv["ua"]["mean"] == summary["ua"]["mean"]
     assert "babble 10 dB" in cv["robustness_ua"] and read_bundle_meta(out).training["licence"].startswith("CC BY-NC-SA")
     with pytest.raises(CorpusError, match="not a ser-train cv summary"):
-        load_cv_summary(tmp_path / "cv" / "fold1" / "history.json")
+        load_cv_summaries([tmp_path / "cv" / "fold1" / "history.json"])
 
 
 def test_evaluate_restricts_to_shared_labels(corpus, corpus_dir, tmp_path):

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one model (one fold, or all speakers for the shipped model)")
     _common(t)
     t.add_argument("--fold", default="all", help="fold name/number of the config's protocol, or 'all' (default)")
-    t.add_argument("--cv-summary", metavar="SUMMARY.json", help="a `ser-train cv` summary to record in the bundle")
+    t.add_argument("--cv-summary", action="append", metavar="SUMMARY.json",
+                   help="a `ser-train cv` summary to record in the bundle (repeatable: EmoBox and leave-one-corpus-out)")
     c = sub.add_parser("cv", help="cross-validate: every fold, a summary table and the robustness report")
     _common(c)
     c.add_argument("--folds", nargs="+", metavar="K", help="only these folds (e.g. 1 2)")
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, metavar="BUNDLE.safetensors")
     x.add_argument("--onnx", metavar="FILE.onnx", help="also export the network (features in, logits out) to ONNX")
     x.add_argument("--last", action="store_true", help="the last epoch instead of the best validation epoch")
-    x.add_argument("--cv-summary", metavar="SUMMARY.json", help="a `ser-train cv` summary to record in the bundle")
+    x.add_argument("--cv-summary", action="append", metavar="SUMMARY.json",
+                   help="a `ser-train cv` summary to record in the bundle (repeatable)")
     return parser
 
 
@@ -155,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             cfg, corpus, out, _ = _load(args)
-            summary = run.load_cv_summary(args.cv_summary)
-            record = run.run_train(cfg, corpus, out, args.fold, args.resume, _cache_dir(args), cv_summary=summary)
+            summaries = run.load_cv_summaries(args.cv_summary)
+            record = run.run_train(cfg, corpus, out, args.fold, args.resume, _cache_dir(args), cv_summaries=summaries)
             msg = f"run written to {out}"
             if "test" in record:
                 msg += f"; test UA {100 * record['test']['ua']:.1f}%  WA {100 * record['test']['wa']:.1f}% ({record['protocol']})"
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             _crosscorpus(args, sys.argv[1:] if argv is None else list(argv))
         elif args.command == "export":
             path = run.run_export(Path(args.run), Path(args.out), Path(args.onnx) if args.onnx else None, args.last,
-                                  run.load_cv_summary(args.cv_summary))
+                                  run.load_cv_summaries(args.cv_summary))
             print(f"bundle written to {path}" + (f" and ONNX to {args.onnx}" if args.onnx else ""))
         return 0
     except (ConfigError, CorpusError) as exc:

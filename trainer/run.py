@@ -42,7 +42,7 @@ def _log(*args, file=None, **kw):
 
 def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume: bool = False,
               robustness: bool = False, stop_after_epochs: int | None = None, data_note: str = "",
-              cv_summary: dict | None = None) -> dict:
+              cv_summaries: list[dict] | None = None) -> dict:
     """Train on a split; write the run directory; return the fold record (test metrics etc.)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     labels = data.model_labels(split.train)
@@ -80,8 +80,7 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
         training.update(train_speakers=corpora[0]["train_speakers"], val_speakers=corpora[0]["val_speakers"])
     if split.held_out:
         training["test_corpus"] = split.held_out
-    if cv_summary:
-        training["cross_validation"] = brief_cv(cv_summary)
+    training.update(cv_record(cv_summaries))
     meta = bundle_meta(cfg, labels, result.meta.hparams, training)
     if rank == 0:
         save_bundle(run_dir / "model.safetensors", result.model.cpu(), meta)
@@ -95,7 +94,9 @@ def brief_cv(summary: dict) -> dict:
     """The cross-validation figures a bundle carries (from a `ser-train cv` summary.json)."""
     out = {"protocol": summary["protocol"], "config": summary.get("config"), "data": summary.get("data"),
            "wa": summary["wa"], "ua": summary["ua"], "macro_f1": summary.get("macro_f1"),
-           "folds": [{"fold": f["fold"], "test_speakers": f.get("test_speakers"), **_brief(f["test"])}
+           "folds": [{"fold": f["fold"], "test_speakers": f.get("test_speakers"), **_brief(f["test"]),
+                      **({"test_corpus": f["test_corpus"], "chance_ua": 1.0 / len(f["test"]["labels"])}
+                         if "test_corpus" in f else {})}
                      for f in summary["folds"]]}
     if "robustness" in summary:
         out["robustness_ua"] = {c: v["ua_mean"] for c, v in summary["robustness"].items()}
@@ -103,15 +104,28 @@ def brief_cv(summary: dict) -> dict:
     return out
 
 
-def load_cv_summary(path: Path | None) -> dict | None:
-    if path is None:
-        return None
-    try:
-        summary = json.loads(Path(path).read_text())
-        brief_cv(summary)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CorpusError(f"{path}: not a ser-train cv summary.json ({exc})") from None
-    return summary
+def load_cv_summaries(paths) -> list[dict]:
+    """`ser-train cv` summaries to record in a bundle (None or a path: zero or one)."""
+    if paths is None:
+        return []
+    out = []
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        try:
+            summary = json.loads(Path(path).read_text())
+            brief_cv(summary)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CorpusError(f"{path}: not a ser-train cv summary.json ({exc})") from None
+        out.append(summary)
+    return out
+
+
+def cv_record(summaries: list[dict]) -> dict:
+    """Bundle metadata from cv summaries: `cross_corpus` for leave-one-corpus-out, else `cross_validation`."""
+    out = {}
+    for s in summaries or []:
+        key = "cross_corpus" if str(s["protocol"]).startswith("cross-corpus") else "cross_validation"
+        out[key] = brief_cv(s)
+    return out
 
 
 def _brief(metrics: dict) -> dict:
@@ -161,12 +175,12 @@ def _select_split(cfg: TrainConfig, corpora: list[Corpus], fold: str) -> Split:
 
 
 def run_train(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, fold: str = "all", resume: bool = False,
-              cache_dir: Path | None = DEFAULT_CACHE_DIR, data_note: str = "", cv_summary: dict | None = None) -> dict:
+              cache_dir: Path | None = DEFAULT_CACHE_DIR, data_note: str = "", cv_summaries: list[dict] | None = None) -> dict:
     data = Data(corpora, cfg, cache_dir)
     for c in data.corpora:
         _log(c.summary())
     split = _select_split(cfg, data.corpora, fold)
-    return train_one(cfg, data, split, out, resume=resume, data_note=data_note, cv_summary=cv_summary)
+    return train_one(cfg, data, split, out, resume=resume, data_note=data_note, cv_summaries=cv_summaries)
 
 
 def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_name: str, resume: bool = False,
@@ -230,7 +244,7 @@ def run_evaluate(bundle_path: Path, corpus: Corpus, device: str = "auto", cache_
 
 
 def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: bool = False,
-               cv_summary: dict | None = None) -> Path:
+               cv_summaries: list[dict] | None = None) -> Path:
     """A bundle from a run's checkpoint (best epoch by default), optionally also ONNX."""
     if onnx is not None and importlib.util.find_spec("onnx") is None:
         raise CorpusError("ONNX export needs the onnx package: pip install 'serapp[train]'")
@@ -256,8 +270,7 @@ def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: boo
     bundle_path = run_dir / "model.safetensors"
     if bundle_path.is_file():  # the run's own record (data, licence, protocol, metrics) carries over
         training = {**read_bundle_meta(bundle_path).training, **training}
-    if cv_summary:
-        training["cross_validation"] = brief_cv(cv_summary)
+    training.update(cv_record(cv_summaries))
     save_bundle(out, model, bundle_meta(cfg, cfg.labels, dict(model.hparams), training))
     if onnx is not None:
         frames = cfg.frontend.n_frames(int(cfg.window_s * cfg.frontend.sample_rate))

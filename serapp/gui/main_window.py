@@ -392,7 +392,12 @@ def describe_model(path: str, meta) -> str:
     parts = [f"{Path(path).name}: {meta.architecture}", f"labels {', '.join(meta.labels)}",
              f"data {t.get('data', '?')}", f"protocol {cv.get('protocol') or t.get('protocol', '?')}"]
     if cv:
-        parts.append(f"UA {cv['ua']['mean']:.1%} ± {cv['ua']['sd']:.1%}, WA {cv['wa']['mean']:.1%} (6-fold)")
-    elif t.get("test_metrics"):
+        parts.append(f"UA {cv['ua']['mean']:.1%} ± {cv['ua']['sd']:.1%}, WA {cv['wa']['mean']:.1%} "
+                     f"({len(cv.get('folds', []))}-fold)")
+    xc = t.get("cross_corpus", {})
+    if xc:
+        parts.append(f"cross-corpus UA {xc['ua']['mean']:.1%} (mean over {len(xc.get('folds', []))} corpora never "
+                     "seen in training)")
+    if not cv and not xc and t.get("test_metrics"):
         parts.append(f"test UA {t['test_metrics'].get('ua', 0):.1%}")
     return "; ".join(parts)

@@ -15,6 +15,7 @@ from serapp.errors import SerappError
 from serapp.labels import EMOTIONS
 from serapp.listening.answers import Answer, read_answers
 from serapp.metrics import classification_metrics
+from serapp.scoring import RULE, ScoringRule
 
 
 def ordered_labels(labels) -> list[str]:
@@ -79,38 +80,48 @@ def build_report(answers: list[Answer]) -> dict:
             "kappa_detail": {"clips": len(shared), "raters": len({r for v in last.values() if len(v) >= 2 for r in v})}}
 
 
+def _training_speakers(training: dict) -> dict[str, set[str]]:
+    """Corpus -> the speakers a bundle was trained (or validated) on, from its training record:
+    per corpus in newer bundles, or one list with the corpus named in the data line in older ones."""
+    if training.get("corpora"):
+        return {c["name"]: set(map(str, c.get("train_speakers", []))) | set(map(str, c.get("val_speakers", [])))
+                for c in training["corpora"] if c.get("name") in NAMED_PARSERS and c.get("name") != "folders"}
+    data = str(training.get("data", "")).lower()
+    speakers = set(map(str, training.get("train_speakers", []))) | set(map(str, training.get("val_speakers", [])))
+    return {name: speakers for name in NAMED_PARSERS if name != "folders" and name in data and speakers}
+
+
 def heard_in_training(training: dict, clips: list[str]) -> tuple[int, str]:
     """How many clips are by speakers the model was trained on, judged from the bundle's
     training record (corpus names and speakers) and the clips' corpus naming scheme."""
-    data = str(training.get("data", "")).lower()
-    speakers = set(map(str, training.get("train_speakers", []))) | set(map(str, training.get("val_speakers", [])))
-    corpora = [name for name in NAMED_PARSERS if name != "folders" and name in data]
-    if not speakers or not corpora:
+    corpora = {name: speakers for name, speakers in _training_speakers(training).items() if speakers}
+    if not corpora:
         return 0, ""
-    seen = 0
+    seen, where = 0, set()
     for clip in clips:
-        for name in corpora:
+        for name, speakers in corpora.items():
             parsed = NAMED_PARSERS[name](Path(clip))
             if parsed is not None and parsed[1] in speakers:
                 seen += 1
+                where.add(name)
                 break
-    return seen, ", ".join(corpora)
+    return seen, ", ".join(sorted(where) if where else corpora)
 
 
 def score_model(predictor, answers: list[Answer], root: str | Path | None = None, bundle: str = "") -> dict:
-    """The model on exactly the clips people answered, choosing only among each clip's label set.
+    """The model on exactly the clips people answered, choosing only among each clip's label set
+    (serapp.scoring: where the set has only one of neutral and calm, the other counts as it).
 
     `root` replaces the corpus folder recorded in the rows (when the files moved)."""
     clips: dict[tuple, Answer] = {}
     for a in answers:
         if not a.skipped:
             clips.setdefault(a.key, a)
-    model_labels = list(predictor.labels)
     pairs, excluded, errors = [], Counter(), []
     scored_keys = set()
     for key, a in clips.items():
-        allowed = [lab for lab in a.labels if lab in model_labels]
-        if a.true_label not in allowed:
+        rule = ScoringRule(predictor.labels, a.labels)
+        if a.true_label not in rule.labels:
             excluded[f"the model has no label {a.true_label}"] += 1
             continue
         path = Path(root) / a.clip if root is not None else Path(a.corpus) / a.clip
@@ -120,13 +131,13 @@ def score_model(predictor, answers: list[Answer], root: str | Path | None = None
             excluded["could not be read"] += 1
             errors.append(str(exc))
             continue
-        pairs.append((a.true_label, max(allowed, key=probs.get)))
+        pairs.append((a.true_label, rule.choose_label([probs[lab] for lab in predictor.labels])))
         scored_keys.add(key)
     labels = ordered_labels({lab for a in clips.values() for lab in a.labels})
     result = score(pairs, labels)
     humans = score([(a.true_label, a.chosen_label) for a in answers if not a.skipped and a.key in scored_keys], labels)
     seen, corpora = heard_in_training(dict(predictor.meta.training), [k[1] for k in scored_keys])
-    result.update(bundle=bundle, labels=labels, excluded=dict(excluded), errors=errors[:10],
+    result.update(bundle=bundle, labels=labels, scoring=RULE, excluded=dict(excluded), errors=errors[:10],
                   speakers_seen_in_training=seen, training_corpora=corpora,
                   humans_same_clips={"n": humans["n"], "accuracy": humans["accuracy"], "ua": humans["ua"]})
     return result

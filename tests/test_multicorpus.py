@@ -1,0 +1,381 @@
+"""Several corpora: loaders by naming scheme, the cache, the label mask, the balanced sampler,
+the scoring rule, the protocols, and a two-corpus training run end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from helpers import make_corpus, nemo_speaker, synth_emotion
+
+from serapp.corpora import CorpusError, detect_corpus, load_corpus
+from serapp.labels import EMOTIONS
+from serapp.scoring import RULE, ScoringRule
+from trainer.cli import main as train_main
+from trainer.config import load_config
+from trainer.data import ClipSet, Data, epoch_order
+from trainer.folds import full_training_split, make_splits
+from trainer.loop import masked_cross_entropy, seeded_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+FOUR = ("neutral", "happy", "sad", "angry")
+
+
+# --- loaders --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("corpus, labels", [
+    ("nemo", ("neutral", "happy", "sad", "angry", "fearful", "surprised")),
+    ("urdu", FOUR),
+    ("turev-db", ("calm", "happy", "sad", "angry")),
+    ("tess", ("neutral", "happy", "fearful", "disgust", "surprised")),
+])
+def test_each_loader_reads_its_corpus_naming(tmp_path, corpus, labels):
+    make_corpus(tmp_path, corpus, speakers=[1, 2], labels=labels, reps=2, seconds=0.05)
+    c = load_corpus(corpus, tmp_path)
+    assert not c.unparsed and len(c.records) == 2 * len(labels) * 2
+    assert sorted(c.labels) == sorted(labels)
+    assert Counter(r.label for r in c.records) == {lab: 4 for lab in labels}
+    assert len(c.speakers) == 2
+    assert detect_corpus(tmp_path).name == corpus
+
+
+def test_speakers_and_sex_come_from_names_or_the_corpus_table(tmp_path):
+    make_corpus(tmp_path / "nemo", "nemo", speakers=[1, 2], labels=("angry",), reps=1, seconds=0.05)
+    nemo = load_corpus("nemo", tmp_path / "nemo")
+    assert {(r.speaker, r.get("sex")) for r in nemo.records} == {(nemo_speaker(1), "male"), (nemo_speaker(2), "female")}
+    (tmp_path / "nemo" / "data.tsv").unlink()  # the names alone still give speaker and label
+    assert {(r.speaker, r.label) for r in load_corpus("nemo", tmp_path / "nemo").records} == {
+        (nemo_speaker(1), "angry"), (nemo_speaker(2), "angry")}
+    for name in ("Angry/SM4_F48_A0100.wav", "Sad/SF10_F2_S002.wav"):  # URDU numbers run to 3 or 4 digits
+        path = tmp_path / "urdu" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), synth_emotion("sad", 1, 0, 0.05), 16000)
+    urdu = load_corpus("urdu", tmp_path / "urdu")
+    assert sorted((r.speaker, r.label, r.get("sex")) for r in urdu.records) == [
+        ("SF10", "sad", "female"), ("SM4", "angry", "male")]
+
+
+def test_tess_file_named_oa_is_speaker_oaf(tmp_path):
+    make_corpus(tmp_path, "tess", speakers=[0], labels=("neutral",), reps=1, seconds=0.05)
+    odd = tmp_path / "OA_neutral" / "OA_bite_neutral.wav"
+    odd.parent.mkdir()
+    sf.write(str(odd), synth_emotion("neutral", 0, 1, 0.05), 16000)
+    c = load_corpus("tess", tmp_path)
+    assert not c.unparsed and c.speakers == ["OAF"]
+    assert next(r for r in c.records if r.path == odd).label == "neutral"
+
+
+@pytest.mark.parametrize("corpus, labels", [("ravdess", FOUR), ("tess", FOUR), ("nemo", FOUR), ("urdu", FOUR),
+                                            ("turev-db", ("calm", "sad"))])
+def test_an_opus_copy_gives_the_same_records_as_the_wav_release(tmp_path, corpus, labels):
+    """Loaders go by names only: 48 kHz WAV (an official release) and 16 kHz Ogg Opus (the copy here)."""
+    make_corpus(tmp_path / "wav", corpus, speakers=[1, 2], labels=labels, reps=2, ext="wav", rate=48000, seconds=0.1)
+    for src in (tmp_path / "wav").rglob("*.wav"):
+        dst = tmp_path / "ogg" / src.relative_to(tmp_path / "wav").with_suffix(".ogg")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        y, rate = sf.read(str(src))
+        sf.write(str(dst), y[::3], rate // 3, format="OGG", subtype="OPUS")
+    if corpus == "nemo":
+        (tmp_path / "ogg" / "data.tsv").write_bytes((tmp_path / "wav" / "data.tsv").read_bytes())
+
+    def key(c):
+        return sorted((r.label, r.speaker, r.path.relative_to(c.root).with_suffix(""), r.extra) for r in c.records)
+
+    wav, ogg = load_corpus(corpus, tmp_path / "wav"), load_corpus(corpus, tmp_path / "ogg")
+    assert key(wav) == key(ogg) and len(wav.records) == len(labels) * 4
+
+
+# --- the decoded-audio cache over several corpora -------------------------------------------------
+
+def test_cache_keeps_several_corpora_apart_and_follows_changes(tmp_path):
+    make_corpus(tmp_path / "a", "ravdess", speakers=[1, 2], labels=FOUR, reps=1, seconds=0.3)
+    make_corpus(tmp_path / "b", "turev-db", speakers=[1, 2], labels=("calm", "sad"), reps=1, seconds=0.3, offset=3)
+    cfg = load_config(None, ["data.trim_top_db=30.0"])
+    corpora = [load_corpus("ravdess", tmp_path / "a"), load_corpus("turev-db", tmp_path / "b")]
+    fresh = Data(corpora, cfg, None).audio
+    cache = tmp_path / "cache"
+    Data(corpora, cfg, cache)
+    assert len(list(cache.glob("audio-*.npz"))) == 2  # one per corpus
+    cached = Data(corpora, cfg, cache).audio
+    assert fresh.keys() == cached.keys() and all(np.array_equal(fresh[k], cached[k]) for k in fresh)
+    changed = next(r.path for r in corpora[1].records)  # a file of corpus b is replaced
+    sf.write(str(changed), synth_emotion("angry", 9, 9, 0.5), 16000)
+    os.utime(changed, ns=(1, 1))
+    again = Data([corpora[0], load_corpus("turev-db", tmp_path / "b")], cfg, cache).audio
+    assert not np.array_equal(again[changed], cached[changed])
+    assert all(np.array_equal(again[k], cached[k]) for k in cached if k != changed)
+    assert len(list(cache.glob("audio-*.npz"))) == 3
+
+
+# --- the per-corpus label mask --------------------------------------------------------------------
+
+def test_loss_ignores_labels_a_clip_corpus_lacks():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, requires_grad=True)
+    target = torch.tensor([0, 2, 4])
+    mask = torch.tensor([[1, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 0, 1]], dtype=torch.bool)
+    loss = masked_cross_entropy(logits, target, mask, smoothing=0.1)
+    loss.backward()
+    assert torch.all(logits.grad[~mask] == 0), "a label the corpus lacks is never pushed down"
+    pushed = logits.detach().clone()
+    pushed[~mask] += 50.0
+    assert torch.isclose(masked_cross_entropy(pushed, target, mask, 0.1), loss)
+    expected = []
+    for row, t, m in zip(logits.detach(), target, mask):  # cross-entropy over the corpus' labels alone
+        logp = torch.log_softmax(row[m], dim=0)
+        j = int(m[: t + 1].sum()) - 1
+        expected.append(-(0.9 * logp[j] + 0.1 * logp.mean()))
+    assert torch.isclose(loss, torch.stack(expected).mean())
+    assert torch.equal(masked_cross_entropy(logits, target, None, 0.1),
+                       torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.1))
+
+
+def test_each_clip_masks_the_labels_its_corpus_lacks(tmp_path):
+    make_corpus(tmp_path / "r", "ravdess", speakers=[1, 2, 3], labels=FOUR, reps=1, seconds=0.1)
+    make_corpus(tmp_path / "t", "turev-db", speakers=[1, 2, 3], labels=("calm", "angry"), reps=1, seconds=0.1)
+    cfg = load_config(None, ["data.trim_top_db=30.0"])
+    data = Data([load_corpus("ravdess", tmp_path / "r"), load_corpus("turev-db", tmp_path / "t")], cfg, None)
+    assert data.labels == ["neutral", "calm", "happy", "sad", "angry"]
+    records = [r for c in data.corpora for r in c.records]
+    clips = data.clipset(records, data.labels)
+    masks = clips.masks()
+    for row, group in zip(masks.tolist(), clips.groups):
+        have = dict(zip(data.labels, row))
+        if group == "ravdess":
+            assert have == {"neutral": True, "calm": False, "happy": True, "sad": True, "angry": True}
+        else:
+            assert have == {"neutral": False, "calm": True, "happy": False, "sad": False, "angry": True}
+    only_r = data.clipset(data.corpora[0].records, data.model_labels(data.corpora[0].records))
+    assert only_r.labels == list(FOUR) and only_r.masks() is None  # one corpus: torch's own loss
+
+
+# --- the balanced sampler -------------------------------------------------------------------------
+
+def _groups_clipset():
+    # corpus "big": 900 clips, 800 of label 0 and 100 of label 1; corpus "small": 100 clips, labels 0 and 2
+    targets = [0] * 800 + [1] * 100 + [0] * 50 + [2] * 50
+    groups = ["big"] * 900 + ["small"] * 100
+    return ClipSet([np.zeros(1)] * 1000, targets, groups, {"big": ["a", "b"], "small": ["a", "c"]}, ["a", "b", "c"])
+
+
+def test_balanced_sampler_shares_corpora_and_emotions():
+    data = _groups_clipset()
+    order = epoch_order(data, "balanced", seeded_generator(0, 1), 40_000).tolist()
+    assert len(order) == 40_000
+    by = Counter((data.groups[i], data.targets[i]) for i in order)
+    share = {k: v / len(order) for k, v in by.items()}
+    for key in (("big", 0), ("big", 1), ("small", 0), ("small", 2)):  # a quarter each
+        assert abs(share[key] - 0.25) < 0.02, share
+    assert order == epoch_order(data, "balanced", seeded_generator(0, 1), 40_000).tolist()  # seeded
+    assert order != epoch_order(data, "balanced", seeded_generator(0, 2), 40_000).tolist()
+    weighted = epoch_order(data, "balanced", seeded_generator(0, 1), 40_000, {"big": 3.0}).tolist()
+    big = sum(data.groups[i] == "big" for i in weighted) / len(weighted)
+    assert abs(big - 0.75) < 0.02
+    by_size = epoch_order(data, "balanced", seeded_generator(0, 1), 40_000, power=1.0).tolist()
+    assert abs(sum(data.groups[i] == "big" for i in by_size) / 40_000 - 0.9) < 0.02
+    shuffled = epoch_order(data, "shuffle", seeded_generator(0, 1)).tolist()
+    assert sorted(shuffled) == list(range(1000))  # every clip once
+
+
+# --- the scoring rule -----------------------------------------------------------------------------
+
+def _probs(**p):
+    return np.array([p.get(lab, 0.0) for lab in EMOTIONS])
+
+
+def test_scoring_rule_argmax_over_the_test_labels_with_the_neutral_calm_merge():
+    p = _probs(calm=0.35, neutral=0.2, happy=0.3, disgust=0.15)
+    tess = ScoringRule(EMOTIONS, ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"])
+    assert tess.choose_label(p) == "neutral"  # calm's 0.35 counts as neutral: 0.55
+    assert tess.merged == {"calm": "neutral"} and not tess.unscorable
+    turev = ScoringRule(EMOTIONS, ["angry", "calm", "happy", "sad"])
+    assert turev.choose_label(_probs(neutral=0.3, calm=0.1, happy=0.35)) == "calm"
+    assert turev.merged == {"neutral": "calm"}
+    both = ScoringRule(EMOTIONS, EMOTIONS)  # both present: no merge, a plain argmax
+    assert both.choose_label(p) == "calm" and both.merged == {}
+    assert both.choose_label(_probs(happy=0.3, disgust=0.7)) == "disgust"
+    four = ScoringRule(EMOTIONS, FOUR)
+    assert four.choose_label(_probs(disgust=0.9, sad=0.06, angry=0.04)) == "sad"  # other labels never win
+    small = ScoringRule(["neutral", "happy"], ["calm", "happy", "disgust"])
+    assert small.labels == ["calm", "happy"] and small.unscorable == ["disgust"]
+    assert small.choose_label(np.array([0.7, 0.3])) == "calm"
+    batch = four.choose(np.stack([_probs(sad=1.0), _probs(angry=1.0)]))
+    assert [four.labels[i] for i in batch] == ["sad", "angry"]
+    assert four.describe()["rule"] == RULE
+
+
+def test_evaluate_and_bench_report_score_by_the_rule(tmp_path):
+    from helpers import make_bundle
+
+    from serapp.predictor import load_model
+    from trainer.run import run_evaluate
+
+    make_corpus(tmp_path / "t", "turev-db", speakers=[1, 2], labels=("calm", "happy", "sad"), reps=2, seconds=0.4)
+    bundle, _ = make_bundle(tmp_path / "m.safetensors", labels=("neutral", "happy", "sad"), window_s=0.5, seed=3)
+    corpus = load_corpus("turev-db", tmp_path / "t")
+    m = run_evaluate(bundle, corpus, "cpu", None)
+    assert m["shared_labels"] == ["calm", "happy", "sad"] and m["scoring"]["merged"] == {"neutral": "calm"}
+    predictor = load_model(bundle, device="cpu", threads=1)
+    rule = ScoringRule(predictor.labels, corpus.labels)
+    expected = np.zeros((3, 3), dtype=int)
+    for r in corpus.records:
+        _, probs = predictor.predict_file(r.path)
+        expected[rule.labels.index(r.label), rule.labels.index(rule.choose_label(list(probs.values())))] += 1
+    assert m["confusion"] == expected.tolist() and m["n"] == 12
+
+
+# --- protocols ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def three_corpora(tmp_path_factory):
+    root = tmp_path_factory.mktemp("three")
+    make_corpus(root / "ravdess", "ravdess", speakers=range(1, 25), labels=("neutral", "sad"), reps=1, seconds=0.05)
+    make_corpus(root / "tess", "tess", speakers=[0, 1], labels=("neutral", "sad"), reps=2, seconds=0.05)
+    make_corpus(root / "urdu", "urdu", speakers=range(1, 9), labels=("neutral", "sad"), reps=1, seconds=0.05)
+    return [load_corpus(n, root / n) for n in ("ravdess", "tess", "urdu")]
+
+
+def test_leave_one_corpus_out_never_validates_on_the_test_corpus(three_corpora):
+    folds = make_splits(three_corpora, "loco", n_val=2, seed=0, keep=3)
+    assert [f.name for f in folds] == ["ravdess", "tess", "urdu"]
+    for f, held in zip(folds, three_corpora):
+        assert {r.corpus for r in f.test} == {held.name} and len(f.test) == len(held.records)
+        assert held.name not in {r.corpus for r in f.train + f.val}
+        assert "cross-corpus" in f.protocol_note and held.name in f.protocol_note
+        val = f.speakers_by_corpus("val")
+        assert "tess" not in val  # two speakers: none to spare
+        for name in set(val):
+            assert len(val[name]) == 2 and not set(val[name]) & set(f.speakers_by_corpus("train")[name])
+
+
+def test_emobox_with_more_corpora_keeps_the_ravdess_test_and_validation_actors(three_corpora):
+    alone = make_splits(three_corpora[0], "emobox", n_val=2, seed=0)
+    mixed = make_splits(three_corpora, "emobox", n_val=2, seed=0, keep=3)
+    for a, m in zip(alone, mixed):
+        assert m.speakers_by_corpus("test") == {"ravdess": sorted(a.speakers("test"))}
+        assert m.speakers_by_corpus("val")["ravdess"] == sorted(a.speakers("val"))
+        assert {r.corpus for r in m.train} == {"ravdess", "tess", "urdu"} and "urdu" in m.speakers_by_corpus("val")
+    with pytest.raises(CorpusError, match="RAVDESS"):
+        make_splits(three_corpora[1:], "emobox")
+
+
+def test_validation_adds_speakers_until_it_has_enough_clips(three_corpora):
+    urdu = three_corpora[2]  # 8 speakers with 2 clips each
+    few = full_training_split([urdu], n_val=2, seed=0, keep=3)
+    more = full_training_split([urdu], n_val=2, seed=0, keep=3, min_clips=7)
+    assert len(few.speakers("val")) == 2 and len(more.speakers("val")) == 4
+    assert few.speakers("val") < more.speakers("val")
+    assert len(full_training_split([urdu], n_val=2, seed=0, keep=3, min_clips=100).speakers("val")) == 5  # keeps 3
+
+
+# --- two corpora end to end -----------------------------------------------------------------------
+
+TINY = ['model.architecture="tcn"', "model.channels=24", "model.blocks=2", "model.dropout=0.1",
+        "data.window_s=0.5", "data.trim_top_db=30.0", 'data.sampling="balanced"', "data.epoch_clips=96",
+        "data.val_keep_speakers=3", "train.batch_size=16", "train.lr=0.005", "train.warmup_epochs=1",
+        "train.patience=50", "train.threads=1", "augment.noise_prob=0.2", "augment.reverb_prob=0.0",
+        "augment.telephone_prob=0.0"]
+
+
+@pytest.fixture(scope="module")
+def two_corpora(tmp_path_factory):
+    root = tmp_path_factory.mktemp("two")
+    make_corpus(root / "ravdess", "ravdess", speakers=range(1, 9), labels=FOUR, reps=2)
+    make_corpus(root / "turev-db", "turev-db", speakers=range(1, 7), labels=("calm", "happy", "sad", "angry"),
+                reps=2, offset=2)
+    return root
+
+
+def _train(*args):
+    cmd = [sys.executable, "-m", "trainer", *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _sets(*extra):
+    out = []
+    for s in (*TINY, *extra):
+        out += ["--set", s]
+    return out
+
+
+def test_two_corpora_train_with_one_command_and_the_bundle_says_what_it_learned_from(two_corpora, tmp_path):
+    out = tmp_path / "run"
+    proc = _train("train", "--config", ROOT / "trainer/configs/tcn.toml", "--data", f"ravdess={two_corpora / 'ravdess'}",
+                  "--data", f"turev-db={two_corpora / 'turev-db'}", "--fold", "all", "--out", out, "--no-cache",
+                  "--epochs", 8, *_sets())
+    assert "decoding RAVDESS" in proc.stderr and "decoding TurEV-DB" in proc.stderr  # says what the first decode does
+    from serapp.bundle import read_bundle_meta
+
+    meta = read_bundle_meta(out / "model.safetensors")
+    assert meta.labels == ["neutral", "calm", "happy", "sad", "angry"]
+    corpora = {c["name"]: c for c in meta.training["corpora"]}
+    assert corpora["ravdess"]["clips"] == 64 and corpora["ravdess"]["speakers"] == 8
+    assert corpora["turev-db"]["clips"] == 48 and corpora["turev-db"]["speakers"] == 6
+    assert "CC BY-NC-SA" in corpora["ravdess"]["licence"] and "CC BY-NC-ND" in corpora["turev-db"]["licence"]
+    assert corpora["turev-db"]["labels"] == ["calm", "happy", "sad", "angry"]
+    assert all(len(c["val_speakers"]) == 2 for c in corpora.values())
+    history = json.loads((out / "history.json").read_text())
+    assert set(history[-1]["val_ua_per_corpus"]) == {"ravdess", "turev-db"}
+    assert history[-1]["train_clips"] == 96  # the balanced draw per epoch
+    predicted = subprocess.run([sys.executable, "-m", "serapp", "predict", str(next((two_corpora / "turev-db").rglob("*.wav"))),
+                                "--model", str(out / "model.safetensors"), "--format", "jsonl", "--device", "cpu"],
+                               capture_output=True, text=True, timeout=120)
+    assert predicted.returncode == 0 and len(json.loads(predicted.stdout)["probabilities"]) == 5
+
+
+def test_leave_one_corpus_out_run_scores_each_held_out_corpus_by_the_rule(two_corpora, tmp_path):
+    out = tmp_path / "cv"
+    code = train_main(["cv", "--config", str(ROOT / "trainer/configs/tcn.toml"), "--data",
+                       f"ravdess={two_corpora / 'ravdess'}", "--data", f"turev-db={two_corpora / 'turev-db'}",
+                       "--out", str(out), "--no-cache", "--epochs", "10", *_sets('data.protocol="loco"')])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    folds = {f["fold"]: f for f in summary["folds"]}
+    assert set(folds) == {"ravdess", "turev-db"} and "leave one corpus out" in summary["protocol"]
+    turev = folds["turev-db"]["test"]
+    assert turev["labels"] == ["calm", "happy", "sad", "angry"] and turev["scoring"]["merged"] == {"neutral": "calm"}
+    assert turev["n"] == 48 and folds["ravdess"]["test"]["n"] == 64
+    for f in folds.values():  # the cue carries over between corpora: well above the chance of 25%
+        assert f["test"]["ua"] >= 0.5, f["test"]
+    rav_meta = json.loads((out / "ravdess" / "config.json").read_text())
+    assert rav_meta["labels"] == ["calm", "happy", "sad", "angry"]  # trained on TurEV-DB alone
+
+
+def test_a_multi_corpus_run_resumes_to_the_same_weights(two_corpora, tmp_path):
+    from serapp.bundle import load_bundle
+    from trainer.loop import TrainingInterrupted
+    from trainer.run import train_one
+
+    cfg = load_config(ROOT / "trainer/configs/tcn.toml", [*TINY, "train.epochs=3"])
+    corpora = [load_corpus("ravdess", two_corpora / "ravdess"), load_corpus("turev-db", two_corpora / "turev-db")]
+    data = Data(corpora, cfg, None)
+    split = full_training_split(corpora, 2, 0, 3)
+    train_one(cfg, data, split, tmp_path / "straight")
+    with pytest.raises(TrainingInterrupted):
+        train_one(cfg, data, split, tmp_path / "broken", stop_after_epochs=1)
+    train_one(cfg, data, split, tmp_path / "broken", resume=True)
+    a = load_bundle(tmp_path / "straight" / "model.safetensors")[0].state_dict()
+    b = load_bundle(tmp_path / "broken" / "model.safetensors")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_corpora_listed_in_the_config_are_found_under_data_root(two_corpora, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text((ROOT / "trainer/configs/tcn.toml").read_text().replace(
+        "[data]", '[data]\ncorpora = ["ravdess", "turev-db"]'))
+    out = tmp_path / "run"
+    _train("train", "--config", cfg, "--data-root", two_corpora, "--fold", "all", "--out", out, "--no-cache",
+           "--epochs", 1, *_sets())
+    split = json.loads((out / "split.json").read_text())
+    assert set(split["train"]) == {"ravdess", "turev-db"}
+    missing = subprocess.run([sys.executable, "-m", "trainer", "train", "--config", str(cfg), "--out", str(tmp_path / "x")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "--data-root" in missing.stderr and "Traceback" not in missing.stderr
