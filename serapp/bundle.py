@@ -30,6 +30,8 @@ from serapp.models import build_model
 FORMAT_NAME = "serapp-bundle"
 FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+MAX_WINDOW_S = 60.0  # the longest analysis window anything here accepts (a model's or a user's)
+_MAX_LABELS = 64
 
 
 @dataclass
@@ -59,6 +61,9 @@ class BundleMeta:
 
     @classmethod
     def from_json(cls, text: str) -> "BundleMeta":
+        """Parse and check every field's type and range before anything is built from it."""
+        if not isinstance(text, str):
+            raise ValueError("the meta entry is not a JSON string")
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("metadata is not a JSON object")
@@ -68,15 +73,39 @@ class BundleMeta:
             raise ValueError(f"metadata lacks {', '.join(missing)}")
         known = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
+        _check_fields(data)
         data["frontend"] = FrontEndConfig.from_dict(data["frontend"])
         meta = cls(**data)
-        if rate is not None and int(rate) != meta.frontend.sample_rate:
-            raise ValueError(f"sample_rate {rate} disagrees with the front-end's {meta.frontend.sample_rate}")
-        if not meta.labels or not all(isinstance(x, str) for x in meta.labels):
-            raise ValueError("labels must be a non-empty list of strings")
-        if not float(meta.window_s) > 0:
-            raise ValueError("window_s must be positive")
+        if rate is not None and rate != meta.frontend.sample_rate:
+            raise ValueError(f"sample_rate {rate!r} disagrees with the front-end's {meta.frontend.sample_rate}")
         return meta
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
+def _check_fields(data: dict) -> None:
+    """Types and ranges of a bundle's metadata fields (ValueError naming the field)."""
+    if not isinstance(data["architecture"], str):
+        raise ValueError("architecture must be a string")
+    labels = data["labels"]
+    if (not isinstance(labels, list) or not labels or len(labels) > _MAX_LABELS
+            or not all(isinstance(x, str) and x for x in labels) or len(set(labels)) != len(labels)):
+        raise ValueError(f"labels must be a list of 1 to {_MAX_LABELS} different names")
+    if not isinstance(data["frontend"], dict):
+        raise ValueError("frontend must be a JSON object")
+    if not _is_number(data["window_s"]) or not 0 < data["window_s"] <= MAX_WINDOW_S:
+        raise ValueError(f"window_s must be a number of seconds in (0, {MAX_WINDOW_S:g}], not {data['window_s']!r}")
+    trim = data.get("trim_top_db")
+    if trim is not None and (not _is_number(trim) or not 0 < trim <= 200):
+        raise ValueError(f"trim_top_db must be null or a number of dB in (0, 200], not {trim!r}")
+    hparams = data.get("hparams", {})
+    if not isinstance(hparams, dict) or not all(
+            isinstance(v, (str, bool)) or v is None or _is_number(v) for v in hparams.values()):
+        raise ValueError("hparams must be a JSON object of numbers, strings and booleans")
+    if not isinstance(data.get("training", {}), dict):
+        raise ValueError("training must be a JSON object")
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -143,15 +172,30 @@ def _read_header(path: Path, data: bytes) -> dict:
         raise BundleError(path, "corrupt: the safetensors header is not valid JSON") from None
     if not isinstance(header, dict):
         raise BundleError(path, "corrupt: the safetensors header is not a JSON object")
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise BundleError(path, "corrupt: __metadata__ must be a JSON object of strings")
     data_len = len(data) - 8 - n
-    ends = [v.get("data_offsets", [0, 0])[1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    ends = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if (not isinstance(entry.get("dtype") if isinstance(entry, dict) else None, str)
+                or not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+                or not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+                or not 0 <= offsets[0] <= offsets[1]):
+            raise BundleError(path, f"corrupt: tensor {name!r} has no valid dtype, shape and data_offsets")
+        ends.append(offsets[1])
     if ends and max(ends) > data_len:
         raise BundleError(path, f"truncated: the weights need {max(ends)} bytes, the file holds {data_len}")
     return header
 
 
 def _parse_meta(path: Path, header: dict) -> BundleMeta:
-    raw = header.get("__metadata__") or {}
+    raw = header.get("__metadata__") or {}  # a dict of strings (_read_header checked it)
     if raw.get("format") != FORMAT_NAME:
         raise BundleError(path, "a safetensors file without serapp metadata, not a model bundle")
     try:
@@ -189,6 +233,15 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     path, data = _read(path)
     header = _read_header(path, data)
     meta = _parse_meta(path, header)
+    # The architecture first without memory (meta device): hyper-parameters that would build a
+    # model unlike the file's tensors (or an absurdly large one) are refused before any allocation.
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise BundleError(path, f"cannot build {meta.architecture!r} from the metadata: {_first_line(exc)}") from None
+    shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    _check_state(path, skeleton, shapes, meta)
     try:
         tensors = safetensors.torch.load(data)
     except Exception as exc:  # safetensors raises its own error types for malformed files
@@ -196,19 +249,25 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     expected_digest = header["__metadata__"].get("weights_sha256")
     if expected_digest and tensors_digest(tensors) != expected_digest:
         raise BundleError(path, "corrupt: the weights do not match their checksum")
-    try:
-        model = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
-    except (ValueError, TypeError) as exc:
-        raise BundleError(path, str(exc)) from None
-    _check_state(path, model, tensors, meta)
+    model = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
+    for name, t in tensors.items():
+        want = model.state_dict()[name]
+        if t.dtype != want.dtype:
+            raise BundleError(path, f"tensor {name!r} is {t.dtype} in the file, the model expects {want.dtype}")
     model.load_state_dict(tensors, strict=True)
     return model.to(device).eval(), meta
 
 
-def _check_state(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor], meta: BundleMeta) -> None:
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_state(path: Path, model: nn.Module, shapes: dict[str, tuple], meta: BundleMeta) -> None:
+    """The model's tensors against the file's (names and shapes), before any weight is read."""
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
     if missing or extra:
         parts = []
         if missing:
@@ -217,13 +276,11 @@ def _check_state(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor],
             parts.append(f"unexpected {', '.join(extra[:3])}{' …' if len(extra) > 3 else ''}")
         raise BundleError(path, f"weights do not match architecture {meta.architecture!r}: {'; '.join(parts)}")
     for name, want in expected.items():
-        got = tensors[name]
-        if tuple(got.shape) != tuple(want.shape):
+        got = shapes[name]
+        if tuple(got) != tuple(want.shape):
             raise BundleError(
                 path,
-                f"weights do not match the metadata: tensor {name!r} is {list(got.shape)} in the file, "
+                f"weights do not match the metadata: tensor {name!r} is {list(got)} in the file, "
                 f"but {meta.architecture!r} with {len(meta.labels)} labels and "
                 f"{meta.frontend.n_features} features expects {list(want.shape)}",
             )
-        if got.dtype != want.dtype:
-            raise BundleError(path, f"tensor {name!r} is {got.dtype} in the file, the model expects {want.dtype}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,12 +38,28 @@ class FrontEndConfig:
     n_mfcc: int = 40
 
     def __post_init__(self):
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_mfcc"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a whole number, not {value!r}")
+        if not 1000 <= self.sample_rate <= 384_000:
+            raise ValueError(f"sample_rate must be in [1000, 384000] Hz, not {self.sample_rate}")
+        if not 16 <= self.n_fft <= 16384 or not 1 <= self.n_mels <= 512:
+            raise ValueError("n_fft must be in [16, 16384] and n_mels in [1, 512]")
+        for name in ("fmin", "log_floor") + (("fmax",) if self.fmax is not None else ()):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a number, not {value!r}")
+        if not 0 <= self.fmin < self.nyquist_fmax <= self.sample_rate / 2 or not self.log_floor > 0:
+            raise ValueError("need 0 <= fmin < fmax <= sample_rate / 2 and log_floor > 0")
+        if not isinstance(self.normalize, bool):
+            raise ValueError(f"normalize must be true or false, not {self.normalize!r}")
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"feature kind {self.kind!r} is not one of {', '.join(FEATURE_KINDS)}")
         if not 0 < self.win_length <= self.n_fft:
             raise ValueError("win_length must be in (0, n_fft]")
-        if self.hop_length <= 0 or self.n_mels <= 0 or self.sample_rate <= 0:
-            raise ValueError("hop_length, n_mels and sample_rate must be positive")
+        if not 0 < self.hop_length <= self.n_fft:
+            raise ValueError("hop_length must be in (0, n_fft]")
         if self.kind == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
             raise ValueError("n_mfcc must be in (0, n_mels]")
 

@@ -163,3 +163,49 @@ def test_loading_never_unpickles(tiny_bundle, monkeypatch):
     monkeypatch.setattr(torch, "load", refuse)
     model, meta = load_bundle(tiny_bundle)
     assert meta.architecture == "tcn"
+
+
+def _rewrite_header(path, out, edit):
+    """Change the raw safetensors header JSON (what a hand-edited or foreign file might hold)."""
+    import struct
+
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    edit(header)
+    new = json.dumps(header).encode()
+    out.write_bytes(struct.pack("<Q", len(new)) + new + data[8 + n :])
+    return out
+
+
+def test_header_of_the_wrong_shape_is_named_not_a_traceback(tiny_bundle, tmp_path):
+    as_list = _rewrite_header(tiny_bundle, tmp_path / "l.safetensors",
+                              lambda h: h.update(__metadata__=list(h["__metadata__"].items())))
+    _expect(as_list, "corrupt: __metadata__ must be a JSON object of strings")
+    name = "head.1.bias"
+    text_offsets = _rewrite_header(tiny_bundle, tmp_path / "o.safetensors",
+                                   lambda h: h[name].update(data_offsets="0,8"))
+    _expect(text_offsets, f"corrupt: tensor {name!r} has no valid dtype, shape and data_offsets")
+    meta_number = _rewrite_header(tiny_bundle, tmp_path / "n.safetensors", lambda h: h["__metadata__"].update(meta=5))
+    _expect(meta_number, "corrupt: __metadata__ must be a JSON object of strings")
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda m: m["hparams"].update(channels=1e6), "cannot build 'tcn' from the metadata"),
+    (lambda m: m["hparams"].update(channels=1_000_000), "weights do not match the metadata"),  # terabytes if built
+    (lambda m: m.update(window_s=1e9), "window_s must be a number of seconds in (0, 60]"),
+    (lambda m: m.update(window_s="3"), "window_s must be a number of seconds"),
+    (lambda m: m["frontend"].update(n_fft=10**9), "n_fft must be in [16, 16384]"),
+    (lambda m: m["frontend"].update(sample_rate=16000.5), "sample_rate must be a whole number"),
+    (lambda m: m.update(labels=["a", "a"] + m["labels"][2:]), "labels must be a list of 1 to 64 different names"),
+    (lambda m: m.update(hparams=[1, 2]), "hparams must be a JSON object"),
+    (lambda m: m.update(training="all of it"), "training must be a JSON object"),
+])
+def test_metadata_types_and_ranges_are_checked_before_anything_is_built(tiny_bundle, tmp_path, edit, fragment):
+    bad = _rewrite(tiny_bundle, tmp_path / "bad.safetensors", meta_edit=edit)
+    _expect(bad, fragment)
+    from serapp.bundle import read_bundle_meta as meta_only
+
+    if "weights do not match" not in fragment and "cannot build" not in fragment:
+        with pytest.raises(BundleError, match="damaged metadata"):
+            meta_only(bad)

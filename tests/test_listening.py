@@ -323,23 +323,67 @@ def test_model_scored_on_the_same_clips_with_the_same_label_choice(corpus_dir, c
     assert score_model(predictor, rows)["excluded"] == {"could not be read": 7}
 
 
-def test_a_failed_write_leaves_the_file_and_the_session_as_they_were(corpus, tmp_path, monkeypatch):
+_FULL_DISK_SCRIPT = textwrap.dedent("""
+    import resource, sys
+    from serapp.corpora import load_corpus
+    from serapp.listening.answers import AnswerLog
+    from serapp.listening.session import ListeningSession, ListeningSettings
+    path, corpus_dir, room = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    settings = ListeningSettings(rater="ann", labels=("happy", "sad"), n_clips=4, seed=1)
+    session = ListeningSession(load_corpus("ravdess", corpus_dir), settings, AnswerLog(path))
+    before, current = open(path, "rb").read(), session.current
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + room, hard))  # the disk fills mid-row
+    try:
+        session.answer("sad", 500.0)
+    except OSError as exc:
+        print("refused:", exc.strerror)
+    else:
+        sys.exit("the write was not refused")
+    assert open(path, "rb").read() == before, "a torn row was left behind"
+    assert session.current == current and session.answered == 1
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # room again: the same clip is answered
+    session.answer("sad", 500.0)
+""")
+
+
+def test_a_write_the_disk_refuses_leaves_no_torn_row_and_the_retry_lands(corpus_dir, corpus, tmp_path):
+    """A real failing write: RLIMIT_FSIZE stops the row 20 bytes in, as a full disk would."""
     path = tmp_path / "a.csv"
     session = ListeningSession(corpus, ListeningSettings(rater="ann", labels=("happy", "sad"), n_clips=4, seed=1),
                                AnswerLog(path))
     session.answer("happy", 500.0)
-    before, current = path.read_bytes(), session.current
+    proc = subprocess.run([sys.executable, "-c", _FULL_DISK_SCRIPT, str(path), str(corpus_dir), "20"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "refused: File too large" in proc.stdout
+    rows = read_answers(path)
+    assert [a.chosen_label for a in rows] == ["happy", "sad"]
+    assert ListeningSession(corpus, session.settings, AnswerLog(path)).answered == 2
 
-    def full_disk(fd):
-        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", full_disk)
-    with pytest.raises(OSError, match="No space"):
-        session.answer("sad", 500.0)
-    monkeypatch.undo()
-    assert path.read_bytes() == before and session.current == current and session.answered == 1
-    session.answer("sad", 500.0)  # once the disk has room again, the same clip is answered
-    assert [a.chosen_label for a in read_answers(path)] == ["happy", "sad"]
+def test_answer_file_errors_name_the_real_cause(tmp_path):
+    from serapp.listening.answers import format_row
+
+    with pytest.raises(AnswerFileError) as err:
+        read_answers(tmp_path / "absent.csv")
+    assert str(err.value) == f"{tmp_path / 'absent.csv'}: no such file"
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes((",".join(COLUMNS) + "\n" + format_row(_answer(rater="Zoë"))).encode("latin-1"))
+    with pytest.raises(AnswerFileError) as err:
+        read_answers(latin)
+    assert str(err.value).startswith(f"{latin}: line 2: not UTF-8 text (byte 0xeb at column 6)")
+
+
+def test_a_very_long_cell_is_bounded_so_the_file_reads_back(tmp_path):
+    log = AnswerLog(tmp_path / "a.csv")
+    reason = "decoder says: " + "x" * 200_000
+    log.append(_answer(skipped=1, chosen_label="", correct=0, skip_reason=reason))
+    log.append(_answer(clip="b.wav"))
+    rows = read_answers(tmp_path / "a.csv")
+    assert [r.clip for r in rows] == ["a.wav", "b.wav"]
+    assert rows[0].skip_reason.startswith("decoder says: xxx") and rows[0].skip_reason.endswith("…")
+    assert len(rows[0].skip_reason) <= 4000
 
 
 def test_an_answer_file_in_an_impossible_place_is_an_os_error(corpus, tmp_path):

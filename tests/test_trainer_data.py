@@ -167,3 +167,25 @@ def test_full_training_split_keeps_validation_speakers_apart(ravdess24):
     assert not s.test and len(s.speakers("val")) == 2 and not (s.speakers("train") & s.speakers("val"))
     assert len(s.speakers("train")) == 22
     assert np.isclose(len(s.train) + len(s.val), len(ravdess24.records))
+
+
+@pytest.mark.parametrize("setting, fragment", [
+    ("train.lr=-1", "train.lr must be in (0, 10]"),
+    ("train.lr=nan", "train.lr must be in (0, 10]"),
+    ("train.lr=abc", "train.lr must be a number, not 'abc'"),
+    ("train.batch_size=0", "train.batch_size must be in [1, 65536]"),
+    ("train.batch_size=2.5", "train.batch_size must be a whole number"),
+    ("data.window_s=-1", "data.window_s must be in (0, 60]"),
+    ("train.epochs=inf", "train.epochs must be a whole number"),
+    ("augment.snr_db=[30.0, 5.0]", "augment.snr_db must be [low, high]"),
+    ("augment.noise_prob=1.5", "augment.noise_prob must be in [0, 1]"),
+    ('data.sampling="often"', "data.sampling must be shuffle or balanced"),
+    ('data.protocol="loso"', "data.protocol must be one of emobox, speakers, random, loco"),
+])
+def test_bad_settings_are_one_line_usage_errors_before_any_corpus_is_read(tmp_path, capsys, setting, fragment):
+    from trainer.cli import main as train_main
+
+    code = train_main(["train", "--data", f"ravdess={tmp_path / 'not-read'}", "--set", setting, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "not-read" not in err  # the corpus was never looked at

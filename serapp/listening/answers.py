@@ -21,13 +21,17 @@ COLUMNS = ("session_id", "rater", "timestamp_utc", "corpus", "clip", "true_label
            "response_ms", "replays", "skipped", "skip_reason", "label_set", "app_version")
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _INT_FIELDS = {"correct", "replays", "skipped"}
+# The longest text cell written (a decoder's message can be long); well under the csv module's
+# default field limit of 131,072 characters, so the reader always takes what the writer wrote.
+MAX_CELL = 4000
 
 
 class AnswerFileError(SerappError):
-    """An answer CSV that cannot be read; the message names the file and the line."""
+    """An answer CSV that cannot be read; the message names the file and, when it is about
+    the content, the line."""
 
-    def __init__(self, path, line: int, reason: str):
-        super().__init__(f"{path}: line {line}: {reason}")
+    def __init__(self, path, line: int | None, reason: str):
+        super().__init__(f"{path}: line {line}: {reason}" if line else f"{path}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -68,13 +72,17 @@ def unescape_cell(text: str) -> str:
     return text.removeprefix("'")
 
 
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
 def _cells(answer: Answer) -> list[str]:
     out = []
     for value in astuple(answer):
         if value is None:
             out.append("")
         elif isinstance(value, str):
-            out.append(escape_cell(value))
+            out.append(escape_cell(_bounded(value)))
         else:
             out.append(str(int(value)))
     return out
@@ -125,11 +133,22 @@ def read_answers(path: str | Path) -> list[Answer]:
     """Every row of an answer file; any defect is an AnswerFileError naming the file and line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise AnswerFileError(path, 0, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnswerFileError(path, 0, f"cannot read: {exc}") from None
+        raise AnswerFileError(path, None, "no such file") from None
+    except IsADirectoryError:
+        raise AnswerFileError(path, None, "is a folder, not an answer file") from None
+    except PermissionError:
+        raise AnswerFileError(path, None, "permission denied (cannot read it)") from None
+    except OSError as exc:
+        raise AnswerFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        raise AnswerFileError(path, data.count(b"\n", 0, exc.start) + 1,
+                              f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {exc.start - line_start + 1}); "
+                              "answer files are written as UTF-8") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
@@ -170,19 +189,27 @@ class AnswerLog:
         self.repaired = f"removed an incomplete last line ({torn[:60]!r}); that clip will be offered again"
 
     def append(self, answer: Answer) -> None:
+        """Append one row (with the header, for a new file) and fsync it; on any failure the
+        file is cut back to what it was, so no torn row stays behind for the retry to follow."""
         new = not self.path.is_file() or self.path.stat().st_size == 0
         if new:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = (",".join(COLUMNS) + "\n" if new else "") + format_row(answer)
-        with open(self.path, "a", encoding="utf-8", newline="") as f:
-            size = f.tell()
+        data = ((",".join(COLUMNS) + "\n" if new else "") + format_row(answer)).encode("utf-8")
+        # One os.write on an O_APPEND descriptor: no buffer that a later truncate would flush first.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.fstat(fd).st_size
             try:
-                f.write(text)  # one write: header and first row land together
-                f.flush()
-                os.fsync(f.fileno())
-            except OSError:  # a full disk, say: leave no partial row behind the rows before it
-                f.truncate(size)
+                done = 0
+                while done < len(data):  # a short write (the disk filling up) is followed by the error
+                    done += os.write(fd, data[done:])
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)
+                os.fsync(fd)
                 raise
+        finally:
+            os.close(fd)
         if new and hasattr(os, "O_DIRECTORY"):  # the new directory entry must survive a crash too
             fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
