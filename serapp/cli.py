@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
 
 from serapp import __version__
+from serapp.bundle import MAX_WINDOW_S
 from serapp.errors import SerappError
+
+MIN_HOP_S = 0.05  # as serapp.analysis (not imported here: it pulls in torch)
 
 FORMATS = ("table", "jsonl", "csv")
 
@@ -25,9 +29,18 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number greater than 0")
     return value
+
+
+def _seconds(lo: float, hi: float):
+    def parse(text: str) -> float:
+        value = _positive_float(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: give {lo:g} to {hi:g} seconds")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,10 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                    help="compute device (default: auto = CUDA, then MPS, then CPU)")
     p.add_argument("--format", default="table", choices=FORMATS, help="output format (default: table)")
-    p.add_argument("--window", type=_positive_float, metavar="S",
-                   help="also give a sliding-window timeline with windows of S seconds")
-    p.add_argument("--hop", type=_positive_float, metavar="S",
-                   help="timeline hop in seconds (default 0.5; needs --window)")
+    p.add_argument("--window", type=_seconds(0.1, MAX_WINDOW_S), metavar="S",
+                   help=f"also give a sliding-window timeline with windows of S seconds (0.1 to {MAX_WINDOW_S:g})")
+    p.add_argument("--hop", type=_seconds(MIN_HOP_S, MAX_WINDOW_S), metavar="S",
+                   help=f"timeline hop in seconds (default 0.5, at least {MIN_HOP_S:g}; needs --window)")
+    p.add_argument("--no-gate", action="store_true",
+                   help="read every file and window, even without speech (default: they read 'no speech')")
     b = sub.add_parser("bench-report", help="score listening-test answer files (people, agreement, a model)",
                        description="Accuracy and UA per rater and pooled, confusion, Fleiss' kappa, and "
                                    "optionally a model on exactly the same clips.")
@@ -95,6 +110,9 @@ def run_bench_report(args: argparse.Namespace) -> int:
     return 0
 
 
+NO_SPEECH = "no speech"
+
+
 class _Writer:
     """Prints one result per file as soon as it is ready, in the chosen format."""
 
@@ -104,7 +122,11 @@ class _Writer:
         self._csv = csv.writer(self.out, lineterminator="\n") if fmt == "csv" else None
         if self._csv:
             head = ["path", "start_s", "end_s"] if windowed else ["path", "duration_s", "ms"]
-            self._csv.writerow(head + ["label"] + self.labels)
+            self._csv.writerow(head + ["speech", "label"] + self.labels + ["warning"])
+
+    def _probs(self, r: dict) -> list[str]:
+        p = r["probabilities"]
+        return [f"{p[k]:.6f}" for k in self.labels] if p else [""] * len(self.labels)
 
     def write(self, result: dict) -> None:
         if self.fmt == "jsonl":
@@ -113,54 +135,64 @@ class _Writer:
             rows = result.get("segments") if self.windowed else [result]
             for r in rows:
                 lead = [r["start_s"], r["end_s"]] if self.windowed else [result["duration_s"], result["ms"]]
-                self._csv.writerow([result["path"], *lead, r["label"]] + [f"{r['probabilities'][k]:.6f}" for k in self.labels])
+                self._csv.writerow([result["path"], *lead, int(r["speech"]), r["label"] or NO_SPEECH]
+                                   + self._probs(r) + [result.get("warning", "")])
         else:
-            probs = result["probabilities"]
-            top = sorted(probs.items(), key=lambda kv: -kv[1])[:3]
-            alts = "  ".join(f"{k} {v:.0%}" for k, v in top)
-            self.out.write(f"{result['path']}  {result['duration_s']:.2f}s  {result['label'].upper():<10} {alts}  ({result['ms']:.0f} ms)\n")
+            line = f"{result['path']}  {result['duration_s']:.2f}s  "
+            if result["label"] is None:
+                line += f"{NO_SPEECH.upper():<10} (speech in {result['speech_fraction']:.0%} of it)"
+            else:
+                top = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+                line += f"{result['label'].upper():<10} " + "  ".join(f"{k} {v:.0%}" for k, v in top)
+            line += f"  ({result['ms']:.0f} ms)"
+            if result.get("warning"):
+                line += f"  [warning: {result['warning']}]"
+            self.out.write(line + "\n")
             for seg in result.get("segments", []):
-                p = seg["probabilities"][seg["label"]]
-                self.out.write(f"    {seg['start_s']:7.2f}-{seg['end_s']:7.2f}s  {seg['label']:<10} {p:.0%}\n")
+                what = f"{seg['label']:<10} {seg['probabilities'][seg['label']]:.0%}" if seg["label"] else NO_SPEECH
+                self.out.write(f"    {seg['start_s']:7.2f}-{seg['end_s']:7.2f}s  {what}\n")
         self.out.flush()
 
 
-def _round_probs(probs: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, 6) for k, v in probs.items()}
-
-
 def run_predict(args: argparse.Namespace) -> int:
+    from serapp.analysis import AnalysisSettings, analyse_file, make_gate
     from serapp.audio.io import iter_audio_files
     from serapp.predictor import load_model
 
     predictor = load_model(args.model, device=args.device)
+    settings = AnalysisSettings(window_s=args.window, hop_s=args.hop or 0.5, gate=not args.no_gate)
+    gate = make_gate(settings, predictor.sample_rate) if settings.gate else None
     writer = _Writer(args.format, predictor.labels, args.window is not None)
     failed = 0
+
+    def unreadable(path, reason) -> None:
+        nonlocal failed
+        print(f"serapp: {path}: cannot read this folder ({reason}); its files were not analysed", file=sys.stderr)
+        failed += 1
+
     for given in args.paths:
-        files = list(iter_audio_files([given]))
+        files = list(iter_audio_files([given], on_error=unreadable))
         if not files and Path(given).is_dir():
             print(f"serapp: {given}: no audio files found", file=sys.stderr)
             failed += 1
         for path in files:
             t0 = time.perf_counter()
             try:
-                samples, probs = predictor.predict_file(path)
-                segments = None
-                if args.window is not None:
-                    segments = predictor.timeline(samples, predictor.sample_rate, args.window, args.hop or 0.5)
+                fr = analyse_file(path, predictor, settings, timeline=args.window is not None, gate=gate)
             except SerappError as exc:
                 print(f"serapp: {exc}", file=sys.stderr)
                 failed += 1
                 continue
-            result = {
-                "path": str(path),
-                "label": max(probs, key=probs.get),
-                "probabilities": _round_probs(probs),
-                "duration_s": round(samples.size / predictor.sample_rate, 3),
-                "ms": round((time.perf_counter() - t0) * 1e3, 1),
-            }
-            if segments is not None:
-                result["segments"] = [dict(s.to_dict(), probabilities=_round_probs(s.probabilities)) for s in segments]
+            o = fr.overall
+            result = {"path": str(path), "label": o.label, "speech": o.speech,
+                      "speech_fraction": round(o.speech_fraction, 3),
+                      "probabilities": o.to_dict()["probabilities"], "duration_s": round(fr.duration_s, 3),
+                      "ms": round((time.perf_counter() - t0) * 1e3, 1)}
+            if fr.shortfall:
+                result["warning"] = fr.shortfall
+                print(f"serapp: warning: {path}: {fr.shortfall}", file=sys.stderr)
+            if args.window is not None:
+                result["segments"] = [s.to_dict() for s in fr.segments]
             writer.write(result)
     return 1 if failed else 0
 

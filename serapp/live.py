@@ -1,4 +1,4 @@
-"""Live analysis without Qt: follow a source's ring buffer, evaluate a sliding window every hop.
+"""Live analysis without Qt: follow a source's ring buffer, read a sliding window every hop.
 
 `LiveAnalyzer.poll()` does the work and is meant for a worker thread (`LiveWorker`), never the
 GUI thread. When the worker falls behind, it evaluates only the newest window: a live readout
@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
+from serapp.analysis import AnalysisSettings, make_gate
 from serapp.audio.ringbuffer import RingBuffer
-from serapp.audio.vad import VoiceActivityDetector
+from serapp.bundle import MAX_WINDOW_S
 
 
 class StreamResampler:
@@ -44,26 +45,42 @@ class Reading:
     label: str | None
     features_ms: float = 0.0
     model_ms: float = 0.0
+    speech_fraction: float = 0.0
 
 
 class LiveAnalyzer:
-    def __init__(self, source, predictor, hop_s: float = 0.5, window_s: float | None = None,
-                 smoothing: float = 0.0, vad: VoiceActivityDetector | None = None):
+    """Reads the newest window every hop, as serapp.analysis reads any window: the speech gate,
+    then the model over model-length pieces. The gate judges audio once, as it arrives.
+
+    Settings arrive as one immutable AnalysisSettings (`update`, from any thread); `poll` takes
+    the newest at its start, so a window, hop or threshold never changes halfway through.
+    """
+
+    def __init__(self, source, predictor, settings: AnalysisSettings = AnalysisSettings(), gate=None):
         self.source, self.predictor = source, predictor
-        self.hop_s = float(hop_s)
-        self.window_s = float(window_s or predictor.window_s)
-        self.smoothing = float(smoothing)  # 0: off; else weight of the previous smoothed value
         self.rate = predictor.sample_rate
-        self.vad = vad or VoiceActivityDetector(sample_rate=self.rate)
-        self.ring = RingBuffer(int(max(self.window_s * 2, 10.0) * self.rate))
+        self._settings = settings
+        self.gate = gate if gate is not None else make_gate(settings, self.rate)
+        self.ring = RingBuffer(int((MAX_WINDOW_S + 5.0) * self.rate))
+        self.scores = RingBuffer(int((MAX_WINDOW_S + 5.0) * self.rate) // self.gate.frame + 1)
         self.reset()
+
+    @property
+    def settings(self) -> AnalysisSettings:
+        return self._settings
+
+    def update(self, settings: AnalysisSettings) -> None:
+        self._settings = settings  # one reference store: atomic
 
     def reset(self) -> None:
         self._pos = self.source.ring.written
         self._t0 = self._pos / self.source.sample_rate
         self._resampler = StreamResampler(self.source.sample_rate, self.rate)
         self.ring.reset()
-        self._next_eval = int(self.hop_s * self.rate)
+        self.scores.reset()
+        self.gate.reset()
+        self._carry = np.zeros(0, np.float32)
+        self._next_eval = 0
         self._smoothed: np.ndarray | None = None
         self.lost = 0
 
@@ -71,29 +88,42 @@ class LiveAnalyzer:
         chunk, self._pos, lost = self.source.ring.since(self._pos)
         self.lost += lost
         if chunk.size:
-            self.ring.write(self._resampler(chunk))
+            audio = self._resampler(chunk)
+            self.ring.write(audio)
+            data = np.concatenate([self._carry, audio])
+            whole = data.size // self.gate.frame * self.gate.frame
+            if whole:
+                self.scores.write(self.gate.scores(data[:whole]))
+            self._carry = data[whole:]
 
     def poll(self) -> Reading | None:
-        """Take in new audio; evaluate the newest window if a hop boundary has passed."""
+        """Take in new audio; read the newest window if a hop boundary has passed."""
+        settings = self._settings
         self._pull()
         written = self.ring.written
+        hop = max(1, int(round(settings.hop_s * self.rate)))
+        if self._next_eval == 0:
+            self._next_eval = hop
         if written < self._next_eval:
             return None
-        hop = max(1, int(self.hop_s * self.rate))
         self._next_eval = written - (written % hop) + hop  # skip stale hops when behind
-        window = int(self.window_s * self.rate)
+        window = int(round(settings.window_for(self.predictor) * self.rate))
         samples = self.ring.latest(min(window, written)).copy()
         t = self._t0 + written / self.rate
-        if not self.vad.is_speech(samples):
-            return Reading(t, False, None, None)
+        n_frames = max(1, samples.size // self.gate.frame)
+        recent = self.scores.latest(min(n_frames, self.scores.written))
+        fraction = float((recent >= settings.gate_threshold).mean()) if recent.size else 0.0
+        if settings.gate and fraction < settings.min_speech:
+            self._smoothed = None
+            return Reading(t, False, None, None, speech_fraction=fraction)
         probs = self.predictor.predict_prepared(samples)
-        if self.smoothing > 0 and self._smoothed is not None:
-            probs = self.smoothing * self._smoothed + (1 - self.smoothing) * probs
+        if settings.smoothing > 0 and self._smoothed is not None:
+            probs = settings.smoothing * self._smoothed + (1 - settings.smoothing) * probs
         self._smoothed = probs
         labels = self.predictor.labels
         timing = self.predictor.last_timing
         return Reading(t, True, {k: float(p) for k, p in zip(labels, probs)}, labels[int(np.argmax(probs))],
-                       timing["features_ms"], timing["model_ms"])
+                       timing["features_ms"], timing["model_ms"], fraction)
 
 
 class LiveWorker:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,18 +78,6 @@ def default_bundle_path() -> Path | None:
     return Path(str(resource)) if resource.is_file() else None
 
 
-@dataclass
-class Segment:
-    start_s: float
-    end_s: float
-    label: str
-    probabilities: dict[str, float]
-
-    def to_dict(self) -> dict:
-        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "label": self.label,
-                "probabilities": self.probabilities}
-
-
 def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
     """Starts of equal-length windows covering the signal; the last one ends at the end.
 
@@ -102,6 +91,15 @@ def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
     return starts
 
 
+def model_pieces(start: int, end: int, model_window: int) -> list[tuple[int, int]]:
+    """How a window [start, end) is read: model-length pieces at half a piece's hop, the last
+    ending at the end; a window no longer than the model's is one piece (looped when read)."""
+    length = end - start
+    if length <= model_window:
+        return [(start, end)]
+    return [(start + s, start + s + model_window) for s in window_starts(length, model_window, model_window // 2)]
+
+
 def loop_to_length(samples: np.ndarray, length: int) -> np.ndarray:
     """Repeat a signal shorter than `length` until it fills it (training crops do the same)."""
     if samples.size >= length or samples.size == 0:
@@ -110,7 +108,8 @@ def loop_to_length(samples: np.ndarray, length: int) -> np.ndarray:
 
 
 class Predictor:
-    """A loaded model with its front-end. Not thread-safe: use one per worker thread."""
+    """A loaded model with its front-end. Safe to share between threads: one forward pass at a
+    time (a lock), and each thread sees the stage times of its own last call."""
 
     def __init__(self, model: torch.nn.Module, meta: BundleMeta, device: torch.device, path: Path | None = None):
         self.model = model
@@ -118,7 +117,13 @@ class Predictor:
         self.device = device
         self.path = path
         self.frontend = FrontEnd(meta.frontend).to(device)
-        self.last_timing: dict[str, float] = {"features_ms": 0.0, "model_ms": 0.0}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @property
+    def last_timing(self) -> dict[str, float]:
+        """This thread's last call: {"features_ms", "model_ms"}."""
+        return getattr(self._local, "timing", {"features_ms": 0.0, "model_ms": 0.0})
 
     @property
     def labels(self) -> list[str]:
@@ -136,13 +141,14 @@ class Predictor:
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
         """(n, samples) at the model's rate -> (n, n_labels) probabilities. Records stage times."""
         windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
-        t0 = time.perf_counter()
-        feats = self.frontend(torch.from_numpy(windows).to(self.device))
-        _synchronize(self.device)  # so the stage times are real on asynchronous devices
-        t1 = time.perf_counter()
-        probs = torch.softmax(self.model(feats).float(), dim=-1).cpu().numpy()
-        t2 = time.perf_counter()
-        self.last_timing = {"features_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3}
+        with self._lock:
+            t0 = time.perf_counter()
+            feats = self.frontend(torch.from_numpy(windows).to(self.device))
+            _synchronize(self.device)  # so the stage times are real on asynchronous devices
+            t1 = time.perf_counter()
+            probs = torch.softmax(self.model(feats).float(), dim=-1).cpu().numpy()
+            t2 = time.perf_counter()
+        self._local.timing = {"features_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3}
         return probs
 
     def _prepare(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -151,21 +157,13 @@ class Predictor:
             samples = samples.mean(axis=1)
         return resample(samples.reshape(-1), int(sample_rate), self.sample_rate)
 
-    def _windowed(self, samples: np.ndarray, window: int, hop: int) -> tuple[list[int], np.ndarray]:
-        starts = window_starts(samples.size, window, hop)
-        padded = loop_to_length(samples, window)
-        out = []
-        for i in range(0, len(starts), _BATCH_WINDOWS):
-            batch = np.stack([padded[s : s + window] for s in starts[i : i + _BATCH_WINDOWS]])
-            out.append(self.probabilities(batch))
-        return starts, np.concatenate(out)
+    @property
+    def model_window(self) -> int:
+        return max(1, int(round(self.window_s * self.sample_rate)))
 
     def predict(self, waveform: np.ndarray, sample_rate: int) -> dict[str, float]:
-        """Whole-clip prediction {label: probability}.
-
-        Clips longer than the model's window are split into windows at half-window hop and
-        the window probabilities averaged; shorter ones are looped to fill one window.
-        """
+        """Whole-clip prediction {label: probability}, trimmed as the bundle says (no speech gate:
+        see serapp.analysis for readings that say "no speech")."""
         samples = self._prepare(waveform, sample_rate)
         if samples.size == 0:
             raise ValueError("empty waveform")
@@ -174,43 +172,33 @@ class Predictor:
         return self._as_dict(self.predict_prepared(samples))
 
     def predict_prepared(self, samples: np.ndarray) -> np.ndarray:
-        """Probabilities (n_labels,) for mono samples already at the model's rate and trimmed."""
-        window = max(1, int(round(self.window_s * self.sample_rate)))
-        _, probs = self._windowed(np.asarray(samples, dtype=np.float32), window, max(1, window // 2))
-        return probs.mean(axis=0)
-
-    def timeline(self, waveform: np.ndarray, sample_rate: int, window_s: float | None = None,
-                 hop_s: float = 0.5) -> list[Segment]:
-        """Sliding-window predictions over long audio, in the audio's own time (no trimming)."""
-        window_s = self.window_s if window_s is None else float(window_s)
-        if window_s <= 0 or hop_s <= 0:
-            raise ValueError("window and hop must be positive")
-        samples = self._prepare(waveform, sample_rate)
-        if samples.size == 0:
-            raise ValueError("empty waveform")
-        window = max(1, int(round(window_s * self.sample_rate)))
-        hop = max(1, int(round(hop_s * self.sample_rate)))
-        starts, probs = self._windowed(samples, window, hop)
-        length = min(window, samples.size)  # a short signal is looped for the model, not for the timeline
-        return [
-            Segment(s / self.sample_rate, (s + length) / self.sample_rate, *self._top(p))
-            for s, p in zip(starts, probs)
-        ]
+        """Probabilities (n_labels,) for one window of mono samples at the model's rate: the mean
+        over its model-length pieces (`model_pieces`). The one reading rule of the trainer, the
+        live view, the file view and `serapp predict`."""
+        samples = np.asarray(samples, dtype=np.float32)
+        window = self.model_window
+        spans = model_pieces(0, samples.size, window)
+        out = []
+        for i in range(0, len(spans), _BATCH_WINDOWS):
+            out.append(self.probabilities(np.stack([loop_to_length(samples[s:e], window) for s, e in spans[i : i + _BATCH_WINDOWS]])))
+        return np.concatenate(out).mean(axis=0)
 
     def predict_file(self, path: str | os.PathLike) -> tuple[np.ndarray, dict[str, float]]:
-        """Decode at the model's rate and predict; returns (samples, probabilities)."""
+        """Decode a short file at the model's rate and predict it whole; (samples, probabilities)."""
         samples, rate = load_audio(path, self.sample_rate)
         return samples, self.predict(samples, rate)
 
     def _as_dict(self, probs: np.ndarray) -> dict[str, float]:
         return {label: float(p) for label, p in zip(self.meta.labels, probs)}
 
-    def _top(self, probs: np.ndarray) -> tuple[str, dict[str, float]]:
-        return self.meta.labels[int(np.argmax(probs))], self._as_dict(probs)
 
+def load_model(path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
+               set_threads: bool = True) -> Predictor:
+    """Load a bundle (the bundled default when `path` is None) onto a device.
 
-def load_model(path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None) -> Predictor:
-    """Load a bundle (the bundled default when `path` is None) onto a device."""
+    On a CPU it also sets torch's thread count for the process (`threads`, default
+    `default_threads()`), unless `set_threads` is False: torch's count is process-wide and must
+    not change while another thread runs a model (the app sets it once, at its first load)."""
     if path is None:
         path = default_bundle_path()
         if path is None:
@@ -219,7 +207,7 @@ def load_model(path: str | os.PathLike | None = None, device: str = "auto", thre
                 "no bundled model in this installation; pass a bundle with --model PATH (train one with ser-train)",
             )
     dev = resolve_device(device)
-    if dev.type == "cpu":
+    if dev.type == "cpu" and set_threads:
         torch.set_num_threads(threads or default_threads())
     model, meta = load_bundle(path, dev)
     return Predictor(model, meta, dev, Path(path))

@@ -70,11 +70,20 @@ def test_real_window_under_xvfb_with_screenshot(virtual_mic, tmp_path):
     shot = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "SERAPP_SETTINGS": str(tmp_path / "s.ini"), **virtual_mic.env}
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", sys.executable, "-m", "serapp", "--model", str(bundle),
-           "--device", "cpu", "--input-device", "default", "--quit-after", "6", "--screenshot", str(shot)]
+           "--device", "cpu", "--input-device", "default", "--quit-after", "15", "--screenshot", str(shot)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    feeder = threading.Thread(target=lambda: (time.sleep(2.0), virtual_mic.write(speechlike(3.0, 16000, seed=4) * 2)))
+    voice = speechlike(3.0, 16000, seed=4) * 2
+
+    def speak_until_the_app_exits():  # a voice all the while: the screenshot shows it whenever it is taken
+        while proc.poll() is None:
+            try:
+                virtual_mic.write(voice)
+            except TimeoutError:  # nobody recording yet (or any more)
+                pass
+
+    feeder = threading.Thread(target=speak_until_the_app_exits)
     feeder.start()
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=180)
     feeder.join()
     assert proc.returncode == 0, err
     assert shot.is_file() and "Traceback" not in err
@@ -100,7 +109,7 @@ def test_keyboard_starts_stops_and_records(qtbot, virtual_mic, tmp_path, monkeyp
     w.close()
 
 
-def test_dropping_a_file_analyses_it_and_playback_moves_the_cursor(qtbot, virtual_mic, tmp_path):
+def test_dropping_a_file_analyses_it_and_playback_moves_the_cursor_with_the_sound(qtbot, virtual_mic, tmp_path):
     w = _window(qtbot, tmp_path)
     clip = tmp_path / "dropped.wav"
     import soundfile as sf
@@ -118,9 +127,11 @@ def test_dropping_a_file_analyses_it_and_playback_moves_the_cursor(qtbot, virtua
     w.dropEvent(drop)
     qtbot.waitUntil(lambda: w.file_view.analysis is not None, timeout=15000)
     assert w.tabs.currentWidget() is w.file_view and "dropped.wav" in w.file_view.title.text()
-    w.file_view.toggle_play()  # plays through PortAudio into PulseAudio's null sink
-    assert w.file_view.play_button.text() == "Pause", w.messages
-    qtbot.waitUntil(lambda: w.file_view.cursors[0].value() > 0.3, timeout=5000)
-    w.file_view.toggle_play()
-    assert w.file_view.play_button.text() == "Play"
+    fv = w.file_view
+    fv.toggle_play()  # plays through PortAudio into PulseAudio's null sink
+    assert fv.play_button.text() == "Stop", w.messages
+    qtbot.waitUntil(lambda: fv.cursors[0].value() > 0.3, timeout=15000)
+    assert fv.cursors[0].value() <= fv.player._clip.pos / fv.player._clip.rate + 1e-6  # not ahead of the sound
+    qtbot.waitUntil(lambda: fv.play_button.text() == "Play", timeout=15000)  # the end of the file ends playback
+    assert fv.player._clip.pos == int(1.5 * 16000)
     w.close()

@@ -2,9 +2,11 @@ import csv
 import importlib.metadata
 import io
 import json
+import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from helpers import speechlike, tone, write_audio
 
@@ -50,7 +52,8 @@ def test_jsonl_with_window_adds_segments(capsys, tmp_path, tiny_bundle):
     obj = json.loads(out)
     segs = obj["segments"]
     assert [s["start_s"] for s in segs] == [0.0, 0.5, 1.0, 1.5, 2.0]
-    assert all(set(s) == {"start_s", "end_s", "label", "probabilities"} for s in segs)
+    assert all(set(s) == {"start_s", "end_s", "speech", "speech_fraction", "label", "probabilities"} for s in segs)
+    assert all(s["speech"] and s["label"] == max(s["probabilities"], key=s["probabilities"].get) for s in segs)
     assert all(abs(sum(s["probabilities"].values()) - 1) < 1e-4 for s in segs)
 
 
@@ -59,12 +62,12 @@ def test_csv_format(capsys, clip, tiny_bundle, tmp_path):
     code, out, err = run(capsys, "predict", str(clip), str(other), "--model", str(tiny_bundle), "--format", "csv")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert len(rows) == 2 and list(rows[0]) == ["path", "duration_s", "ms", "label", *EMOTIONS]
+    assert len(rows) == 2 and list(rows[0]) == ["path", "duration_s", "ms", "speech", "label", *EMOTIONS, "warning"]
     assert rows[1]["path"] == str(other) and float(rows[1]["duration_s"]) == pytest.approx(1.0)
     assert abs(sum(float(rows[0][k]) for k in EMOTIONS) - 1) < 1e-4
     code, out, _ = run(capsys, "predict", str(clip), "--model", str(tiny_bundle), "--format", "csv", "--window", "1")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0])[:4] == ["path", "start_s", "end_s", "label"] and len(rows) == 4
+    assert list(rows[0])[:5] == ["path", "start_s", "end_s", "speech", "label"] and len(rows) == 4
 
 
 def test_table_format(capsys, clip, tiny_bundle):
@@ -79,7 +82,7 @@ def test_a_failing_file_does_not_stop_the_others(tmp_path, tiny_bundle):
     good = write_audio(tmp_path / "a_good.wav", speechlike(1.0), 16000)
     bad = tmp_path / "b_bad.wav"
     bad.write_bytes(b"\x00\x01garbage" * 100)
-    later = write_audio(tmp_path / "c_later.wav", tone(1.0), 16000)
+    later = write_audio(tmp_path / "c_later.wav", speechlike(1.0, seed=5), 16000)
     proc = run_process("predict", good, bad, tmp_path / "missing.wav", later, "--model", tiny_bundle, "--format", "jsonl")
     assert proc.returncode == 1
     assert [json.loads(line)["path"] for line in proc.stdout.splitlines()] == [str(good), str(later)]
@@ -110,6 +113,10 @@ def test_directory_without_audio(capsys, tmp_path, tiny_bundle):
         ["predict", "x.wav", "--format", "xml"],
         ["predict", "x.wav", "--window", "-1"],
         ["predict", "x.wav", "--window", "abc"],
+        ["predict", "x.wav", "--window", "inf"],
+        ["predict", "x.wav", "--window", "nan"],
+        ["predict", "x.wav", "--window", "1e6"],
+        ["predict", "x.wav", "--window", "3", "--hop", "1e-6"],
         ["predict", "x.wav", "--hop", "0.5"],
         ["predict", "x.wav", "--device", "tpu"],
         ["frobnicate"],
@@ -164,3 +171,92 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path, tiny_bundle):
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
     assert len(proc.stdout.splitlines()) == 1
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_window_and_hop_out_of_range_are_usage_errors_naming_the_range(capsys):
+    for argv, fragment in ((["--window", "inf"], "must be a finite number"), (["--window", "1e6"], "give 0.1 to 60 seconds"),
+                           (["--window", "3", "--hop", "1e-6"], "give 0.05 to 60 seconds")):
+        with pytest.raises(SystemExit) as e:
+            main(["predict", "x.wav", *argv])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_audio_without_speech_reads_no_speech_in_every_format(capsys, tmp_path, tiny_bundle):
+    silence = write_audio(tmp_path / "silence.wav", np.zeros(5 * 16000, np.float32), 16000)
+    beep = write_audio(tmp_path / "beep.wav", tone(0.1, 16000, 880, 0.5), 16000)
+    voice = write_audio(tmp_path / "voice.wav", speechlike(2.0, seed=3), 16000)
+    code, out, err = run(capsys, "predict", str(silence), str(beep), str(voice), "--model", str(tiny_bundle),
+                         "--format", "jsonl")
+    assert code == 0, err
+    objs = [json.loads(line) for line in out.splitlines()]
+    for obj in objs[:2]:
+        assert obj["label"] is None and obj["speech"] is False and obj["probabilities"] is None
+    assert objs[2]["speech"] is True and objs[2]["label"] in EMOTIONS
+    code, out, _ = run(capsys, "predict", str(silence), "--model", str(tiny_bundle), "--format", "csv")
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert row["speech"] == "0" and row["label"] == "no speech" and row["angry"] == ""
+    code, out, _ = run(capsys, "predict", str(beep), "--model", str(tiny_bundle))
+    assert "NO SPEECH" in out
+    code, out, _ = run(capsys, "predict", str(silence), "--model", str(tiny_bundle), "--format", "jsonl", "--no-gate")
+    assert json.loads(out)["label"] in EMOTIONS  # the old behaviour, on request
+
+
+def test_timeline_windows_without_speech_are_gaps(capsys, tmp_path, tiny_bundle):
+    y = np.concatenate([np.zeros(3 * 16000, np.float32), speechlike(3.0, seed=4)])
+    path = write_audio(tmp_path / "later.wav", y, 16000)
+    code, out, _ = run(capsys, "predict", str(path), "--model", str(tiny_bundle), "--format", "jsonl",
+                       "--window", "1", "--hop", "1")
+    segs = json.loads(out)["segments"]
+    assert [s["speech"] for s in segs] == [False, False, False, True, True, True]
+    assert all((s["label"] is None) == (not s["speech"]) for s in segs)
+
+
+def test_a_wav_cut_short_is_predicted_with_a_warning(tmp_path, tiny_bundle):
+    full = write_audio(tmp_path / "full.wav", speechlike(3.0, seed=6), 16000, "PCM_16")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: 44 + 2 * 4800])  # the header still says 3 s; 0.3 s are there
+    proc = run_process("predict", cut, full, "--model", tiny_bundle, "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    first, second = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert "cut short" in first["warning"] and "3.00 s" in first["warning"] and "0.30 s" in first["warning"]
+    assert first["duration_s"] == pytest.approx(0.3) and "warning" not in second
+    assert proc.stderr.count("warning") == 1 and str(cut) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def run_without_root(*argv, cwd):
+    """`serapp ARGV` subject to file permissions: CI runs as root, who may read anything, so
+    the child gives up root's right to override them (Linux capabilities, util-linux setpriv)."""
+    caps = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+            "--bounding-set=-dac_override,-dac_read_search"] if os.getuid() == 0 else []
+    return subprocess.run([*caps, sys.executable, "-m", "serapp", *map(str, argv)], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def test_an_unreadable_subfolder_is_reported_and_fails_the_run(tmp_path, tiny_bundle):
+    top = tmp_path / "clips"
+    locked = top / "locked"
+    locked.mkdir(parents=True)
+    write_audio(top / "a.wav", speechlike(1.0), 16000)
+    write_audio(locked / "b.wav", speechlike(1.0), 16000)
+    locked.chmod(0o000)
+    try:
+        proc = run_without_root("predict", top, "--model", tiny_bundle, "--format", "jsonl", cwd=tmp_path)
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    assert [json.loads(line)["path"] for line in proc.stdout.splitlines()] == [str(top / "a.wav")]
+    assert f"{locked}: cannot read this folder (permission denied)" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_misleading_decoder_messages_are_replaced_by_the_cause(tmp_path, tiny_bundle):
+    text = tmp_path / "notes.mp3"
+    text.write_text("shopping list: milk, eggs\n" * 20)
+    private = write_audio(tmp_path / "private.wav", speechlike(1.0), 16000)
+    private.chmod(0o000)
+    proc = run_without_root("predict", text, private, "--model", tiny_bundle, cwd=tmp_path)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(err) == 2, proc.stderr
+    assert err[0] == f"serapp: {text}: cannot read audio: not an audio file: it holds text"
+    assert err[1] == f"serapp: {private}: cannot read audio: permission denied (cannot open it for reading)"

@@ -183,11 +183,11 @@ def test_settings_persist(qtbot, tmp_path, bundle):
     w = _new_window(qtbot, tmp_path, bundle, "persist.ini")
     w.hop_spin.setValue(0.8)
     w.smooth_spin.setValue(0.3)
-    w.threshold_spin.setValue(-40)
+    w.threshold_spin.setValue(0.35)
     w.close()
     w2 = _new_window(qtbot, tmp_path, None, "persist.ini", device=None)
-    assert (w2.hop_spin.value(), w2.smooth_spin.value(), w2.threshold_spin.value()) == (0.8, 0.3, -40)
-    assert w2.live.hop_s == 0.8 and w2.live.vad.threshold_db == -40
+    assert (w2.hop_spin.value(), w2.smooth_spin.value(), w2.threshold_spin.value()) == (0.8, 0.3, 0.35)
+    assert w2.live.settings.hop_s == 0.8 and w2.live.settings.gate_threshold == 0.35
     w2.close()
 
 

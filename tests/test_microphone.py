@@ -16,11 +16,12 @@ from serapp.audio.sources import (
     list_input_devices,
     open_microphone,
 )
+from serapp.analysis import AnalysisSettings
 from serapp.live import LiveAnalyzer
 from serapp.predictor import load_model
 
 
-def _wait_for(predicate, timeout=5.0):
+def _wait_for(predicate, timeout=30.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
@@ -62,12 +63,15 @@ def test_live_readout_follows_the_microphone(virtual_mic, tmp_path):
     predictor = load_model(path, device="cpu")
     src, _ = open_microphone(None)
     try:
-        analyzer = LiveAnalyzer(src, predictor, hop_s=0.25)
-        virtual_mic.write(speechlike(1.5, 16000, seed=2))
-        readings = [r for r in (analyzer.poll() for _ in range(3)) if r is not None]
+        analyzer = LiveAnalyzer(src, predictor, AnalysisSettings(hop_s=0.25))
+        start = src.ring.written
+        clip = speechlike(1.5, 16000, seed=2)
+        virtual_mic.write(clip)
+        assert _wait_for(lambda: src.ring.written - start >= clip.size)  # the event, not a guess at latency
+        reading = analyzer.poll()
     finally:
         src.stop()
-    assert readings and readings[-1].speech and readings[-1].label in predictor.labels
+    assert reading is not None and reading.speech and reading.label in predictor.labels
 
 
 def test_an_unknown_device_falls_back_to_the_default(virtual_mic):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import make_bundle, speechlike
+from helpers import make_bundle, speechlike, write_audio
 
 import serapp.predictor as predictor_mod
 from serapp.errors import BundleError, DeviceError
@@ -88,31 +88,52 @@ def test_window_starts_cover_the_signal():
     assert window_starts(500, 200, 100) == [0, 100, 200, 300]
 
 
-def test_timeline_segments(tiny_bundle):
+def _timeline(p, y, tmp_path, window_s, hop_s=0.5, gate=False):
+    from serapp.analysis import AnalysisSettings, analyse_file
+
+    path = write_audio(tmp_path / f"t{y.size}.wav", y, 16000, "FLOAT")
+    return analyse_file(path, p, AnalysisSettings(window_s=window_s, hop_s=hop_s, gate=gate), timeline=True).segments
+
+
+def test_timeline_segments(tiny_bundle, tmp_path):
     p = load_model(tiny_bundle, device="cpu")
     y = speechlike(4.2)
-    segs = p.timeline(y, 16000, window_s=1.0, hop_s=0.5)
+    segs = _timeline(p, y, tmp_path, 1.0)
     assert len(segs) == 8  # starts 0, .5, ..., 3.0, then 3.2 so the last window ends at 4.2
     assert segs[0].start_s == 0 and segs[-1].end_s == pytest.approx(4.2)
     assert all(s.end_s - s.start_s == pytest.approx(1.0) for s in segs)
     for s in segs:
         assert s.label == max(s.probabilities, key=s.probabilities.get)
-    short = p.timeline(y[:8000], 16000, window_s=1.0)
+    short = _timeline(p, y[:8000], tmp_path, 1.0)
     assert len(short) == 1 and short[0].end_s == pytest.approx(0.5)
+    from serapp.analysis import AnalysisSettings
+
     with pytest.raises(ValueError):
-        p.timeline(y, 16000, window_s=0)
+        AnalysisSettings(window_s=0)
 
 
-def test_timeline_over_many_windows_is_batched_consistently(tiny_bundle, monkeypatch):
-    monkeypatch.setattr(predictor_mod, "_BATCH_WINDOWS", 3)
+def test_a_window_reads_the_same_in_the_file_timeline_and_live(tiny_bundle, tmp_path):
+    """One reading rule: a 2.5 s window (the model's is 1 s) is the mean of its model-length
+    pieces, in the file timeline as in predict_prepared, which the live analyzer calls."""
+    p = load_model(tiny_bundle, device="cpu")
+    y = speechlike(5.0, seed=7)
+    segs = _timeline(p, y, tmp_path, 2.5, hop_s=2.5)
+    assert [(s.start_s, s.end_s) for s in segs] == [(0.0, 2.5), (2.5, 5.0)]
+    for s in segs:
+        window = y[int(s.start_s * 16000) : int(s.end_s * 16000)]
+        direct = p.predict_prepared(window)
+        pieces = [p.predict_prepared(window[a : a + 16000]) for a in (0, 8000, 16000, 24000)]  # 1 s at 0.5 s hop
+        assert np.allclose(direct, np.mean(pieces, axis=0), atol=1e-6)
+        assert max(abs(s.probabilities[k] - float(v)) for k, v in zip(p.labels, direct)) < 1e-5
+
+
+def test_timeline_over_many_windows_is_batched_consistently(tiny_bundle, tmp_path):
     p = load_model(tiny_bundle, device="cpu")
     y = speechlike(6.0, seed=2)
-    small = p.timeline(y, 16000, 1.0, 0.5)
-    monkeypatch.setattr(predictor_mod, "_BATCH_WINDOWS", 64)
-    big = p.timeline(y, 16000, 1.0, 0.5)
-    for a, b in zip(small, big):
-        assert a.label == b.label
-        assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 1e-5
+    batched = _timeline(p, y, tmp_path, 1.0, 0.5)
+    for s in batched:
+        one = p.predict_prepared(y[int(round(s.start_s * 16000)) : int(round(s.end_s * 16000))])
+        assert max(abs(s.probabilities[k] - float(v)) for k, v in zip(p.labels, one)) < 1e-5
 
 
 def test_trimming_follows_the_bundle(tmp_path):

@@ -1,13 +1,16 @@
-"""Reading audio files: decode, downmix to mono, resample, trim silence.
+"""Reading audio files: decode, downmix to mono, resample, trim silence; whole or block by block.
 
-Every decode failure becomes one AudioDecodeError naming the file and the reason.
+Every decode failure becomes one AudioDecodeError naming the file and the reason. A file whose
+header promises more audio than it holds (cut short in a copy, say) decodes what is there and
+says so in `AudioStream.shortfall`.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import soundfile
@@ -17,32 +20,119 @@ from serapp.errors import AudioDecodeError
 
 # Extensions picked up when a directory is walked. Files named explicitly are always tried.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"})
+_TEXTLIKE = set(range(32, 127)) | {9, 10, 13}
+_DATA_SIZE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)  # libsndfile's WAV log
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Decode a file to mono float32 in [-1, 1].
-
-    Returns (samples, rate). With `sample_rate` given the audio is resampled to it.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise AudioDecodeError(path, "no such file")
-    if path.is_dir():
-        raise AudioDecodeError(path, "is a directory")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(path, "empty file (0 bytes)")
+def _sniff(path: Path) -> None:
+    """Causes libsndfile would misname: no file, a folder, no permission, no bytes, plain text."""
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except FileNotFoundError:
+        raise AudioDecodeError(path, "no such file") from None
+    except IsADirectoryError:
+        raise AudioDecodeError(path, "is a directory") from None
+    except PermissionError:
+        raise AudioDecodeError(path, "permission denied (cannot open it for reading)") from None
+    except OSError as exc:
+        raise AudioDecodeError(path, f"cannot open: {exc.strerror or exc}") from None
+    if not head:
+        raise AudioDecodeError(path, "empty file (0 bytes)")
+    if all(b in _TEXTLIKE for b in head):
+        raise AudioDecodeError(path, "not an audio file: it holds text")
+
+
+def _open(path: Path) -> soundfile.SoundFile:
+    _sniff(path)
+    try:
+        return soundfile.SoundFile(str(path))
     except soundfile.LibsndfileError as exc:
         reason = (exc.error_string or "").strip().rstrip(".") or "unknown libsndfile error"
         raise AudioDecodeError(path, f"unrecognised or damaged audio ({reason})") from None
     except (soundfile.SoundFileError, RuntimeError, ValueError, TypeError) as exc:
         raise AudioDecodeError(path, str(exc) or type(exc).__name__) from None
-    if data.shape[0] == 0:
-        raise AudioDecodeError(path, "contains no audio samples")
-    if not np.isfinite(data).all():
-        raise AudioDecodeError(path, "contains NaN or infinite samples")
-    samples = to_mono(data)
+
+
+def _declared_frames(f: soundfile.SoundFile) -> int:
+    """Frames the file's header promises (libsndfile quietly corrects a WAV's to what is there)."""
+    m = _DATA_SIZE.search(f.extra_info or "")
+    if m:
+        block = max(1, int(m.group(2)) // max(1, f.frames)) if f.frames else 2 * f.channels
+        return int(m.group(1)) // block
+    return f.frames
+
+
+class AudioStream:
+    """A file decoded block by block to mono float32 at `rate` (None: the file's own).
+
+    Iterating gives the blocks; afterwards `frames_out` is the number of samples given,
+    `declared_s` and `decoded_s` the header's and the decoded durations, and `shortfall` a
+    sentence when the file held less than its header says (None otherwise).
+    """
+
+    def __init__(self, path: str | os.PathLike, rate: int | None = None, block_s: float = 20.0):
+        self.path = Path(path)
+        self._file = _open(self.path)
+        self.file_rate = int(self._file.samplerate)
+        self.rate = int(rate or self.file_rate)
+        self.declared_s = _declared_frames(self._file) / self.file_rate
+        self.block = max(1024, int(block_s * self.file_rate))
+        self.frames_in = self.frames_out = 0
+        self.shortfall: str | None = None
+
+    @property
+    def decoded_s(self) -> float:
+        return self.frames_in / self.file_rate
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        resampler = None if self.rate == self.file_rate else soxr.ResampleStream(
+            self.file_rate, self.rate, 1, dtype="float32", quality="HQ")
+        stopped = None
+        with self._file as f:
+            while True:
+                try:
+                    data = f.read(self.block, dtype="float32", always_2d=True)
+                except (soundfile.LibsndfileError, RuntimeError) as exc:
+                    if self.frames_in == 0:
+                        raise AudioDecodeError(self.path, f"unrecognised or damaged audio ({exc})") from None
+                    stopped = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+                    break
+                if data.shape[0] == 0:
+                    break
+                if not np.isfinite(data).all():
+                    raise AudioDecodeError(self.path, "contains NaN or infinite samples")
+                self.frames_in += data.shape[0]
+                out = to_mono(data) if resampler is None else resampler.resample_chunk(to_mono(data))
+                if out.size:
+                    self.frames_out += out.size
+                    yield np.ascontiguousarray(out, dtype=np.float32)
+            if resampler is not None:
+                tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+                if tail.size:
+                    self.frames_out += tail.size
+                    yield np.ascontiguousarray(tail, dtype=np.float32)
+        if self.frames_in == 0:
+            raise AudioDecodeError(self.path, "contains no audio samples")
+        if stopped is not None:
+            self.shortfall = (f"decoding stopped after {self.decoded_s:.2f} s of the {self.declared_s:.2f} s "
+                              f"its header gives ({stopped})")
+        elif self.declared_s - self.decoded_s > 0.001:
+            self.shortfall = f"cut short: its header gives {self.declared_s:.2f} s, only {self.decoded_s:.2f} s are there"
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None,
+               warn: list[str] | None = None) -> tuple[np.ndarray, int]:
+    """Decode a whole file to mono float32 in [-1, 1]; returns (samples, rate).
+
+    With `sample_rate` given the audio is resampled to it. A file cut short is decoded as far
+    as it goes; the sentence saying so is appended to `warn` when a list is given.
+    """
+    stream = AudioStream(path)  # at the file's rate: one-shot resampling below, as always
+    samples = np.concatenate(list(stream))
+    if warn is not None and stream.shortfall:
+        warn.append(stream.shortfall)
+    rate = stream.file_rate
     if sample_rate is not None and sample_rate != rate:
         samples = resample(samples, rate, sample_rate)
         rate = sample_rate
@@ -67,6 +157,42 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
+class FrameLevels:
+    """Frame RMS (frames of `frame` samples every `hop`) over audio given in blocks, with memory
+    bounded by the block: what trimming needs to know of a whole file."""
+
+    def __init__(self, frame: int, hop: int):
+        self.frame, self.hop = frame, hop
+        self._carry = np.zeros(0, np.float32)
+        self.n_samples = 0
+        self._rms: list[np.ndarray] = []
+
+    def feed(self, block: np.ndarray, chunk_frames: int = 4096) -> None:
+        data = np.concatenate([self._carry, np.asarray(block, dtype=np.float32)])
+        self.n_samples += block.size
+        n = 0 if data.size < self.frame else 1 + (data.size - self.frame) // self.hop
+        for i in range(0, n, chunk_frames):
+            k = min(chunk_frames, n - i)
+            idx = np.arange(self.frame)[None, :] + self.hop * (i + np.arange(k))[:, None]
+            self._rms.append(np.sqrt(np.mean(data[idx] ** 2, axis=1) + 1e-20))
+        self._carry = data[n * self.hop :]
+
+    @property
+    def rms(self) -> np.ndarray:
+        return np.concatenate(self._rms) if self._rms else np.zeros(0, np.float32)
+
+    def loud_span(self, top_db: float) -> tuple[int, int]:
+        """(start, end) in samples from the first to the last frame within `top_db` of the
+        loudest; the whole signal when nothing stands out (all silent, or too short)."""
+        rms = self.rms
+        if rms.size == 0 or rms.max() <= 1e-9:
+            return 0, self.n_samples
+        loud = np.flatnonzero(20.0 * np.log10(rms / rms.max()) > -top_db)
+        if loud.size == 0:
+            return 0, self.n_samples
+        return int(loud[0] * self.hop), int(min(self.n_samples, loud[-1] * self.hop + self.frame))
+
+
 def trim_silence(
     samples: np.ndarray,
     sample_rate: int,
@@ -84,25 +210,31 @@ def trim_silence(
     hop = max(1, int(round(hop_s * sample_rate)))
     if samples.size <= frame:
         return samples, (0, samples.size)
-    n_frames = 1 + (samples.size - frame) // hop
-    idx = np.arange(frame)[None, :] + hop * np.arange(n_frames)[:, None]
-    rms = np.sqrt(np.mean(samples[idx] ** 2, axis=1) + 1e-20)
-    db = 20.0 * np.log10(rms / rms.max())
-    loud = np.flatnonzero(db > -top_db)
-    if loud.size == 0 or rms.max() <= 1e-9:
-        return samples, (0, samples.size)
-    start = int(loud[0] * hop)
-    end = int(min(samples.size, loud[-1] * hop + frame))
+    levels = FrameLevels(frame, hop)
+    levels.feed(samples)
+    start, end = levels.loud_span(top_db)
     return samples[start:end], (start, end)
 
 
-def iter_audio_files(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
-    """Expand the given paths: files as given, directories walked (sorted) for audio files."""
+def iter_audio_files(paths: Iterable[str | os.PathLike], on_error=None) -> Iterator[Path]:
+    """Expand the given paths: files as given, directories walked (sorted) for audio files.
+
+    A subfolder that cannot be read is reported to `on_error(path, reason)` (when given) and
+    passed over; the walk goes on.
+    """
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            for sub in sorted(path.rglob("*")):
-                if sub.is_file() and sub.suffix.lower() in AUDIO_EXTENSIONS:
-                    yield sub
-        else:
+        if not path.is_dir():
             yield path
+            continue
+
+        def report(exc: OSError) -> None:
+            if on_error is not None:
+                reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+                on_error(Path(exc.filename or path), reason)
+
+        found = []
+        for folder, dirs, files in os.walk(path, onerror=report):
+            dirs.sort()
+            found += [Path(folder) / f for f in files if Path(f).suffix.lower() in AUDIO_EXTENSIONS]
+        yield from sorted(found)

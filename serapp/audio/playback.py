@@ -1,18 +1,109 @@
-"""Playing one clip through PortAudio, knowing when its last sample reaches the speaker.
+"""Playing audio through PortAudio: a clip from memory or a file streamed from disk, knowing
+which sample the listener hears now and when the last one reaches the speaker.
 
-The listening test measures response time from the end of the first playback. The end is
-taken from the DAC time PortAudio reports for the last buffer, because the stream's finished
+Each `play` makes its own `_Clip` (samples, position, end time) and its stream's callback
+knows only that clip, so a stream still closing cannot consume the next clip. The callback
+only copies: a file is decoded by a feeder thread into a ring buffer ahead of it.
+
+Time of the sound: PortAudio tells each callback when its buffer reaches the DAC; the player
+keeps those marks, so `position_s()` follows the samples actually played (a stalled output
+stops the cursor) and `ended_at` is when the last sample is heard. The stream's finished
 callback can come long after (it waits for a drain: about 2 s through PulseAudio's ALSA plugin).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
+from pathlib import Path
 
 import numpy as np
 
-from serapp.audio.io import resample
+from serapp.audio.io import AudioStream, resample
+from serapp.audio.ringbuffer import RingBuffer
 from serapp.audio.sources import AudioDeviceError, close_stream, import_sounddevice
+
+NO_OUTPUT = ("no audio output device found (connect speakers or headphones, or check the system's sound "
+             "settings); playback is not possible")
+
+
+def output_problem(device: str | int | None = None) -> str | None:
+    """Why nothing can be played here, in plain words; None when an output device is there."""
+    try:
+        sd = import_sounddevice()
+    except AudioDeviceError as exc:
+        return str(exc)
+    try:
+        outputs = [d for d in sd.query_devices() if d["max_output_channels"] > 0]
+        if not outputs:
+            return NO_OUTPUT
+        sd.query_devices(device, "output")
+    except (sd.PortAudioError, ValueError):
+        return NO_OUTPUT if device is None else f"output device {device!r} is not available"
+    return None
+
+
+class _Clip:
+    """One playback's own state. `read` runs in the audio callback: slicing and copying only."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self.pos = 0  # samples handed to PortAudio
+        self.marks: deque[tuple[float, int, int]] = deque(maxlen=2048)  # (heard at, first sample, count)
+        self.end: float | None = None  # perf_counter time the last sample is heard
+        self.underruns = 0
+
+    def read(self, frames: int) -> tuple[np.ndarray, bool]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop feeding (nothing to do for a clip in memory)."""
+
+
+class _MemoryClip(_Clip):
+    def __init__(self, samples: np.ndarray, rate: int):
+        super().__init__(rate)
+        self.samples = samples
+
+    def read(self, frames: int) -> tuple[np.ndarray, bool]:
+        chunk = self.samples[self.pos : self.pos + frames]
+        return chunk, self.pos + chunk.size >= self.samples.size
+
+
+class _FileClip(_Clip):
+    """A file decoded ahead of the callback by a feeder thread, 2 s at most."""
+
+    def __init__(self, path: Path, rate: int, ahead_s: float = 2.0):
+        super().__init__(rate)
+        self.stream = AudioStream(path, rate, block_s=0.1)
+        self.ring = RingBuffer(int(ahead_s * rate))
+        self.fed_all = False
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._feed, name="PlaybackFeeder", daemon=True)
+        self.thread.start()
+
+    def _feed(self) -> None:
+        try:
+            for block in self.stream:
+                while self.ring.written + block.size - self.pos > self.ring.capacity:
+                    if self._stop.wait(0.02):
+                        return
+                self.ring.write(block)
+        except Exception as exc:  # decoding failed mid-file: play what there is, say why
+            self.error = str(exc)
+        self.fed_all = True
+
+    def read(self, frames: int) -> tuple[np.ndarray, bool]:
+        chunk, _, _ = self.ring.since(self.pos, limit=frames)
+        done = self.fed_all and self.pos + chunk.size >= self.ring.written
+        if chunk.size < frames and not done:
+            self.underruns += 1
+        return chunk, done
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 class ClipPlayer:
@@ -21,70 +112,100 @@ class ClipPlayer:
     def __init__(self, device: str | int | None = None):
         self.device = device
         self._stream = None
-        self._samples = np.zeros(0, np.float32)
-        self._pos = 0
-        self._rate = 16000
-        self._generation = 0  # a stopped stream's late callbacks must not end the next clip
-        self._ends: dict[str, float] = {}
+        self._clip: _Clip | None = None
         self.started_at: float | None = None
 
     @property
     def ended_at(self) -> float | None:
         """perf_counter time at which the current clip ended (or will end), None if not known yet."""
-        return min(self._ends.values()) if self._ends else None
+        return None if self._clip is None else self._clip.end
 
     def ended(self) -> bool:
         end = self.ended_at
         return end is not None and time.perf_counter() >= end
 
-    def _callback(self, generation: int, stop_exception: type):
+    @property
+    def playing(self) -> bool:
+        return self._clip is not None and not self.ended()
+
+    def position_s(self, now: float | None = None) -> float | None:
+        """Seconds into the clip of the sample heard at `now` (default: now), from the samples
+        PortAudio has played; None before the first buffer is heard."""
+        clip = self._clip
+        if clip is None:
+            return None
+        now = time.perf_counter() if now is None else now
+        heard = [m for m in list(clip.marks) if m[0] <= now]
+        if not heard:
+            return None
+        t, first, count = heard[-1]
+        return (first + min(count, (now - t) * clip.rate)) / clip.rate
+
+    def _callback(self, clip: _Clip, stop_exception: type):
         def callback(outdata, frames, time_info, status) -> None:
-            chunk = self._samples[self._pos : self._pos + frames]
+            chunk, done = clip.read(frames)
             outdata[: chunk.size, 0] = chunk
             outdata[chunk.size :, 0] = 0.0
-            self._pos += chunk.size
-            if chunk.size < frames:
-                if generation == self._generation:
-                    ahead = time_info.outputBufferDacTime - time_info.currentTime if time_info.currentTime else 0.0
-                    self._ends["dac"] = time.perf_counter() + max(0.0, ahead) + chunk.size / self._rate
+            ahead = time_info.outputBufferDacTime - time_info.currentTime if time_info.currentTime else 0.0
+            heard_at = time.perf_counter() + max(0.0, ahead)
+            clip.marks.append((heard_at, clip.pos, chunk.size))
+            clip.pos += chunk.size
+            if done:
+                clip.end = heard_at + chunk.size / clip.rate
                 raise stop_exception
         return callback
 
-    def _finished(self, generation: int) -> None:
-        if generation == self._generation:
-            self._ends.setdefault("finished", time.perf_counter())
+    def _rate_for(self, sd, rate: int) -> int:
+        try:
+            sd.check_output_settings(device=self.device, channels=1, dtype="float32", samplerate=rate)
+            return rate
+        except Exception:  # the device cannot take the clip's rate: play at the device's own
+            return int(sd.query_devices(self.device, "output")["default_samplerate"])
 
-    def play(self, samples: np.ndarray, rate: int) -> None:
-        """Start playing (stopping any clip still playing); AudioDeviceError if no output works."""
+    def _start(self, make_clip) -> None:
         sd = import_sounddevice()
         self.stop()
+        problem = output_problem(self.device)
+        if problem:
+            raise AudioDeviceError(problem)
+        clip = None
         try:
-            out_rate = rate
-            try:
-                sd.check_output_settings(device=self.device, channels=1, dtype="float32", samplerate=rate)
-            except Exception:  # the device cannot take the clip's rate: play at the device's own
-                out_rate = int(sd.query_devices(self.device, "output")["default_samplerate"])
-                samples = resample(samples, rate, out_rate)
-            self._samples = np.ascontiguousarray(samples, dtype=np.float32)
-            self._rate, self._pos = out_rate, 0
-            self._generation += 1
-            self._ends = {}
-            generation = self._generation
+            clip = make_clip(sd)
+            self._clip = clip
             self.started_at = time.perf_counter()
-            self._stream = sd.OutputStream(samplerate=out_rate, channels=1, dtype="float32", device=self.device,
-                                           latency="low", callback=self._callback(generation, sd.CallbackStop),
-                                           finished_callback=lambda: self._finished(generation))
+            self._stream = sd.OutputStream(samplerate=clip.rate, channels=1, dtype="float32", device=self.device,
+                                           latency="low", callback=self._callback(clip, sd.CallbackStop))
             self._stream.start()
         except AudioDeviceError:
             raise
-        except Exception as exc:  # PortAudioError, ValueError: no such device, busy device
-            self._stream = None
-            raise AudioDeviceError(f"cannot play audio on output {self.device or 'default'}: {exc}") from None
+        except Exception as exc:  # PortAudioError, ValueError: a busy or vanished device
+            if clip is not None:
+                clip.close()
+            self._clip, self._stream = None, None
+            reason = str(exc).split(" [PaErrorCode")[0]
+            raise AudioDeviceError(f"cannot play on output {self.device or 'default'}: {reason}") from None
+
+    def play(self, samples: np.ndarray, rate: int) -> None:
+        """Start playing samples (stopping any clip still playing); AudioDeviceError if no output works."""
+        def make(sd):
+            out_rate = self._rate_for(sd, rate)
+            data = samples if out_rate == rate else resample(samples, rate, out_rate)
+            return _MemoryClip(np.ascontiguousarray(data, dtype=np.float32), out_rate)
+        self._start(make)
+
+    def play_file(self, path: str | Path) -> None:
+        """Start playing a file, decoded while it plays (memory does not grow with its length)."""
+        def make(sd):
+            rate = AudioStream(path).file_rate
+            return _FileClip(Path(path), self._rate_for(sd, rate))
+        self._start(make)
 
     def stop(self) -> None:
         """Stop now; a clip cut short ends at this moment."""
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            self._ends.setdefault("stopped", time.perf_counter())
-            self._generation += 1
+        stream, clip = self._stream, self._clip
+        self._stream = None
+        if clip is not None:
+            if clip.end is None or clip.end > time.perf_counter():
+                clip.end = time.perf_counter()
+            clip.close()
         close_stream(stream)

@@ -1,21 +1,27 @@
 """Recording what the microphone captured: a WAV at the capture rate plus the live timeline CSV.
 
-Nothing recorded is lost: libsndfile rewrites the WAV header after every write
-(SFC_SET_UPDATE_HEADER_AUTO) and each block is flushed, so the file is a valid, complete WAV up
-to the last block even if the app is killed; the CSV is flushed row by row.
+A writer thread does the disk work (never the GUI thread): every 50 ms it takes what arrived
+in the ring buffer and appends it. Nothing recorded is lost to a crash: the standard library's
+`wave` writer patches the header's lengths on every `writeframes`, and each block and CSV row
+is flushed to the OS, so a killed app leaves a valid WAV up to the last block. If the writer
+ever falls more than a ring behind, the samples it missed are written as silence, so the WAV
+stays aligned with the timeline; the CSV's `silence_s` column counts them.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import queue
+import threading
+import wave
 from pathlib import Path
 
-import soundfile
+import numpy as np
 
 from serapp.audio.ringbuffer import RingBuffer
 
-_SFC_SET_UPDATE_HEADER_AUTO = 0x1061  # from libsndfile's sndfile.h
+_INTERVAL_S = 0.05
 
 
 class Recorder:
@@ -26,14 +32,28 @@ class Recorder:
         self._pos = ring.written
         self.start_position = self._pos
         self.frames = 0
-        self.lost = 0
-        self._wav = soundfile.SoundFile(str(self.wav_path), "w", samplerate=self.sample_rate, channels=1,
-                                        subtype="PCM_16", format="WAV")
-        soundfile._snd.sf_command(self._wav._file, _SFC_SET_UPDATE_HEADER_AUTO, soundfile._ffi.NULL, 1)
-        self._csv_file = open(self.csv_path, "w", newline="", encoding="utf-8")
+        self.lost = 0  # samples written as silence because the writer fell a ring behind
+        self.error: str | None = None
+        self._file = open(self.wav_path, "wb")
+        try:
+            self._wav = wave.open(self._file, "wb")
+            self._wav.setnchannels(1)
+            self._wav.setsampwidth(2)
+            self._wav.setframerate(self.sample_rate)
+            self._wav.writeframes(b"")  # the header, at once: a valid empty WAV from the first moment
+            self._file.flush()
+            self._csv_file = open(self.csv_path, "w", newline="", encoding="utf-8")
+        except BaseException:
+            self._file.close()
+            raise
         self._csv = csv.writer(self._csv_file)
-        self._csv.writerow(["time_s", "speech", "label", *self.labels])
+        self._csv.writerow(["time_s", "speech", "label", *self.labels, "silence_s"])
         self._csv_file.flush()
+        self._rows: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="Recorder", daemon=True)
+        self._thread.start()
 
     @property
     def seconds(self) -> float:
@@ -41,34 +61,59 @@ class Recorder:
 
     @property
     def closed(self) -> bool:
-        return self._wav.closed
+        return self._closed
 
-    def pump(self) -> int:
-        """Write everything captured since the last call; returns the frames written."""
-        if self.closed:
-            return 0
+    def _write_audio(self) -> None:
         chunk, self._pos, lost = self.ring.since(self._pos)
-        self.lost += lost
+        if lost:
+            self.lost += lost
+            chunk = np.concatenate([np.zeros(lost, np.float32), chunk])
         if chunk.size:
-            self._wav.write(chunk)
-            self._wav.flush()
+            pcm = (np.clip(chunk, -1.0, 1.0) * 32767.0).astype("<i2")
+            self._wav.writeframes(pcm.tobytes())  # also rewrites the header's lengths
+            self._file.flush()
             self.frames += chunk.size
-        return int(chunk.size)
+
+    def _write_rows(self) -> None:
+        while True:
+            try:
+                row = self._rows.get_nowait()
+            except queue.Empty:
+                break
+            self._csv.writerow([*row, f"{self.lost / self.sample_rate:.3f}"])
+        self._csv_file.flush()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(_INTERVAL_S):
+                self._write_audio()
+                self._write_rows()
+            self._write_audio()
+            self._write_rows()
+        except OSError as exc:  # a full disk, a vanished folder: say so; what was written stays valid
+            self.error = f"{self.wav_path}: recording stopped: {exc.strerror or exc}"
 
     def add_reading(self, t_s: float, speech: bool, label: str | None, probabilities: dict | None) -> None:
-        """One timeline row; `t_s` is seconds since the recording started."""
-        if self._csv_file.closed:
+        """One timeline row (written by the writer thread); `t_s` is seconds since the recording started."""
+        if self._closed:
             return
         probs = [f"{probabilities[k]:.4f}" for k in self.labels] if probabilities else [""] * len(self.labels)
-        self._csv.writerow([f"{t_s:.3f}", int(speech), label or "", *probs])
-        self._csv_file.flush()
+        self._rows.put([f"{t_s:.3f}", int(speech), label or "", *probs])
 
     def close(self) -> None:
         """Write what is left and finalise both files. Safe to call twice."""
-        if not self.closed:
-            self.pump()
-            self._wav.close()
-        if not self._csv_file.closed:
-            self._csv_file.flush()
-            os.fsync(self._csv_file.fileno())
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._thread.join()
+        try:
+            self._wav.close()  # patches the header once more and flushes; the file stays ours to close
+            for f in (self._file, self._csv_file):
+                f.flush()
+                os.fsync(f.fileno())
+        except (OSError, ValueError) as exc:
+            self.error = self.error or f"{self.wav_path}: cannot finish the recording: {exc}"
+        finally:
+            self._file.close()
             self._csv_file.close()

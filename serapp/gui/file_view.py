@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from serapp.audio.playback import ClipPlayer
-from serapp.audio.sources import AudioDeviceError
+from serapp.errors import SerappError
 from serapp.features import FrontEndConfig
 from serapp.file_analysis import FileAnalysis
 from serapp.gui.widgets import (
@@ -53,7 +51,7 @@ class FileView(QtWidgets.QWidget):
         layout.addLayout(top)
         layout.addLayout(panel_grid(self.waveform, self.spectrogram, self.timeline, self.readout), 1)
         self.player = ClipPlayer()
-        self._play_start: float | None = None
+        self._playing = False
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(30)
         self._timer.timeout.connect(self._move_cursor)
@@ -61,57 +59,66 @@ class FileView(QtWidgets.QWidget):
     def show_analysis(self, a: FileAnalysis, labels: list[str] | None) -> None:
         self.stop_playback()
         self.analysis = a
-        self.spectrogram.config = a.frontend
-        self.spectrogram.axis.set_config(a.frontend)
-        self.waveform.show_whole(a.samples, a.rate)
+        self.spectrogram.set_config(a.frontend)
+        self.waveform.show_envelope(*a.envelope, a.duration_s)
         self.spectrogram.set_whole(a.log_mel, a.duration_s)
         text = f"<b>{a.path.name}</b> — {a.duration_s:.2f} s"
-        if a.overall and labels:
+        if a.overall is not None and labels:
             self.readout.set_labels(labels)
             self.timeline.set_labels(labels)
-            self.readout.show_probabilities(a.overall)
-            top = max(a.overall, key=a.overall.get)
-            text += f" — overall: <b>{top}</b> ({a.overall[top]:.0%}), {len(a.segments)} windows"
-            starts = np.array([(s.start_s + s.end_s) / 2 for s in a.segments])
-            probs = np.array([[s.probabilities[k] for k in labels] for s in a.segments])
-            self.timeline.show_segments(starts, probs, a.duration_s)
+            if a.overall.probabilities is not None:
+                self.readout.show_probabilities(a.overall.probabilities)
+                text += f" — overall: <b>{a.overall.label}</b> ({a.overall.probabilities[a.overall.label]:.0%})"
+            else:
+                self.readout.show_none("no speech")
+                text += " — overall: <b>no speech</b>"
+            voiced = sum(s.speech for s in a.segments)
+            text += f", {len(a.segments)} windows ({voiced} with speech)"
+            centres = np.array([(s.start_s + s.end_s) / 2 for s in a.segments])
+            probs = np.array([[s.probabilities[k] if s.probabilities else np.nan for k in labels] for s in a.segments])
+            self.timeline.show_segments(centres, probs, a.duration_s)
         else:
             self.readout.show_none("no model")
+        if a.shortfall:
+            text += f" — <i>{a.shortfall}</i>"
         self.title.setText(text)
         self.play_button.setEnabled(True)
         self.export_button.setEnabled(bool(a.segments))
 
     def toggle_play(self) -> None:
-        if self._play_start is not None:
+        if self._playing:
             self.stop_playback()
             return
         if self.analysis is None:
             return
         try:
-            self.player.play(self.analysis.samples, self.analysis.rate)
-        except AudioDeviceError as exc:  # no PortAudio, no output, busy device: say so, stay usable
+            self.player.play_file(self.analysis.path)
+        except SerappError as exc:  # no PortAudio, no output, busy device, file gone: say so, stay usable
             self.message.emit(str(exc))
             return
-        self._play_start = time.perf_counter()
+        self._playing = True
         for c in self.cursors:
+            c.setValue(0.0)
             c.setVisible(True)
-        self.play_button.setText("Pause")
+        self.play_button.setText("Stop")
         self._timer.start()
 
     def stop_playback(self) -> None:
-        if self._play_start is None:
+        if not self._playing:
             return
-        self._play_start = None
+        self._playing = False
         self._timer.stop()
         self.play_button.setText("Play")
         self.player.stop()
 
     def _move_cursor(self) -> None:
-        if self._play_start is None or self.analysis is None:
+        """The cursor follows the samples the output has played, not the wall clock."""
+        if not self._playing or self.analysis is None:
             return
-        t = time.perf_counter() - self._play_start
-        if t >= self.analysis.duration_s:
+        if self.player.ended():
             self.stop_playback()
             return
-        for c in self.cursors:
-            c.setValue(t)
+        t = self.player.position_s()
+        if t is not None:
+            for c in self.cursors:
+                c.setValue(t)

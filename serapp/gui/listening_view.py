@@ -7,7 +7,7 @@ import time
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from serapp.audio.io import load_audio
-from serapp.audio.playback import ClipPlayer
+from serapp.audio.playback import ClipPlayer, output_problem
 from serapp.corpora import Record
 from serapp.errors import SerappError
 from serapp.gui.listening_pages import ResultsPage, SetupPage
@@ -134,6 +134,10 @@ class ListeningView(QtWidgets.QWidget):
     # --- starting and ending ---------------------------------------------------------------
 
     def start(self) -> bool:
+        problem = output_problem(self.player.device)
+        if problem:  # every trial plays a clip: no output, no test
+            self.message.emit(f"the listening test cannot start: {problem}")
+            return False
         if not self.setup.load_corpus():
             self.message.emit("choose a corpus folder or manifest first")
             return False
@@ -163,18 +167,26 @@ class ListeningView(QtWidgets.QWidget):
         return True
 
     def stop(self) -> None:
-        """Stop the test (every answer is already saved) and show the answer file's results."""
+        """Stop the test (every answer is already saved) and show the answer file's results;
+        a test stopped before its first saved answer goes back to the set-up."""
         self.player.stop()
         self.timer.stop()
         self.record = None
-        if self.session is not None:
-            self.show_results([str(self.session.log.path)], mine=self.session.settings.rater)
+        session, self.session = self.session, None
+        if session is None:
+            return
+        if session.answered == 0:
+            self.message.emit("test stopped before any answer was saved; start again when ready")
+            self.stack.setCurrentWidget(self.setup)
+            return
+        self.show_results([str(session.log.path)], mine=session.settings.rater)
 
     def show_results(self, files: list[str], mine: str | None = None) -> None:
         try:
             answers = load_answer_files(files)
         except SerappError as exc:
             self.message.emit(str(exc))
+            self.stack.setCurrentWidget(self.setup)
             return
         if not answers:
             self.message.emit(f"{', '.join(files)}: no answers yet")

@@ -7,6 +7,7 @@ and shows readings the inference worker queued. The model never runs on this thr
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from pathlib import Path
@@ -14,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtWidgets
 
+from serapp.analysis import AnalysisSettings
 from serapp.audio.recorder import Recorder
-from serapp.audio.vad import VoiceActivityDetector
 from serapp.features import FrontEndConfig, StreamingFrontEnd
 from serapp.gui.widgets import (
     ReadoutWidget,
@@ -41,12 +42,11 @@ class LiveView(QtWidgets.QWidget):
         self.predictor = None
         self.worker: LiveWorker | None = None
         self.recorder: Recorder | None = None
-        self.hop_s, self.window_s, self.smoothing = 0.5, None, 0.0
-        self.vad = VoiceActivityDetector()
+        self.settings = AnalysisSettings()
         self.frame_ms: deque[float] = deque(maxlen=600)
         self.frames_drawn = 0
         self.last_reading = None
-        self._stream_fe: StreamingFrontEnd | None = None  # built at the first Start (off start-up)
+        self._stream_fe: StreamingFrontEnd | None = None
         self._resampler = None
         self._pos = 0
         self._last_arrival = time.perf_counter()
@@ -56,39 +56,42 @@ class LiveView(QtWidgets.QWidget):
     def set_source(self, source) -> None:
         self.stop_worker()
         self.source = source
-        self._pos = source.ring.written
-        self._resampler = StreamResampler(source.sample_rate, self.frontend_config.sample_rate)
-        if self._stream_fe is None:
-            self._stream_fe = StreamingFrontEnd(self.frontend_config)
-        self._stream_fe.reset()
-        self.spectrogram.reset()
+        self._restart_spectrogram()
         self.readout.show_none("listening…")
         self._start_worker()
+
+    def _restart_spectrogram(self) -> None:
+        """The live spectrogram in the model's own front-end (rate, bands, hop)."""
+        self._stream_fe = None
+        self.spectrogram.set_config(self.frontend_config)
+        if self.source is not None:
+            self._pos = self.source.ring.written
+            self._resampler = StreamResampler(self.source.sample_rate, self.frontend_config.sample_rate)
+            # Built at Start (off start-up); log-mel for display whatever features the model takes.
+            self._stream_fe = StreamingFrontEnd(dataclasses.replace(self.frontend_config, kind="logmel"))
 
     def set_predictor(self, predictor) -> None:
         self.predictor = predictor
         if predictor is not None:
             self.readout.set_labels(predictor.labels)
             self.timeline.set_labels(predictor.labels)
-            self.vad.sample_rate = predictor.sample_rate
+            if predictor.meta.frontend != self.frontend_config:
+                self.frontend_config = predictor.meta.frontend
+                self._restart_spectrogram()
         if self.source is not None:
             self.stop_worker()
             self._start_worker()
 
-    def set_analysis(self, hop_s: float, window_s: float | None, smoothing: float, threshold_db: float) -> None:
-        self.hop_s, self.window_s, self.smoothing = hop_s, window_s, smoothing
-        self.vad.threshold_db = threshold_db
+    def set_settings(self, settings: AnalysisSettings) -> None:
+        """New analysis settings, handed to the worker as one immutable value."""
+        self.settings = settings
         if self.worker is not None:
-            self.worker.analyzer.hop_s = hop_s
-            self.worker.analyzer.smoothing = smoothing
-            if window_s:
-                self.worker.analyzer.window_s = window_s
+            self.worker.analyzer.update(settings)
 
     def _start_worker(self) -> None:
         if self.source is None or self.predictor is None:
             return
-        analyzer = LiveAnalyzer(self.source, self.predictor, hop_s=self.hop_s, window_s=self.window_s,
-                                smoothing=self.smoothing, vad=self.vad)
+        analyzer = LiveAnalyzer(self.source, self.predictor, self.settings)
         self.worker = LiveWorker(analyzer)
         self.worker.start()
 
@@ -129,8 +132,6 @@ class LiveView(QtWidgets.QWidget):
             # The waveform (and the timeline's time axis) change only when audio arrives.
             self.waveform.show_samples(self.source.ring.latest(int(5.0 * self.source.sample_rate)))
         self.spectrogram.redraw(t0 - self._last_arrival)  # every frame: the scroll is time-driven
-        if self.recorder is not None:
-            self.recorder.pump()
         if self.worker is not None:
             readings = self.worker.drain()
             for r in readings:

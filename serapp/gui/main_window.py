@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from serapp.analysis import AnalysisSettings
 from serapp.audio.io import AUDIO_EXTENSIONS
 from serapp.audio.sources import AudioDeviceError, list_input_devices, open_microphone
 from serapp.bundle import read_bundle_meta
@@ -31,6 +32,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._tasks: list[tuple[Future, object, object]] = []
         self.messages: list[str] = []
         self.predictor = None
+        self._models_loaded = 0
         self.model_path = model_path or self.settings.value("model", "") or None
         self.compute_device = compute_device or self.settings.value("compute_device", "auto")
         self.source = None
@@ -122,9 +124,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, tb)
         s = self.settings
         self.window_spin = self._spin(0.0, 10.0, 0.5, s.value("window_s", 0.0), " s window (0 = model's)")
+        self.window_spin.setToolTip("the audio each reading covers; longer than the model's window: "
+                                    "the mean of its model-length pieces")
         self.hop_spin = self._spin(0.1, 5.0, 0.1, s.value("hop_s", 0.5), " s hop")
         self.smooth_spin = self._spin(0.0, 0.95, 0.05, s.value("smoothing", 0.0), " smoothing")
-        self.threshold_spin = self._spin(-90.0, -10.0, 1.0, s.value("threshold_db", -55.0), " dBFS speech gate", 0)
+        self.threshold_spin = self._spin(0.05, 0.95, 0.05, s.value("gate_threshold", 0.5), " speech threshold")
+        self.threshold_spin.setToolTip("the speech gate (silero-vad): a 32 ms frame is speech when its speech "
+                                       "probability is above this; a window needs 10 % of its frames")
         for w in (self.window_spin, self.hop_spin, self.smooth_spin, self.threshold_spin):
             tb.addWidget(w)
         self._analysis_changed()
@@ -179,7 +185,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         device = self.compute_combo.currentText()
         self.model_label.setText("model: loading…")
-        self.run_in_background(lambda: load_model(path, device=device), self._model_loaded, self._model_failed)
+        # torch's thread count is process-wide: set at the first load, before any model runs.
+        first = not self._models_loaded
+        self._models_loaded += 1
+        self.run_in_background(lambda: load_model(path, device=device, set_threads=first), self._model_loaded,
+                               self._model_failed)
 
     def _model_loaded(self, predictor) -> None:
         self.predictor = predictor
@@ -215,11 +225,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.predictor is not None:
             self.load_model_async(str(self.predictor.path))
 
+    def analysis_settings(self) -> AnalysisSettings:
+        return AnalysisSettings(window_s=self.window_spin.value() or None, hop_s=self.hop_spin.value(),
+                                smoothing=self.smooth_spin.value(), gate_threshold=self.threshold_spin.value())
+
     def _analysis_changed(self, *_):
-        window = self.window_spin.value() or None
-        self.live.set_analysis(self.hop_spin.value(), window, self.smooth_spin.value(), self.threshold_spin.value())
+        self.live.set_settings(self.analysis_settings())
         for key, box in (("window_s", self.window_spin), ("hop_s", self.hop_spin),
-                         ("smoothing", self.smooth_spin), ("threshold_db", self.threshold_spin)):
+                         ("smoothing", self.smooth_spin), ("gate_threshold", self.threshold_spin)):
             self.settings.setValue(key, box.value())
 
     # --- live capture -------------------------------------------------------------------------
@@ -323,11 +336,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_file(self, path: str) -> None:
         predictor = self.predictor
-        window = self.window_spin.value() or None
-        hop = self.hop_spin.value()
+        settings = self.analysis_settings()
         self.tabs.setCurrentWidget(self.file_view)
         self.file_view.title.setText(f"analysing {Path(path).name}…")
-        self.run_in_background(lambda: analyze_file(path, predictor, window, hop),
+        self.run_in_background(lambda: analyze_file(path, predictor, settings),
                                lambda a: self.file_view.show_analysis(a, predictor.labels if predictor else None))
 
     def export_timeline(self, path: str | None = None) -> None:

@@ -67,9 +67,6 @@ class SpectrogramWidget(pg.GraphicsLayoutWidget):
     def __init__(self, config: FrontEndConfig, seconds: float = 10.0, parent=None):
         super().__init__(parent=parent)
         self.setBackground(None)
-        self.config = config
-        self.cols_per_s = config.sample_rate / config.hop_length
-        self.width_cols = int(seconds * self.cols_per_s)
         self.seconds = seconds
         self.axis = MelAxis(config)
         self.plot = self.addPlot(axisItems={"left": self.axis})
@@ -85,9 +82,17 @@ class SpectrogramWidget(pg.GraphicsLayoutWidget):
         self.plot.addItem(self.image)
         self.colorbar = pg.ColorBarItem(values=DB_RANGE, colorMap=cmap, interactive=False, label="dB", width=12)
         self.addItem(self.colorbar)
+        self.set_config(config)
+
+    def set_config(self, config: FrontEndConfig) -> None:
+        """Show another front-end's log-mel (a model's own): bands, axis and scroll rate follow it."""
+        self.config = config
+        self.cols_per_s = config.sample_rate / config.hop_length
+        self.width_cols = int(self.seconds * self.cols_per_s)
+        self.axis.set_config(config)
         self._ring = np.zeros((2 * self.width_cols, config.n_mels), dtype=np.uint8)  # mirrored, time-major
         self._count = 0
-        self.plot.setXRange(-seconds, 0, padding=0)
+        self.plot.setXRange(-self.seconds, 0, padding=0)
         self.plot.setYRange(0, config.n_mels, padding=0)
         self._draw(0.0)
 
@@ -161,14 +166,12 @@ class WaveformWidget(pg.PlotWidget):
         y[1::2] = blocks.max(axis=1)
         self.curve.setData(self._x, y)
 
-    def show_whole(self, samples: np.ndarray, rate: int) -> None:
-        pts = min(4000, samples.size)
-        n = samples.size - samples.size % pts
-        blocks = samples[:n].reshape(pts, -1)
-        y = np.empty(2 * pts, dtype=np.float32)
-        y[0::2], y[1::2] = blocks.min(axis=1), blocks.max(axis=1)
-        self.curve.setData(np.repeat(np.linspace(0, samples.size / rate, pts), 2), y)
-        self.setXRange(0, samples.size / rate, padding=0)
+    def show_envelope(self, lo: np.ndarray, hi: np.ndarray, duration_s: float) -> None:
+        """A whole file's waveform from its (min, max) over equal stretches."""
+        y = np.empty(2 * lo.size, dtype=np.float32)
+        y[0::2], y[1::2] = lo, hi
+        self.curve.setData(np.repeat(np.linspace(0, duration_s, lo.size), 2), y)
+        self.setXRange(0, max(duration_s, 0.1), padding=0)
 
 
 class ReadoutWidget(QtWidgets.QWidget):
@@ -260,6 +263,7 @@ class TimelineWidget(pg.PlotWidget):
         self.setXRange(-self.seconds, 0, padding=0)
 
     def show_segments(self, starts: np.ndarray, probs: np.ndarray, duration: float) -> None:
+        """Windows' probabilities at their centres; NaN rows (no speech) are gaps."""
         for i, k in enumerate(self.labels):
-            self.curves[k].setData(starts, probs[:, i])
+            self.curves[k].setData(starts, probs[:, i] if len(probs) else probs, connect="finite")
         self.setXRange(0, max(duration, 0.1), padding=0)

@@ -1,0 +1,198 @@
+"""One way to read audio with a model, shared by the live readout, the file view and `serapp predict`.
+
+A *window* is a stretch of audio that gets one reading. The speech gate judges it first (no
+speech: no emotion, "no speech"); the model then reads it as model-length pieces at half a
+piece's hop, averaged (`Predictor.window_probabilities`). A window shorter than the model's
+is looped to its length, as training crops were.
+
+Files are read twice, block by block: first the trim bounds and the gate's frame decisions,
+then the model's pieces; memory does not grow with the length of the file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from serapp.audio.io import AudioStream, FrameLevels
+from serapp.bundle import MAX_WINDOW_S
+from serapp.predictor import Predictor, loop_to_length, model_pieces, window_starts
+
+MIN_HOP_S = 0.05
+TRIM_FRAME_S, TRIM_HOP_S = 0.025, 0.010  # as serapp.audio.io.trim_silence
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What the user sets; handed to workers as one immutable value."""
+
+    window_s: float | None = None  # None: the model's own window
+    hop_s: float = 0.5
+    smoothing: float = 0.0  # live only: weight of the previous reading
+    gate: bool = True  # False: read every window, speech or not
+    gate_threshold: float = 0.5  # the gate's speech probability per frame
+    min_speech: float = 0.10  # share of a window's frames that must be speech
+
+    def __post_init__(self):
+        w = self.window_s
+        if w is not None and not (isinstance(w, (int, float)) and math.isfinite(w) and 0 < w <= MAX_WINDOW_S):
+            raise ValueError(f"the window must be a number of seconds in (0, {MAX_WINDOW_S:g}], not {w!r}")
+        if not (isinstance(self.hop_s, (int, float)) and math.isfinite(self.hop_s) and MIN_HOP_S <= self.hop_s <= MAX_WINDOW_S):
+            raise ValueError(f"the hop must be a number of seconds in [{MIN_HOP_S:g}, {MAX_WINDOW_S:g}], not {self.hop_s!r}")
+        if not 0 <= self.smoothing < 1:
+            raise ValueError(f"smoothing must be in [0, 1), not {self.smoothing!r}")
+        if not 0 < self.gate_threshold < 1 or not 0 < self.min_speech <= 1:
+            raise ValueError("the speech threshold must be in (0, 1) and the speech share in (0, 1]")
+
+    def window_for(self, predictor: Predictor) -> float:
+        return float(self.window_s) if self.window_s else predictor.window_s
+
+
+@dataclass
+class WindowReading:
+    start_s: float
+    end_s: float
+    speech: bool
+    speech_fraction: float
+    probabilities: dict[str, float] | None  # None: no speech (and the gate on)
+    label: str | None
+
+    def to_dict(self) -> dict:
+        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "speech": self.speech,
+                "speech_fraction": round(self.speech_fraction, 3), "label": self.label,
+                "probabilities": None if self.probabilities is None else
+                {k: round(v, 6) for k, v in self.probabilities.items()}}
+
+
+def make_gate(settings: AnalysisSettings, sample_rate: int):
+    """The speech gate the app and `serapp predict` use (silero-vad; see benchmarks/bench_vad.py)."""
+    from serapp.audio.vad import SileroGate
+
+    return SileroGate(sample_rate, threshold=settings.gate_threshold, min_fraction=settings.min_speech)
+
+
+def speech_share(decisions: np.ndarray, frame: int, start: int, end: int) -> float:
+    """Share of the gate's frames inside samples [start, end) that are speech."""
+    a, b = -(-start // frame), end // frame
+    if b <= a:  # shorter than a frame: the frame it overlaps most
+        a = min(start // frame, max(0, decisions.size - 1))
+        b = a + 1
+    part = decisions[a:b]
+    return float(part.mean()) if part.size else 0.0
+
+
+def reading(predictor: Predictor, probs: np.ndarray | None, start_s: float, end_s: float, fraction: float,
+            speech: bool) -> WindowReading:
+    if probs is None:
+        return WindowReading(start_s, end_s, speech, fraction, None, None)
+    labels = predictor.labels
+    return WindowReading(start_s, end_s, speech, fraction, {k: float(p) for k, p in zip(labels, probs)},
+                         labels[int(np.argmax(probs))])
+
+
+# --- files -------------------------------------------------------------------------------------------
+
+@dataclass
+class FileScan:
+    """What the first pass over a file learns: length, trim bounds, the gate's frame decisions."""
+
+    n_samples: int
+    trim: tuple[int, int]
+    decisions: np.ndarray
+    frame: int
+    shortfall: str | None = None
+    extras: dict = field(default_factory=dict)
+
+
+def scan(blocks: Iterable[np.ndarray], rate: int, gate, trim_top_db: float | None, consumers=()) -> FileScan:
+    """One pass: frame levels for trimming, the gate's decisions, and any `consumers` (callables
+    taking each block: display envelopes, say)."""
+    levels = FrameLevels(max(1, round(TRIM_FRAME_S * rate)), max(1, round(TRIM_HOP_S * rate)))
+    decisions: list[np.ndarray] = []
+    carry = np.zeros(0, np.float32)
+    if gate is not None:
+        gate.reset()
+    for block in blocks:
+        levels.feed(block)
+        for consume in consumers:
+            consume(block)
+        if gate is not None:
+            data = np.concatenate([carry, block])
+            whole = data.size // gate.frame * gate.frame
+            decisions.append(gate.frames(data[:whole]))
+            carry = data[whole:]
+    n = levels.n_samples
+    trim = (0, n) if trim_top_db is None or n <= levels.frame else levels.loud_span(trim_top_db)
+    frame = gate.frame if gate is not None else 1
+    return FileScan(n, trim, np.concatenate(decisions) if decisions else np.zeros(0, bool), frame)
+
+
+def read_file_windows(blocks: Iterable[np.ndarray], predictor: Predictor, windows: list[tuple[int, int]],
+                      skip: set[int] = frozenset()) -> list[np.ndarray | None]:
+    """Probabilities for each window [start, end) of a signal given in blocks (None for those in
+    `skip`); only the audio the pending windows still need is held."""
+    model_window = predictor.model_window
+    jobs = sorted(((s, e, k) for k, (ws, we) in enumerate(windows) if k not in skip
+                   for s, e in model_pieces(ws, we, model_window)))
+    rows: list[list[np.ndarray]] = [[] for _ in windows]
+    buffer, buf_start, j = np.zeros(0, np.float32), 0, 0
+    batch: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> None:
+        if batch:
+            probs = predictor.probabilities(np.stack([loop_to_length(x, model_window) for _, x in batch]))
+            for (k, _), p in zip(batch, probs):
+                rows[k].append(p)
+            batch.clear()
+
+    for block in blocks:
+        buffer = np.concatenate([buffer, block])
+        end = buf_start + buffer.size
+        while j < len(jobs) and jobs[j][1] <= end:
+            s, e, k = jobs[j]
+            batch.append((k, buffer[s - buf_start : e - buf_start].copy()))
+            j += 1
+            if len(batch) == 32:
+                flush()
+        keep_from = jobs[j][0] if j < len(jobs) else end
+        buffer, buf_start = buffer[keep_from - buf_start :], keep_from
+    flush()
+    return [None if k in skip or not rows[k] else np.stack(rows[k]).mean(axis=0) for k in range(len(windows))]
+
+
+@dataclass
+class FileReading:
+    path: Path
+    duration_s: float
+    overall: WindowReading
+    segments: list[WindowReading]
+    shortfall: str | None
+
+
+def analyse_file(path: str | Path, predictor: Predictor, settings: AnalysisSettings = AnalysisSettings(),
+                 timeline: bool = False, gate=None, consumers=()) -> FileReading:
+    """The whole file (trimmed as the bundle says) and, with `timeline`, sliding windows over it
+    (untrimmed, the last one ending at the end); the gate judges each. Two passes of decoding."""
+    rate = predictor.sample_rate
+    gate = (gate or make_gate(settings, rate)) if settings.gate else None
+    first = AudioStream(path, rate)
+    sc = scan(first, rate, gate, predictor.meta.trim_top_db, consumers)
+    sc.shortfall = first.shortfall
+    n = sc.n_samples
+    a, b = sc.trim
+    windows = [(a, b)]
+    if timeline:
+        w = max(1, int(round(settings.window_for(predictor) * rate)))
+        h = max(1, int(round(settings.hop_s * rate)))
+        windows += [(s, min(s + w, n)) for s in window_starts(n, w, h)]
+    fractions = [speech_share(sc.decisions, sc.frame, s, e) if gate is not None else 1.0 for s, e in windows]
+    speech = [f >= settings.min_speech for f in fractions]
+    skip = {k for k in range(len(windows)) if not speech[k]}
+    probs = read_file_windows(AudioStream(path, rate), predictor, windows, skip)
+    readings = [reading(predictor, p, s / rate, e / rate, f, ok)
+                for (s, e), p, f, ok in zip(windows, probs, fractions, speech)]
+    return FileReading(Path(path), n / rate, readings[0], readings[1:], sc.shortfall)
