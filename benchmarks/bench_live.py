@@ -34,7 +34,8 @@ def rss_mb() -> float:
 
 
 def speech_program(seconds: float, rate: int = 16000) -> tuple[np.ndarray, list[float]]:
-    """4 s of silence then 2 s of a voiced tone, repeated; returns audio and onset times (s).
+    """4 s of silence then 2 s of a voiced, syllable-rhythm tone (speech to the speech gate),
+    repeated; returns audio and onset times (s).
 
     The silence is longer than the model's window, so the readout is back at "no speech"
     before each onset and its change can be timed.
@@ -48,7 +49,8 @@ def speech_program(seconds: float, rate: int = 16000) -> tuple[np.ndarray, list[
         n = np.arange(int(2.0 * rate)) / rate
         f0 = 150 + 30 * np.sin(2 * np.pi * 0.8 * n)
         phase = 2 * np.pi * np.cumsum(f0) / rate
-        voiced = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.25
+        syllables = 0.5 * (1 + np.sin(2 * np.pi * 4 * n - np.pi / 2)) ** 2  # 4 per second, starting at the onset
+        voiced = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2 * syllables
         parts.append((voiced + 0.003 * rng.standard_normal(n.size)).astype(np.float32))
         t += 6.0
     return np.concatenate(parts), onsets

@@ -11,7 +11,6 @@ then the model's pieces; memory does not grow with the length of the file.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,37 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from serapp.audio.io import AudioStream, FrameLevels
-from serapp.bundle import MAX_WINDOW_S
 from serapp.predictor import Predictor, loop_to_length, model_pieces, window_starts
+from serapp.settings import AnalysisSettings
 
-MIN_HOP_S = 0.05
 TRIM_FRAME_S, TRIM_HOP_S = 0.025, 0.010  # as serapp.audio.io.trim_silence
-
-
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """What the user sets; handed to workers as one immutable value."""
-
-    window_s: float | None = None  # None: the model's own window
-    hop_s: float = 0.5
-    smoothing: float = 0.0  # live only: weight of the previous reading
-    gate: bool = True  # False: read every window, speech or not
-    gate_threshold: float = 0.5  # the gate's speech probability per frame
-    min_speech: float = 0.10  # share of a window's frames that must be speech
-
-    def __post_init__(self):
-        w = self.window_s
-        if w is not None and not (isinstance(w, (int, float)) and math.isfinite(w) and 0 < w <= MAX_WINDOW_S):
-            raise ValueError(f"the window must be a number of seconds in (0, {MAX_WINDOW_S:g}], not {w!r}")
-        if not (isinstance(self.hop_s, (int, float)) and math.isfinite(self.hop_s) and MIN_HOP_S <= self.hop_s <= MAX_WINDOW_S):
-            raise ValueError(f"the hop must be a number of seconds in [{MIN_HOP_S:g}, {MAX_WINDOW_S:g}], not {self.hop_s!r}")
-        if not 0 <= self.smoothing < 1:
-            raise ValueError(f"smoothing must be in [0, 1), not {self.smoothing!r}")
-        if not 0 < self.gate_threshold < 1 or not 0 < self.min_speech <= 1:
-            raise ValueError("the speech threshold must be in (0, 1) and the speech share in (0, 1]")
-
-    def window_for(self, predictor: Predictor) -> float:
-        return float(self.window_s) if self.window_s else predictor.window_s
 
 
 @dataclass

@@ -26,11 +26,11 @@ from serapp import __version__
 from serapp.errors import BundleError
 from serapp.features import FrontEndConfig
 from serapp.models import build_model
+from serapp.settings import MAX_WINDOW_S
 
 FORMAT_NAME = "serapp-bundle"
 FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
-MAX_WINDOW_S = 60.0  # the longest analysis window anything here accepts (a model's or a user's)
 _MAX_LABELS = 64
 
 

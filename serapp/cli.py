@@ -16,10 +16,8 @@ import time
 from pathlib import Path
 
 from serapp import __version__
-from serapp.bundle import MAX_WINDOW_S
 from serapp.errors import SerappError
-
-MIN_HOP_S = 0.05  # as serapp.analysis (not imported here: it pulls in torch)
+from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
 
 FORMATS = ("table", "jsonl", "csv")
 
@@ -155,7 +153,7 @@ class _Writer:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from serapp.analysis import AnalysisSettings, analyse_file, make_gate
+    from serapp.analysis import analyse_file, make_gate
     from serapp.audio.io import iter_audio_files
     from serapp.predictor import load_model
 

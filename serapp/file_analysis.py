@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from serapp.analysis import AnalysisSettings, WindowReading, analyse_file, scan
+from serapp.analysis import WindowReading, analyse_file, scan
+from serapp.settings import AnalysisSettings
 from serapp.audio.io import AudioStream
 from serapp.features import FrontEndConfig, StreamingFrontEnd
 from serapp.predictor import Predictor

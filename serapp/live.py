@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-from serapp.analysis import AnalysisSettings, make_gate
+from serapp.analysis import make_gate
 from serapp.audio.ringbuffer import RingBuffer
-from serapp.bundle import MAX_WINDOW_S
+from serapp.settings import MAX_WINDOW_S, AnalysisSettings
 
 
 class StreamResampler:

@@ -11,6 +11,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import make_bundle, make_ravdess_corpus
 
@@ -413,3 +414,29 @@ def test_bare_model_flag_uses_the_bundled_model_and_flags_its_training_speakers(
     assert model["training_corpora"] == "ravdess"
     assert serapp_main(["bench-report", str(path), "--model"]) == 0
     assert "trained on (ravdess)" in capsys.readouterr().out
+
+
+def test_per_rater_scores_for_many_raters_match_the_one_metrics_rule():
+    """bench-report is linear in raters (one vectorised pass; benchmarks/bench_report.py times
+    100,000); each rater's figures must still be classification_metrics' own."""
+    from serapp.metrics import accuracy_ua_by_group, classification_metrics
+
+    rng = random.Random(3)
+    labels = ["happy", "sad", "angry"]
+    rows = []
+    for i in range(3000):
+        truth, chosen = rng.choice(labels), rng.choice(labels)
+        skipped = int(rng.random() < 0.1)
+        rows.append(_answer(rater=f"r{rng.randrange(700)}", clip=f"c{i}.wav", true_label=truth,
+                            chosen_label="" if skipped else chosen, correct=int(not skipped and truth == chosen),
+                            skipped=skipped, skip_reason="x" if skipped else "", label_set="|".join(labels)))
+    report = build_report(rows)
+    for name, got in report["raters"].items():
+        mine = [a for a in rows if a.rater == name and not a.skipped]
+        m = classification_metrics([labels.index(a.true_label) for a in mine],
+                                   [labels.index(a.chosen_label) for a in mine], labels)
+        assert got["n"] == m["n"] and got["skipped"] == sum(a.skipped for a in rows if a.rater == name)
+        if m["n"]:
+            assert got["accuracy"] == pytest.approx(m["wa"]) and got["ua"] == pytest.approx(m["ua"])
+    n, acc, ua = accuracy_ua_by_group([0, 0, 2], [1, 0, 1], [1, 1, 1], 3, 2)
+    assert list(n) == [2, 0, 1] and acc[0] == 0.5 and np.isnan(acc[1]) and ua[0] == 0.5 and ua[2] == 1.0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import make_bundle, speechlike, tone
 
-from serapp.analysis import AnalysisSettings
+from serapp.settings import AnalysisSettings
 from serapp.audio.recorder import Recorder
 from serapp.audio.ringbuffer import RingBuffer
 from serapp.audio.sources import FileSource

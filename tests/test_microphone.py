@@ -16,7 +16,7 @@ from serapp.audio.sources import (
     list_input_devices,
     open_microphone,
 )
-from serapp.analysis import AnalysisSettings
+from serapp.settings import AnalysisSettings
 from serapp.live import LiveAnalyzer
 from serapp.predictor import load_model
 

@@ -89,7 +89,8 @@ def test_window_starts_cover_the_signal():
 
 
 def _timeline(p, y, tmp_path, window_s, hop_s=0.5, gate=False):
-    from serapp.analysis import AnalysisSettings, analyse_file
+    from serapp.analysis import analyse_file
+    from serapp.settings import AnalysisSettings
 
     path = write_audio(tmp_path / f"t{y.size}.wav", y, 16000, "FLOAT")
     return analyse_file(path, p, AnalysisSettings(window_s=window_s, hop_s=hop_s, gate=gate), timeline=True).segments
@@ -106,7 +107,7 @@ def test_timeline_segments(tiny_bundle, tmp_path):
         assert s.label == max(s.probabilities, key=s.probabilities.get)
     short = _timeline(p, y[:8000], tmp_path, 1.0)
     assert len(short) == 1 and short[0].end_s == pytest.approx(0.5)
-    from serapp.analysis import AnalysisSettings
+    from serapp.settings import AnalysisSettings
 
     with pytest.raises(ValueError):
         AnalysisSettings(window_s=0)

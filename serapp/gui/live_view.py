@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtWidgets
 
-from serapp.analysis import AnalysisSettings
+from serapp.settings import AnalysisSettings
 from serapp.audio.recorder import Recorder
 from serapp.features import FrontEndConfig, StreamingFrontEnd
 from serapp.gui.widgets import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from serapp.analysis import AnalysisSettings
+from serapp.settings import AnalysisSettings
 from serapp.audio.io import AUDIO_EXTENSIONS
 from serapp.audio.sources import AudioDeviceError, list_input_devices, open_microphone
 from serapp.bundle import read_bundle_meta
@@ -383,6 +383,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.live.worker is not None and self.live.worker.error:
             self.notify(self.live.worker.error)
             self.live.stop_worker()
+        if self.live.recorder is not None and self.live.recorder.error:  # a full disk, say
+            self.notify(self.live.recorder.error)
+            self.live.stop_recording()
+            self.record_action.setText("Record")
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.stop_capture()  # finalises a recording in progress

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from serapp.corpora import NAMED_PARSERS
 from serapp.errors import SerappError
 from serapp.labels import EMOTIONS
 from serapp.listening.answers import Answer, read_answers
-from serapp.metrics import classification_metrics
+from serapp.metrics import accuracy_ua_by_group, classification_metrics
 from serapp.scoring import RULE, ScoringRule
 
 
@@ -64,12 +66,15 @@ def load_answer_files(paths) -> list[Answer]:
 def build_report(answers: list[Answer]) -> dict:
     answered = [a for a in answers if not a.skipped]
     labels = ordered_labels({lab for a in answers for lab in a.labels})
-    raters: dict[str, dict] = {}
-    for name in dict.fromkeys(a.rater for a in answers):
-        mine = [a for a in answers if a.rater == name]
-        s = score([(a.true_label, a.chosen_label) for a in mine if not a.skipped], labels)
-        raters[name] = {"n": s["n"], "accuracy": s["accuracy"], "ua": s["ua"],
-                        "skipped": sum(a.skipped for a in mine)}
+    names = list(dict.fromkeys(a.rater for a in answers))  # raters in order of first answer
+    rater_id = {name: i for i, name in enumerate(names)}
+    index = {lab: i for i, lab in enumerate(labels)}
+    skipped = np.bincount([rater_id[a.rater] for a in answers if a.skipped], minlength=len(names))
+    n, acc, ua = accuracy_ua_by_group([rater_id[a.rater] for a in answered], [index[a.true_label] for a in answered],
+                                      [index[a.chosen_label] for a in answered], len(names), len(labels))
+    raters = {name: {"n": int(n[i]), "accuracy": None if n[i] == 0 else float(acc[i]),
+                     "ua": None if n[i] == 0 else float(ua[i]), "skipped": int(skipped[i])}
+              for i, name in enumerate(names)}
     pooled = score([(a.true_label, a.chosen_label) for a in answered], labels)
     pooled.update(skipped=len(answers) - len(answered), labels=labels)
     last: dict[tuple, dict[str, str]] = defaultdict(dict)
