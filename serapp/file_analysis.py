@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from serapp.analysis import WindowReading, analyse_file, scan
-from serapp.settings import AnalysisSettings
 from serapp.audio.io import AudioStream
 from serapp.features import FrontEndConfig, StreamingFrontEnd
 from serapp.predictor import Predictor
+from serapp.settings import AnalysisSettings
 
 DISPLAY_POINTS = 4000  # waveform min/max pairs
 DISPLAY_COLUMNS = 3000  # spectrogram columns (each the loudest of the frames it covers)

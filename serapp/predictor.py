@@ -12,7 +12,6 @@ import importlib.resources
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

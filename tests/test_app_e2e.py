@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,21 +14,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import virtual_mic as vm  # noqa: E402
 from helpers import make_bundle, speechlike  # noqa: E402
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
+from qt_helpers import open_window  # noqa: E402
 
-from serapp.gui.main_window import MainWindow  # noqa: E402
-from serapp.gui.widgets import COLORMAP, configure_pyqtgraph  # noqa: E402
+from serapp.gui.widgets import COLORMAP  # noqa: E402
 
-
-def _window(qtbot, tmp_path):
-    configure_pyqtgraph()
-    bundle, _ = make_bundle(tmp_path / "m.safetensors", window_s=1.0)
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(str(bundle), "cpu", settings=settings)
-    qtbot.addWidget(w)
-    w.show()
-    w.load_model_async()
-    qtbot.waitUntil(lambda: w.predictor is not None, timeout=20000)
-    return w
+_window = open_window
 
 
 def test_app_captures_the_microphone_and_the_readout_follows(qtbot, virtual_mic, tmp_path):

@@ -10,26 +10,14 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from helpers import make_bundle, make_ravdess_corpus, speechlike, write_audio  # noqa: E402
-from PySide6 import QtCore  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
+from qt_helpers import open_window  # noqa: E402
 
 from serapp.audio.playback import ClipPlayer  # noqa: E402
 from serapp.audio.sources import FileSource  # noqa: E402
 from serapp.features import FrontEndConfig  # noqa: E402
-from serapp.gui.main_window import MainWindow  # noqa: E402
-from serapp.gui.widgets import configure_pyqtgraph  # noqa: E402
 
-
-def _window(qtbot, tmp_path, bundle=None):
-    configure_pyqtgraph()
-    bundle = bundle or make_bundle(tmp_path / "m.safetensors", window_s=1.0)[0]
-    settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    w = MainWindow(str(bundle), "cpu", settings=settings)
-    qtbot.addWidget(w)
-    w.show()
-    w.load_model_async()
-    qtbot.waitUntil(lambda: w.predictor is not None, timeout=20000)
-    return w
+_window = open_window
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from helpers import make_bundle, speechlike, tone
 
-from serapp.settings import AnalysisSettings
 from serapp.audio.recorder import Recorder
 from serapp.audio.ringbuffer import RingBuffer
 from serapp.audio.sources import FileSource
 from serapp.audio.vad import EnergyGate, SileroGate
 from serapp.live import LiveAnalyzer, LiveWorker, StreamResampler
 from serapp.predictor import load_model
+from serapp.settings import AnalysisSettings
 
 
 def test_ring_latest_is_contiguous_across_the_wrap():

@@ -16,9 +16,9 @@ from serapp.audio.sources import (
     list_input_devices,
     open_microphone,
 )
-from serapp.settings import AnalysisSettings
 from serapp.live import LiveAnalyzer
 from serapp.predictor import load_model
+from serapp.settings import AnalysisSettings
 
 
 def _wait_for(predicate, timeout=30.0):

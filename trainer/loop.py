@@ -18,7 +18,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-
 from tqdm.auto import tqdm
 
 from serapp.bundle import BundleMeta

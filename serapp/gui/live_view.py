@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtWidgets
 
-from serapp.settings import AnalysisSettings
 from serapp.audio.recorder import Recorder
 from serapp.features import FrontEndConfig, StreamingFrontEnd
 from serapp.gui.widgets import (
@@ -27,6 +26,7 @@ from serapp.gui.widgets import (
 )
 from serapp.labels import EMOTIONS
 from serapp.live import LiveAnalyzer, LiveWorker, StreamResampler
+from serapp.settings import AnalysisSettings
 
 
 class LiveView(QtWidgets.QWidget):

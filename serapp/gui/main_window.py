@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from serapp.settings import AnalysisSettings
 from serapp.audio.io import AUDIO_EXTENSIONS
 from serapp.audio.sources import AudioDeviceError, list_input_devices, open_microphone
 from serapp.bundle import read_bundle_meta
@@ -19,6 +18,7 @@ from serapp.gui.file_view import FileView
 from serapp.gui.listening_view import ListeningView
 from serapp.gui.live_view import LiveView
 from serapp.predictor import available_devices, default_bundle_path, load_model
+from serapp.settings import AnalysisSettings
 
 FRAME_MS = 16  # display rate, about 60 frames per second
 
