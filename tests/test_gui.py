@@ -116,7 +116,8 @@ def test_recording_leaves_a_valid_wav_and_timeline_even_when_the_app_closes(qtbo
     window.toggle_recording(str(wav_path))
     start = window.live.recorder.start_position  # the ring position when Record was pressed
     qtbot.waitUntil(lambda: src.finished, timeout=10000)
-    qtbot.wait(300)
+    csv_path = wav_path.with_suffix(".csv")
+    qtbot.waitUntil(lambda: len(csv_path.read_text().splitlines()) >= 2, timeout=20000)  # a reading is in
     window.close()  # closing while recording finalises the files
     with wave.open(str(wav_path)) as w:
         frames = w.getnframes()
@@ -134,7 +135,7 @@ def test_a_vanished_source_stops_capture_and_keeps_the_app_usable(qtbot, window)
     src = FileSource(samples=speechlike(5.0), sample_rate=16000, realtime=True)
     src.start()
     window.attach_source(src)
-    qtbot.wait(200)
+    qtbot.waitUntil(lambda: src.ring.written > 0, timeout=5000)
     src.error = "input device 'USB mic' stopped (disconnected?)"
     qtbot.waitUntil(lambda: window.source is None, timeout=5000)
     assert window.start_action.text() == "Start" and not window.record_action.isEnabled()

@@ -270,3 +270,25 @@ def test_one_predictor_shared_by_threads_gives_each_its_own_answers(predictor):
     for i, results in got.items():
         assert all(np.allclose(p, expected[i], atol=1e-6) for p, _ in results)
         assert all(t["model_ms"] > 0 for _, t in results)
+
+
+def test_each_thread_reads_the_stage_times_of_its_own_call(predictor):
+    import threading
+
+    mine, theirs_done, seen = {}, threading.Event(), {}
+    ready = threading.Event()
+
+    def worker():
+        predictor.predict_prepared(speechlike(3.0, seed=1))
+        mine.update(predictor.last_timing)
+        ready.set()
+        theirs_done.wait(30)
+        seen.update(predictor.last_timing)  # after another thread's call
+
+    t = threading.Thread(target=worker)
+    t.start()
+    assert ready.wait(30)
+    predictor.predict_prepared(speechlike(0.5, seed=2))
+    theirs_done.set()
+    t.join()
+    assert seen == mine

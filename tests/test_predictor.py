@@ -158,3 +158,17 @@ def test_cpu_threads_are_limited(tiny_bundle, monkeypatch):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_loading_another_model_can_leave_torchs_threads_alone(tiny_bundle):
+    """torch's thread count is process-wide: the app sets it once, and a model loaded while
+    another runs (a reload, a second model) must not change it under that one's feet."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        load_model(tiny_bundle, device="cpu", threads=2, set_threads=False)
+        assert torch.get_num_threads() == 1
+        load_model(tiny_bundle, device="cpu", threads=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
