@@ -273,8 +273,19 @@ def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: boo
     training.update(cv_record(cv_summaries))
     save_bundle(out, model, bundle_meta(cfg, cfg.labels, dict(model.hparams), training))
     if onnx is not None:
-        frames = cfg.frontend.n_frames(int(cfg.window_s * cfg.frontend.sample_rate))
-        dummy = torch.zeros(1, cfg.frontend.n_features, frames)
-        torch.onnx.export(model, (dummy,), str(onnx), input_names=["features"], output_names=["logits"],
-                          dynamic_axes={"features": {0: "batch", 2: "frames"}, "logits": {0: "batch"}}, dynamo=False)
+        export_onnx(model, cfg.frontend.n_features, cfg.frontend.n_frames(int(cfg.window_s * cfg.frontend.sample_rate)), onnx)
     return out
+
+
+def export_onnx(model: torch.nn.Module, n_features: int, frames: int, path: Path) -> Path:
+    """The network alone (features in, logits out) as ONNX, for windows of `frames` frames (the
+    model's own: every reading is made of such pieces) and any batch. The frames are fixed
+    because adaptive pooling and continuous kernels size themselves by the input."""
+    import warnings
+
+    dummy = torch.randn(1, n_features, frames)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notices (its future; fixed window sizes)
+        torch.onnx.export(model.eval(), (dummy,), str(path), input_names=["features"], output_names=["logits"],
+                          dynamic_axes={"features": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+    return Path(path)

@@ -11,12 +11,23 @@ import inspect
 
 from torch import nn
 
+from serapp.models.baselines import FrameTransformer, GlobalFeatureLogReg, LSTMNet, MFCCConvNet, StatsFeedForward
 from serapp.models.crnn import ConvRecurrentNet
+from serapp.models.parallel_cnn import ParallelCNNTransformer
 from serapp.models.tcn import TemporalConvNet
+from serapp.models.timnet import CkTIMNet, TIMNet
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "tcn": TemporalConvNet,
     "crnn": ConvRecurrentNet,
+    "parallel_cnn_transformer": ParallelCNNTransformer,
+    "timnet": TIMNet,
+    "cktimnet": CkTIMNet,
+    "logreg": GlobalFeatureLogReg,
+    "ffn": StatsFeedForward,
+    "lstm": LSTMNet,
+    "transformer": FrameTransformer,
+    "mfcc_cnn": MFCCConvNet,
 }
 
 
@@ -43,4 +54,6 @@ def build_model(architecture: str, n_features: int, n_classes: int, hparams: dic
     return cls(n_features=n_features, n_classes=n_classes, **dict(hparams or {}))
 
 
-__all__ = ["ARCHITECTURES", "build_model", "check_hparams", "ConvRecurrentNet", "TemporalConvNet"]
+__all__ = ["ARCHITECTURES", "build_model", "check_hparams", "ConvRecurrentNet", "TemporalConvNet", "TIMNet",
+           "CkTIMNet", "ParallelCNNTransformer", "GlobalFeatureLogReg", "StatsFeedForward", "LSTMNet",
+           "FrameTransformer", "MFCCConvNet"]

@@ -1,0 +1,91 @@
+"""Every architecture of the zoo: it learns (a step of gradient reaches every weight), it survives a
+bundle round trip bit for bit, it runs through the predictor, and its ONNX export gives torch's
+probabilities."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from serapp.bundle import BundleMeta, load_bundle, save_bundle
+from serapp.models import ARCHITECTURES, build_model
+from serapp.predictor import Predictor
+from trainer.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "trainer" / "configs").glob("*.toml"))
+# Small hyper-parameters per architecture, so each test takes a fraction of a second.
+TINY = {
+    "tcn": dict(channels=16, blocks=2), "crnn": dict(width=4, conv_blocks=2, channels=16, temporal_blocks=1),
+    "parallel_cnn_transformer": dict(conv_channels=4, transformer_layers=1, feedforward=32),
+    "timnet": dict(channels=8, blocks=3), "cktimnet": dict(channels=6, blocks=1), "logreg": {},
+    "ffn": dict(hidden=16), "lstm": dict(hidden=8, layers=1), "transformer": dict(d_model=16, layers=1, feedforward=32),
+    "mfcc_cnn": dict(filters=4, dense=8),
+}
+
+
+def test_every_architecture_has_a_config_and_a_tiny_form():
+    in_configs = {load_config(p).architecture for p in CONFIGS}
+    assert set(ARCHITECTURES) == in_configs == set(TINY)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_each_config_builds_its_model_within_the_bundle_budget(config):
+    cfg = load_config(config)
+    model = build_model(cfg.architecture, cfg.frontend.n_features, 8, cfg.hparams)
+    assert sum(p.numel() for p in model.parameters()) * 4 < 5 * 1024 * 1024  # a bundle of at most 5 MB
+
+
+def _tiny(name, n_features=12, n_classes=4, seed=0):
+    torch.manual_seed(seed)
+    return build_model(name, n_features, n_classes, TINY[name])
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_forward_and_backward_on_tiny_inputs(name):
+    model = _tiny(name).train()
+    x = torch.randn(3, 12, 37) * 10 - 40  # log-mel-like dB values; any window length
+    logits = model(x)
+    assert logits.shape == (3, 4) and torch.isfinite(logits).all()
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 3])).backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not dead
+    assert any(float(p.grad.abs().sum()) > 0 for p in model.parameters())
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 12, 61)).shape == (1, 4)  # another length
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_bundle_round_trip_is_bit_identical_and_runs_in_the_predictor(name, tmp_path):
+    from serapp.features import FrontEndConfig
+
+    fe = FrontEndConfig(n_mels=24, kind="mfcc", n_mfcc=12, normalize=True)
+    model = _tiny(name).eval()
+    meta = BundleMeta(architecture=name, labels=["neutral", "happy", "sad", "angry"], frontend=fe, window_s=0.5)
+    path = save_bundle(tmp_path / f"{name}.safetensors", model, meta)
+    loaded, meta2 = load_bundle(path)
+    x = torch.randn(2, 12, 51)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+    assert meta2.hparams == model.hparams
+    probs = Predictor(loaded, meta2, torch.device("cpu")).predict_prepared(np.random.default_rng(0).standard_normal(12000).astype(np.float32) * 0.1)
+    assert probs.shape == (4,) and abs(probs.sum() - 1) < 1e-5
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_onnx_export_gives_torchs_probabilities(name, tmp_path):
+    import onnxruntime as ort
+
+    from trainer.run import export_onnx
+
+    model = _tiny(name).eval()
+    path = export_onnx(model, 12, 51, tmp_path / f"{name}.onnx")
+    x = torch.randn(2, 12, 51)
+    with torch.no_grad():
+        expected = torch.softmax(model(x), dim=-1).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run(["logits"], {"features": x.numpy()})[0]
+    got = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
