@@ -249,7 +249,10 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     expected_digest = header["__metadata__"].get("weights_sha256")
     if expected_digest and tensors_digest(tensors) != expected_digest:
         raise BundleError(path, "corrupt: the weights do not match their checksum")
-    model = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
+    try:
+        model = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
+    except (ValueError, TypeError, OSError) as exc:  # an external part (a speech encoder) missing or different
+        raise BundleError(path, _first_line(exc)) from None
     for name, t in tensors.items():
         want = model.state_dict()[name]
         if t.dtype != want.dtype:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-FEATURE_KINDS = ("logmel", "mfcc")
+FEATURE_KINDS = ("logmel", "mfcc", "waveform")  # waveform: the samples themselves (speech encoders)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class FrontEndConfig:
     fmax: float | None = None  # None: Nyquist
     log_floor: float = 1e-10  # power floor before the log: -100 dB
     normalize: bool = False  # per-utterance mean/variance per band (needs the whole window)
-    kind: str = "logmel"  # "logmel" (dB) or "mfcc"
+    kind: str = "logmel"  # "logmel" (dB), "mfcc", or "waveform" (1 feature: the samples; normalize per window)
     n_mfcc: int = 40
 
     def __post_init__(self):
@@ -65,14 +65,16 @@ class FrontEndConfig:
 
     @property
     def n_features(self) -> int:
-        return self.n_mfcc if self.kind == "mfcc" else self.n_mels
+        return {"mfcc": self.n_mfcc, "waveform": 1}.get(self.kind, self.n_mels)
 
     @property
     def nyquist_fmax(self) -> float:
         return float(self.fmax) if self.fmax is not None else self.sample_rate / 2.0
 
     def n_frames(self, n_samples: int) -> int:
-        """Frames the centred (batch) form gives for a signal of n_samples."""
+        """Frames the centred (batch) form gives for a signal of n_samples (samples, for "waveform")."""
+        if self.kind == "waveform":
+            return n_samples
         padded = n_samples + 2 * (self.n_fft // 2)
         return 1 + (padded - self.n_fft) // self.hop_length if padded >= self.n_fft else 0
 
@@ -170,12 +172,20 @@ class FrontEnd(nn.Module):
         return 10.0 * torch.log10(self.mel_power(waveform, center).clamp_min(self.config.log_floor))
 
     def forward(self, waveform: torch.Tensor, center: bool = True) -> torch.Tensor:
+        if self.config.kind == "waveform":
+            features = waveform.unsqueeze(-2)
+            return normalize_features(features) if self.config.normalize else features
         features = self.log_mel(waveform, center)
         if self.dct is not None:
             features = torch.matmul(self.dct.to(features.dtype), features)
         if self.config.normalize:
             features = normalize_features(features)
         return features
+
+
+def display_config(config: FrontEndConfig) -> FrontEndConfig:
+    """The log-mel a spectrogram shows for a model's front-end (whatever features the model takes)."""
+    return dataclasses.replace(config, kind="logmel", normalize=False)
 
 
 class StreamingFrontEnd:

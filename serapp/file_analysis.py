@@ -16,7 +16,7 @@ import numpy as np
 
 from serapp.analysis import WindowReading, analyse_file, scan
 from serapp.audio.io import AudioStream
-from serapp.features import FrontEndConfig, StreamingFrontEnd
+from serapp.features import FrontEndConfig, StreamingFrontEnd, display_config
 from serapp.predictor import Predictor
 from serapp.settings import AnalysisSettings
 
@@ -54,11 +54,11 @@ class Spectrogram:
     """Log-mel columns of the streaming front-end, pooled (max) to at most `columns`."""
 
     def __init__(self, config: FrontEndConfig, expected_samples: int, columns: int = DISPLAY_COLUMNS):
-        self.fe = StreamingFrontEnd(config)
+        self.fe = StreamingFrontEnd(display_config(config))
         frames = 1 + max(1, expected_samples) // config.hop_length
         self.step = max(1, -(-frames // columns))
         self.parts: list[np.ndarray] = []
-        self._carry = np.zeros((config.n_features, 0), np.float32)
+        self._carry = np.zeros((config.n_mels, 0), np.float32)
 
     def _pool(self, cols: np.ndarray, final: bool = False) -> None:
         data = np.concatenate([self._carry, cols], axis=1)

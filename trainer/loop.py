@@ -96,12 +96,17 @@ def evaluate(predictor: Predictor, data: ClipSet, labels: list[str] | None = Non
     one corpus the metrics are that corpus'; with several, `per_corpus` holds each, and WA,
     UA and macro-F1 are their means (every corpus counts the same).
     """
-    names = data.labels or list(labels or predictor.labels)
     probs = np.stack([predictor.predict_prepared(clip if transform is None else transform(i, clip))
                       for i, clip in enumerate(data.clips)]) if len(data) else np.zeros((0, len(predictor.labels)))
+    return score_clips(probs, predictor.labels, data, labels)
+
+
+def score_clips(probs: np.ndarray, model_labels: list[str], data: ClipSet, labels: list[str] | None = None) -> dict:
+    """`evaluate`'s metrics from the clips' probabilities (rows of `probs`, over `model_labels`)."""
+    names = data.labels or list(labels or model_labels)
     per_corpus, nll, n_scored = {}, 0.0, 0
     for group, idx in data.by_group().items():
-        rule = ScoringRule(predictor.labels, data.label_sets.get(group) or names)
+        rule = ScoringRule(model_labels, data.label_sets.get(group) or names)
         idx = [i for i in idx if names[data.targets[i]] in rule.labels]
         true = [rule.labels.index(names[data.targets[i]]) for i in idx]
         scores = rule.scores(probs[idx]) if idx else np.zeros((0, len(rule.labels)))
@@ -207,6 +212,15 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
     model = build_model(cfg.architecture, cfg.frontend.n_features, len(labels), cfg.hparams).to(device)
     meta = bundle_meta(cfg, labels, dict(model.hparams))
     frontend = FrontEnd(cfg.frontend).to(device)
+    if getattr(model, "frozen_encoder", False):  # a pretrained encoder stays fixed: train its head on cached outputs
+        from trainer.frozen import train_frozen_head
+
+        history, best_state, best_epoch = train_frozen_head(cfg, model, frontend, train, val, device, progress)
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        val_metrics = evaluate(Predictor(model, meta, device), val) if len(val) else {}
+        return TrainResult(model=model, meta=meta, history=history, best_epoch=best_epoch, val_metrics=val_metrics)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))

@@ -7,7 +7,6 @@ and shows readings the inference worker queued. The model never runs on this thr
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import deque
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 from PySide6 import QtWidgets
 
 from serapp.audio.recorder import Recorder
-from serapp.features import FrontEndConfig, StreamingFrontEnd
+from serapp.features import FrontEndConfig, StreamingFrontEnd, display_config
 from serapp.gui.widgets import (
     ReadoutWidget,
     SpectrogramWidget,
@@ -68,7 +67,7 @@ class LiveView(QtWidgets.QWidget):
             self._pos = self.source.ring.written
             self._resampler = StreamResampler(self.source.sample_rate, self.frontend_config.sample_rate)
             # Built at Start (off start-up); log-mel for display whatever features the model takes.
-            self._stream_fe = StreamingFrontEnd(dataclasses.replace(self.frontend_config, kind="logmel"))
+            self._stream_fe = StreamingFrontEnd(display_config(self.frontend_config))
 
     def set_predictor(self, predictor) -> None:
         self.predictor = predictor

@@ -14,6 +14,7 @@ from torch import nn
 from serapp.models.baselines import FrameTransformer, GlobalFeatureLogReg, LSTMNet, MFCCConvNet, StatsFeedForward
 from serapp.models.crnn import ConvRecurrentNet
 from serapp.models.parallel_cnn import ParallelCNNTransformer
+from serapp.models.speech_encoder import SpeechEncoderClassifier
 from serapp.models.tcn import TemporalConvNet
 from serapp.models.timnet import CkTIMNet, TIMNet
 
@@ -28,6 +29,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "lstm": LSTMNet,
     "transformer": FrameTransformer,
     "mfcc_cnn": MFCCConvNet,
+    "speech_encoder": SpeechEncoderClassifier,
 }
 
 
@@ -56,4 +58,4 @@ def build_model(architecture: str, n_features: int, n_classes: int, hparams: dic
 
 __all__ = ["ARCHITECTURES", "build_model", "check_hparams", "ConvRecurrentNet", "TemporalConvNet", "TIMNet",
            "CkTIMNet", "ParallelCNNTransformer", "GlobalFeatureLogReg", "StatsFeedForward", "LSTMNet",
-           "FrameTransformer", "MFCCConvNet"]
+           "FrameTransformer", "MFCCConvNet", "SpeechEncoderClassifier"]
