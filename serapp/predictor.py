@@ -182,6 +182,17 @@ class Predictor:
             out.append(self.probabilities(np.stack([loop_to_length(samples[s:e], window) for s, e in spans[i : i + _BATCH_WINDOWS]])))
         return np.concatenate(out).mean(axis=0)
 
+    def window_cost_ms(self, runs: int = 3) -> float:
+        """Median milliseconds to read one model window (after a warm-up call)."""
+        silence = np.zeros(self.model_window, np.float32)
+        self.predict_prepared(silence)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.predict_prepared(silence)
+            times.append((time.perf_counter() - t0) * 1e3)
+        return float(np.median(times))
+
     def predict_file(self, path: str | os.PathLike) -> tuple[np.ndarray, dict[str, float]]:
         """Decode a short file at the model's rate and predict it whole; (samples, probabilities)."""
         samples, rate = load_audio(path, self.sample_rate)

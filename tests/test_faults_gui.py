@@ -163,3 +163,23 @@ def test_the_playback_cursor_follows_the_samples_played_not_the_clock(qtbot, vir
     fv.toggle_play()
     assert fv.play_button.text() == "Play"
     w.close()
+
+
+def test_a_model_too_slow_for_the_live_view_gets_a_longer_hop_and_a_message(qtbot, tmp_path):
+    """CkTIM-net's continuous kernels take far over 50 ms per 3 s window on one thread."""
+    import torch
+
+    from serapp.bundle import BundleMeta, save_bundle
+    from serapp.models import build_model
+
+    fe = FrontEndConfig(kind="mfcc", n_mfcc=39, normalize=True)
+    torch.manual_seed(0)
+    model = build_model("cktimnet", 39, 4, {"blocks": 3}).eval()
+    bundle = save_bundle(tmp_path / "slow.safetensors", model,
+                         BundleMeta("cktimnet", ["neutral", "happy", "sad", "angry"], fe, 3.0))
+    w = _window(qtbot, tmp_path, bundle)
+    assert w.model_cost_ms > 50
+    assert "too slow for live readings" in " ".join(w.messages)
+    assert w.hop_spin.value() >= 2 * w.model_cost_ms / 1000 - 0.05  # a reading never waits for the last one
+    assert w.live.settings.hop_s == w.hop_spin.value()
+    w.close()

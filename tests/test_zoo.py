@@ -89,3 +89,29 @@ def test_onnx_export_gives_torchs_probabilities(name, tmp_path):
     logits = session.run(["logits"], {"features": x.numpy()})[0]
     got = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
+    import json
+
+    from helpers import make_ravdess_corpus
+
+    from trainer.cli import main as train_main
+
+    corpus = make_ravdess_corpus(tmp_path / "rav", actors=range(1, 25), labels=("neutral", "angry"), reps=1, seconds=0.3)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- zoo:start -->\nPLACEHOLDER\n<!-- zoo:end -->\n\nafter\n")
+    args = ["zoo", "--data", f"ravdess={corpus}", "--configs", "logreg", "ffn", "--folds", "1", "--random-split",
+            "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "zoo.json"), "--readme", str(readme),
+            "--no-cache", "--set", "train.epochs=2", "--set", "data.window_s=0.5", "--set", "train.threads=1"]
+    assert train_main(args) == 0
+    results = json.loads((tmp_path / "zoo.json").read_text())
+    for name in ("logreg", "ffn"):
+        row = results["models"][name]
+        assert row["emobox"]["folds"] == 1 and 0 <= row["emobox"]["ua"]["mean"] <= 1 and row["parameters"] > 0
+        assert "speaker-dependent" in row["random_split"]["protocol"] and row["cpu_ms"] > 0
+    assert results["models"]["logreg"]["origin"].startswith("37.8%")
+    text = readme.read_text()
+    assert "| logreg |" in text and "| ffn |" in text and "PLACEHOLDER" not in text and text.endswith("after\n")
+    assert train_main(args) == 0  # a second run keeps the finished folds
+    assert json.loads((tmp_path / "zoo.json").read_text())["models"]["ffn"]["emobox"] == results["models"]["ffn"]["emobox"]

@@ -74,6 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
     k.add_argument("--cache-dir", metavar="DIR")
     k.add_argument("--no-cache", action="store_true")
+    z = sub.add_parser("zoo", help="every architecture on the same footing: the model-zoo table in the README")
+    z.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="RAVDESS (and, for --cross-corpus, the others)")
+    z.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora by name")
+    z.add_argument("--configs", nargs="+", metavar="NAME", help="config names in trainer/configs (default: all but "
+                   "multicorpus; speech_encoder only with --set model.encoder_dir=...)")
+    z.add_argument("--folds", nargs="+", default=["1", "2"], metavar="K", help="EmoBox folds (default: 1 2)")
+    z.add_argument("--random-split", action="store_true", help="also one random 80/20 split (speaker-dependent)")
+    z.add_argument("--cross-corpus", nargs="*", default=[], metavar="NAME",
+                   help="configs also trained leave-one-corpus-out (with the multicorpus config's sampling)")
+    z.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="applied to every config")
+    z.add_argument("--out", default="runs/zoo", metavar="DIR")
+    z.add_argument("--results", default="docs/results/zoo.json", metavar="JSON")
+    z.add_argument("--readme", default="README.md", metavar="FILE")
+    z.add_argument("--render-only", action="store_true")
+    z.add_argument("--cache-dir", metavar="DIR")
+    z.add_argument("--no-cache", action="store_true")
     x = sub.add_parser("export", help="write a bundle (and optionally ONNX) from a run's checkpoint")
     x.add_argument("run", metavar="RUN_DIR|CHECKPOINT")
     x.add_argument("--out", required=True, metavar="BUNDLE.safetensors")
@@ -150,6 +166,42 @@ def _crosscorpus(args, argv: list[str]) -> None:
     print(f"figures in {results_path}; table written into {args.readme}")
 
 
+def _zoo(args, argv: list[str]) -> None:
+    import dataclasses
+
+    from trainer import crosscorpus, zoo
+
+    results_path = Path(args.results)
+    if args.render_only:
+        if not results_path.is_file():
+            raise CorpusError(f"{results_path}: no results to render (run without --render-only first)")
+        results = json.loads(results_path.read_text())
+    else:
+        names = args.configs or sorted(p.stem for p in CONFIGS.glob("*.toml")
+                                       if p.stem not in ("multicorpus", "speech_encoder"))
+        unknown = [n for n in names if not (CONFIGS / f"{n}.toml").is_file()]
+        if unknown:
+            raise CorpusError(f"no config {', '.join(unknown)} in {CONFIGS}")
+        configs = {n: load_config(CONFIGS / f"{n}.toml", args.set) for n in names}
+        mc = load_config(CONFIGS / "multicorpus.toml")
+        corpora = load_corpora(args.data, ["ravdess"], args.data_root)
+        everything = load_corpora(args.data, mc.corpora, args.data_root) if args.cross_corpus else None
+        missing = [n for n in args.cross_corpus if n not in configs]
+        if missing:
+            raise CorpusError(f"--cross-corpus {', '.join(missing)}: not among the configs run")
+        # Leave-one-corpus-out with the multi-corpus config's sampling and validation, each model's recipe otherwise.
+        keep = {k: getattr(mc, k) for k in ("sampling", "epoch_clips", "val_keep_speakers", "val_min_clips")}
+        cross = {n: dataclasses.replace(configs[n], **keep) for n in args.cross_corpus}
+        results = zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
+                              cross, everything)
+        results["command"] = "ser-train " + shlex.join(argv)
+        zoo.write_results(results_path, results)
+    markdown = zoo.render_markdown(results)
+    crosscorpus.update_readme(Path(args.readme), markdown, zoo.START, zoo.END)
+    print(markdown)
+    print(f"figures in {results_path}; table written into {args.readme}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from trainer import run
@@ -184,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 print("  recall: " + "  ".join(f"{k} {100 * v:.0f}%" for k, v in m["per_class_recall"].items()))
         elif args.command == "crosscorpus":
             _crosscorpus(args, sys.argv[1:] if argv is None else list(argv))
+        elif args.command == "zoo":
+            _zoo(args, sys.argv[1:] if argv is None else list(argv))
         elif args.command == "export":
             path = run.run_export(Path(args.run), Path(args.out), Path(args.onnx) if args.onnx else None, args.last,
                                   run.load_cv_summaries(args.cv_summary))

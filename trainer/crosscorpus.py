@@ -42,7 +42,7 @@ def _check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
     if not path.is_file():
         return
     stored = json.loads(path.read_text())
-    current = cfg.to_dict()
+    current = json.loads(json.dumps(cfg.to_dict()))  # as it would be stored (tuples become lists)
     differ = sorted(k for k in current if k != "labels" and stored.get(k) != current[k])
     if differ:
         raise CorpusError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
@@ -156,13 +156,14 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(readme: Path, markdown: str) -> None:
+def update_readme(readme: Path, markdown: str, start: str = START, end: str = END) -> None:
+    """Put `markdown` between the README's two markers (the rest stays as it is)."""
     text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise CorpusError(f"{readme}: no {START} … {END} markers to put the table between")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{markdown}{END}{tail}", encoding="utf-8")
+    if start not in text or end not in text:
+        raise CorpusError(f"{readme}: no {start} … {end} markers to put the table between")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{markdown}{end}{tail}", encoding="utf-8")
 
 
 def write_results(path: Path, results: dict) -> None:

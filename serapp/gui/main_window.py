@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +22,7 @@ from serapp.predictor import available_devices, default_bundle_path, load_model
 from serapp.settings import AnalysisSettings
 
 FRAME_MS = 16  # display rate, about 60 frames per second
+LIVE_BUDGET_MS = 50.0  # a model slower than this per window gets a longer live hop
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -33,6 +35,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.messages: list[str] = []
         self.predictor = None
         self._models_loaded = 0
+        self.model_cost_ms = 0.0
         self.model_path = model_path or self.settings.value("model", "") or None
         self.compute_device = compute_device or self.settings.value("compute_device", "auto")
         self.source = None
@@ -188,11 +191,20 @@ class MainWindow(QtWidgets.QMainWindow):
         # torch's thread count is process-wide: set at the first load, before any model runs.
         first = not self._models_loaded
         self._models_loaded += 1
-        self.run_in_background(lambda: load_model(path, device=device, set_threads=first), self._model_loaded,
-                               self._model_failed)
+        def load():
+            predictor = load_model(path, device=device, set_threads=first)
+            return predictor, predictor.window_cost_ms()
+        self.run_in_background(load, self._model_loaded, self._model_failed)
 
-    def _model_loaded(self, predictor) -> None:
+    def _model_loaded(self, loaded) -> None:
+        predictor, cost_ms = loaded
         self.predictor = predictor
+        self.model_cost_ms = cost_ms
+        if cost_ms > LIVE_BUDGET_MS:  # too slow for the live view: fewer readings, never falling behind
+            hop = max(self.hop_spin.value(), round(math.ceil(2 * cost_ms / 100) / 10, 1))
+            self.notify(f"{predictor.path.name} needs {cost_ms:.0f} ms per window, too slow for live readings every "
+                        f"{self.hop_spin.value():g} s: the live hop is now {hop:g} s")
+            self.hop_spin.setValue(hop)
         self.live.set_predictor(predictor)
         meta = predictor.meta
         ua = meta.training.get("cross_validation", {}).get("ua", {}).get("mean")

@@ -11,7 +11,13 @@ import inspect
 
 from torch import nn
 
-from serapp.models.baselines import FrameTransformer, GlobalFeatureLogReg, LSTMNet, MFCCConvNet, StatsFeedForward
+from serapp.models.baselines import (
+    FrameTransformer,
+    GlobalFeatureLogReg,
+    LSTMNet,
+    MFCCConvNet,
+    StatsFeedForward,
+)
 from serapp.models.crnn import ConvRecurrentNet
 from serapp.models.parallel_cnn import ParallelCNNTransformer
 from serapp.models.speech_encoder import SpeechEncoderClassifier

@@ -1,0 +1,135 @@
+"""`ser-train zoo`: every architecture on the same footing, one table in the README.
+
+For each config: parameters, bundle MB, CPU milliseconds per 3 s window on one thread, the
+speaker-independent EmoBox RAVDESS figures (the folds asked for; the table says how many),
+optionally a random-split figure (speaker-dependent, as the origins measured) beside the
+origin's own number, and, for the configs named with --cross-corpus, the leave-one-corpus-out
+mean (with the corpora the config lists). Runs are kept under --out and resumed, as in
+`ser-train crosscorpus`; the figures go to docs/results/zoo.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from serapp.bundle import save_bundle
+from serapp.models import build_model
+from trainer import report
+from trainer.config import TrainConfig
+from trainer.crosscorpus import _check_same_config
+
+START, END = "<!-- zoo:start -->", "<!-- zoo:end -->"
+LIVE_BUDGET_MS = 50.0  # the app lengthens the live hop for a model slower than this (gui.main_window)
+
+# What each origin reported, and how (never comparable with speaker-independent figures).
+ORIGINS = {
+    "parallel_cnn": "80.4% (RAVDESS, random 80/10/10 split; its test set held noisy copies of training clips)",
+    "timnet": "74.1% (EMOVO, random split, 3 blocks; 84.8% with 6)",
+    "cktimnet": "79.5% (EMOVO, random split, 3 blocks; 90.2% with augmentation)",
+    "logreg": "37.8% (course project, random split)",
+    "transformer": "51.4% (course project, random split)",
+    "speech_encoder": "62.5% fine-tuned wav2vec2-base (course project, validation, random split); "
+                      "published on unseen RAVDESS actors: 54% UA frozen wav2vec2-base, 72% WavLM-large",
+}
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def measure(cfg: TrainConfig, n_labels: int = 8, runs: int = 20) -> dict:
+    """Parameters, bundle size and the median CPU time of one window (front-end + model, 1 thread)."""
+    from serapp.bundle import BundleMeta
+    from serapp.predictor import Predictor
+
+    torch.manual_seed(0)
+    model = build_model(cfg.architecture, cfg.frontend.n_features, n_labels, cfg.hparams).eval()
+    labels = [f"l{i}" for i in range(n_labels)]
+    meta = BundleMeta(cfg.architecture, labels, cfg.frontend, cfg.window_s, dict(model.hparams), cfg.trim_top_db)
+    with tempfile.TemporaryDirectory() as tmp:
+        size = save_bundle(Path(tmp) / "m.safetensors", model, meta).stat().st_size
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        predictor = Predictor(model, meta, torch.device("cpu"))
+        window = np.random.default_rng(0).standard_normal(predictor.model_window).astype(np.float32) * 0.1
+        predictor.predict_prepared(window)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            predictor.predict_prepared(window)
+            times.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        torch.set_num_threads(threads)
+    ms = statistics.median(times)
+    return {"parameters": sum(p.numel() for p in model.parameters()), "bundle_mb": size / 1e6, "cpu_ms": ms,
+            "too_slow_for_live": ms > LIVE_BUDGET_MS}
+
+
+def _summary(s: dict) -> dict:
+    return {"folds": len(s["folds"]), "wa": s["wa"], "ua": s["ua"],
+            "per_fold_ua": {f["fold"]: f["test"]["ua"] for f in s["folds"]}}
+
+
+def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: list[str], cache_dir,
+            random_split: bool = False, cross_configs: dict[str, TrainConfig] | None = None,
+            all_corpora: list | None = None) -> dict:
+    """Train (or keep) every run the table needs; return the results record."""
+    from trainer.run import run_cv
+
+    ravdess = [c for c in corpora if c.name == "ravdess"]
+    results = {"folds_asked": list(folds), "models": {}}
+    for name, cfg in configs.items():
+        _log(f"== {name} ({cfg.architecture})")
+        row = {"architecture": cfg.architecture, **measure(cfg), "origin": ORIGINS.get(name)}
+        emo = dataclasses.replace(cfg, protocol="emobox")
+        for k in folds:
+            _check_same_config(out / name / "emobox" / f"fold{k}", emo)
+        row["emobox"] = _summary(run_cv(emo, ravdess, out / name / "emobox", name, resume=True, robustness=False,
+                                        cache_dir=cache_dir, folds=list(folds)))
+        if random_split:
+            rnd = dataclasses.replace(cfg, protocol="random")
+            s = run_cv(rnd, ravdess, out / name / "random", name, resume=True, robustness=False, cache_dir=cache_dir,
+                       folds=["1"])
+            row["random_split"] = {**_summary(s), "protocol": s["protocol"]}
+        if name in (cross_configs or {}) and all_corpora:
+            loco = dataclasses.replace(cross_configs[name], protocol="loco")
+            for c in all_corpora:
+                _check_same_config(out / name / "loco" / c.name, loco)
+            s = run_cv(loco, all_corpora, out / name / "loco", name, resume=True, robustness=False, cache_dir=cache_dir)
+            row["loco_mean_ua"] = s["ua"]["mean"]
+        results["models"][name] = row
+    return results
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.1f}"
+
+
+def render_markdown(results: dict) -> str:
+    lines = ["| model | parameters | bundle MB | CPU ms per 3 s window | RAVDESS WA % | RAVDESS UA % | folds | "
+             "cross-corpus UA % | random split % (speaker-dependent) | the origin's own figure |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+    for name, r in results["models"].items():
+        e = r["emobox"]
+        sd = f" ± {_pct(e['ua']['sd'])}" if e["folds"] > 1 else ""
+        slow = " (too slow for live)" if r["too_slow_for_live"] else ""
+        rnd = r.get("random_split", {}).get("ua", {}).get("mean")
+        params = f"{r['parameters'] / 1e3:.0f}k" if r["parameters"] >= 1000 else str(r["parameters"])
+        lines.append(f"| {name} | {params} | {r['bundle_mb']:.2f} | {r['cpu_ms']:.1f}{slow} | "
+                     f"{_pct(e['wa']['mean'])} | {_pct(e['ua']['mean'])}{sd} | {e['folds']} | "
+                     f"{_pct(r.get('loco_mean_ua'))} | {_pct(rnd)} | {r.get('origin') or '—'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report.write_json(path, results)
