@@ -17,16 +17,18 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-
-import safetensors.torch
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from serapp import __version__
 from serapp.errors import BundleError
-from serapp.features import FrontEndConfig
-from serapp.models import build_model
+from serapp.feature_config import FrontEndConfig
 from serapp.settings import MAX_WINDOW_S
+
+if TYPE_CHECKING:  # torch is imported where weights are touched, not to read a bundle's metadata
+    import torch
+    from torch import nn
+
+DEFAULT_BUNDLE_NAME = "default.safetensors"
 
 FORMAT_NAME = "serapp-bundle"
 FORMAT_VERSION = 1
@@ -110,6 +112,8 @@ def _check_fields(data: dict) -> None:
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     """SHA-256 over names, dtypes, shapes and bytes, in name order (independent of file layout)."""
+    import torch
+
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
@@ -120,6 +124,8 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
 
 def save_bundle(path: str | os.PathLike, model: nn.Module, meta: BundleMeta) -> Path:
     """Write atomically (temp file + rename), so a crash never leaves half a bundle."""
+    import safetensors.torch
+
     path = Path(path)
     meta = dataclasses.replace(
         meta,
@@ -222,6 +228,17 @@ def _read(path: str | os.PathLike) -> tuple[Path, bytes]:
         raise BundleError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
+def default_bundle_path() -> Path | None:
+    """The bundled default model shipped as package data, or None when there is none."""
+    import importlib.resources
+
+    try:
+        resource = importlib.resources.files("serapp.assets") / DEFAULT_BUNDLE_NAME
+    except ModuleNotFoundError:
+        return None
+    return Path(str(resource)) if resource.is_file() else None
+
+
 def read_bundle_meta(path: str | os.PathLike) -> BundleMeta:
     """The metadata alone, validated (for showing a model's details before loading it)."""
     path, data = _read(path)
@@ -230,6 +247,11 @@ def read_bundle_meta(path: str | os.PathLike) -> BundleMeta:
 
 def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, BundleMeta]:
     """Build the named architecture, load the weights, return (model in eval mode, meta)."""
+    import safetensors.torch
+    import torch
+
+    from serapp.models import build_model
+
     path, data = _read(path)
     header = _read_header(path, data)
     meta = _parse_meta(path, header)

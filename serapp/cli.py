@@ -20,6 +20,8 @@ from serapp.errors import SerappError
 from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
 
 FORMATS = ("table", "jsonl", "csv")
+COMMANDS = ("predict", "bench-report")
+VIEWS = ("live", "file", "listening")
 
 
 def _positive_float(text: str) -> float:
@@ -47,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Speech emotion recognition. With no command, opens the desktop app.",
     )
     parser.add_argument("--version", action="version", version=f"serapp {__version__}")
-    gui = parser.add_argument_group("desktop app (no command)")
+    gui = parser.add_argument_group("desktop app (no command; `serapp FILE` opens FILE in the file view)")
+    gui.add_argument("--open", metavar="FILE", help="open this audio file in the file view (as `serapp FILE`)")
+    gui.add_argument("--view", choices=VIEWS, help="the view to show: live, file or listening")
+    gui.add_argument("--compare", metavar="BUNDLE", help="read a second model on the same audio, side by side")
+    gui.add_argument("--present", action="store_true", help="presentation mode: full screen, large type (F11)")
     gui.add_argument("--model", metavar="PATH", help="model bundle (default: the bundled model)")
     gui.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="compute device for the model")
     gui.add_argument("--input-device", metavar="NAME_OR_INDEX", help="start live capture on this input at launch")
@@ -218,11 +224,22 @@ def run_gui(args: argparse.Namespace) -> int:
         print(f"serapp: the desktop app cannot start: {exc} (Qt or one of its system libraries is missing)",
               file=sys.stderr)
         return 1
-    return run_app(args.model, args.device, args.input_device, args.quit_after, args.screenshot)
+    from serapp.gui.app import LaunchOptions
+
+    if args.open and not Path(args.open).exists():
+        print(f"serapp: {args.open}: no such file", file=sys.stderr)
+        return 2
+    return run_app(LaunchOptions(model=args.model, device=args.device, input_device=args.input_device,
+                                 quit_after=args.quit_after, screenshot=args.screenshot, open_file=args.open,
+                                 view=args.view or ("file" if args.open else None), compare=args.compare,
+                                 present=args.present))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        argv = ["--open", *argv]  # `serapp FILE [options]`: the desktop app on that file
     args = parser.parse_args(argv)
     if args.command == "predict" and args.hop is not None and args.window is None:
         parser.error("--hop needs --window")

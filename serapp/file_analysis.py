@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +89,7 @@ class FileAnalysis:
     segments: list[WindowReading]
     overall: WindowReading | None  # None without a model
     shortfall: str | None = None
+    labels: list[str] = field(default_factory=list)  # the model's
 
 
 def analyze_file(path: str | os.PathLike, predictor: Predictor | None,
@@ -107,7 +108,8 @@ def analyze_file(path: str | os.PathLike, predictor: Predictor | None,
         stream = AudioStream(path, rate)
         first = scan(stream, rate, None, None, (envelope, spec))
         duration, segments, overall, shortfall = first.n_samples / rate, [], None, stream.shortfall
-    return FileAnalysis(Path(path), rate, duration, envelope.finish(), spec.finish(), config, segments, overall, shortfall)
+    return FileAnalysis(Path(path), rate, duration, envelope.finish(), spec.finish(), config, segments, overall, shortfall,
+                        list(predictor.labels) if predictor else [])
 
 
 def write_timeline_csv(path: str | os.PathLike, analysis: FileAnalysis, labels: list[str]) -> Path:

@@ -8,7 +8,6 @@ capture and drawing. Note that torch's thread count is per process.
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 import threading
 import time
@@ -18,11 +17,15 @@ import numpy as np
 import torch
 
 from serapp.audio.io import load_audio, resample, trim_silence
-from serapp.bundle import BundleMeta, load_bundle
+from serapp.bundle import (  # noqa: F401
+    DEFAULT_BUNDLE_NAME,
+    BundleMeta,
+    default_bundle_path,
+    load_bundle,
+)
 from serapp.errors import BundleError, DeviceError
 from serapp.features import FrontEnd
 
-DEFAULT_BUNDLE_NAME = "default.safetensors"
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 _BATCH_WINDOWS = 32  # windows per forward pass over long audio: bounds memory
 
@@ -66,15 +69,6 @@ def default_threads() -> int:
     if env.isdigit() and int(env) > 0:
         return int(env)
     return max(1, min(4, (os.cpu_count() or 2) // 2))
-
-
-def default_bundle_path() -> Path | None:
-    """The bundled default model shipped as package data, or None when there is none."""
-    try:
-        resource = importlib.resources.files("serapp.assets") / DEFAULT_BUNDLE_NAME
-    except ModuleNotFoundError:
-        return None
-    return Path(str(resource)) if resource.is_file() else None
 
 
 def window_starts(n_samples: int, window: int, hop: int) -> list[int]:

@@ -6,7 +6,7 @@ from helpers import make_bundle
 from PySide6 import QtCore
 
 from serapp.gui.main_window import MainWindow
-from serapp.gui.widgets import configure_pyqtgraph
+from serapp.gui.plots import configure_pyqtgraph
 
 
 def open_window(qtbot, tmp_path, bundle=None) -> MainWindow:

@@ -16,7 +16,7 @@ from helpers import make_bundle, speechlike  # noqa: E402
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 from qt_helpers import open_window  # noqa: E402
 
-from serapp.gui.widgets import COLORMAP  # noqa: E402
+from serapp.gui.plots import COLORMAP  # noqa: E402
 
 _window = open_window
 

@@ -119,7 +119,7 @@ def test_directory_without_audio(capsys, tmp_path, tiny_bundle):
         ["predict", "x.wav", "--window", "3", "--hop", "1e-6"],
         ["predict", "x.wav", "--hop", "0.5"],
         ["predict", "x.wav", "--device", "tpu"],
-        ["frobnicate"],
+        ["--view", "everything"],
     ],
 )
 def test_usage_errors_exit_2(capsys, argv):

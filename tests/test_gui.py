@@ -17,7 +17,7 @@ from PySide6 import QtCore  # noqa: E402
 
 from serapp.audio.sources import FileSource  # noqa: E402
 from serapp.gui.main_window import MainWindow  # noqa: E402
-from serapp.gui.widgets import configure_pyqtgraph  # noqa: E402
+from serapp.gui.plots import configure_pyqtgraph  # noqa: E402
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_live_view_shows_spectrogram_and_readout_from_a_source(qtbot, window):
     assert cols[:, -50:].max() > 100  # the newest columns show the speech
     top = window.live.readout.top.text()
     assert any(label in top for label in window.predictor.labels) and "%" in top
-    assert "features" in window.timing_label.text() and "ms" in window.timing_label.text()
+    assert "ms per reading" in window.timing_label.text() and "of a core" in window.timing_label.text()
     assert called_from and all(name == "LiveWorker" for name in called_from)  # never the GUI thread
     assert window.live.frames_drawn > 10
     assert window.level.value() > -40  # the level meter follows the input
@@ -87,9 +87,9 @@ def test_live_view_shows_spectrogram_and_readout_from_a_source(qtbot, window):
 
 def test_no_input_device_disables_capture_with_a_message(qtbot, window, monkeypatch):
     # A machine with no input at all cannot be made on demand; the device list is what differs.
-    import serapp.gui.main_window as mw
+    import serapp.gui.capture as capture
 
-    monkeypatch.setattr(mw, "list_input_devices", lambda: [])
+    monkeypatch.setattr(capture, "list_input_devices", lambda: [])
     window.refresh_devices()
     assert not window.start_action.isEnabled()
     assert window.messages[-1] == "no audio input device found; file analysis still works"

@@ -13,7 +13,7 @@ from PySide6 import QtCore  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
 from serapp.gui.main_window import MainWindow  # noqa: E402
-from serapp.gui.widgets import configure_pyqtgraph  # noqa: E402
+from serapp.gui.plots import configure_pyqtgraph  # noqa: E402
 from serapp.listening.answers import COLUMNS, read_answers  # noqa: E402
 
 LABELS = ["happy", "sad", "angry"]
@@ -137,7 +137,11 @@ def test_a_rater_with_the_keyboard_quits_resumes_and_sees_the_results(qtbot, win
     view.results.model_button.click()
     qtbot.waitUntil(lambda: "model" in (view.results.report or {}), timeout=20000)
     assert view.results.report["model"]["n"] == n
-    assert "same label choices" in view.results.text.toPlainText()
+    assert "same label choices" in view.results.notes.text()
+    table = view.results.table
+    headers = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+    assert headers == ["who", "answered", "skipped", "accuracy", "UA", "happy", "sad", "angry"]  # full names
+    assert table.item(table.rowCount() - 1, 0).text().startswith("model")
 
 
 def test_an_answer_that_cannot_be_saved_is_said_and_the_clip_stays(qtbot, window, corpus_dir, tmp_path):

@@ -1,23 +1,30 @@
-"""The file tab: whole waveform and spectrogram, emotion timeline, overall prediction, playback."""
+"""The file tab: the whole waveform and spectrogram, each model's emotion strip and timeline on
+one time axis, the overall reading, playback with a cursor across every plot, and (comparing
+two models) both timelines and how often they agree."""
 
 from __future__ import annotations
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from serapp.audio.playback import ClipPlayer
 from serapp.errors import SerappError
-from serapp.features import FrontEndConfig
-from serapp.file_analysis import FileAnalysis
-from serapp.gui.widgets import (
-    ReadoutWidget,
-    SpectrogramWidget,
-    TimelineWidget,
-    WaveformWidget,
-    panel_grid,
-)
+from serapp.feature_config import FrontEndConfig
+from serapp.gui.live_view import readout_column
+from serapp.gui.plots import TimePanels
+from serapp.gui.status import ElidedLabel
+from serapp.gui.widgets import CircumplexWidget, ReadoutWidget
 from serapp.labels import EMOTIONS
+
+
+def agreement(a_segments, b_segments) -> tuple[float | None, int]:
+    """(share of windows where both models hear speech and name the same top emotion, how
+    many such windows). Windows are matched by their start time (both models step by one hop)."""
+    b_by_start = {round(s.start_s, 3): s for s in b_segments}
+    pairs = [(a, b_by_start[round(a.start_s, 3)]) for a in a_segments if round(a.start_s, 3) in b_by_start]
+    both = [(a, b) for a, b in pairs if a.label is not None and b.label is not None]
+    if not both:
+        return None, 0
+    return sum(a.label == b.label for a, b in both) / len(both), len(both)
 
 
 class FileView(QtWidgets.QWidget):
@@ -26,59 +33,83 @@ class FileView(QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.analysis: FileAnalysis | None = None
-        self.title = QtWidgets.QLabel("Open an audio file (Ctrl+O) or drop one here.")
-        self.title.setWordWrap(True)
+        self.analysis = None  # a serapp.file_analysis.FileAnalysis
+        self.compared = None  # the second model's, when comparing
+        self.title = ElidedLabel("Open an audio file (Ctrl+O) or drop one here.")
         self.play_button = QtWidgets.QPushButton("Play")
         self.play_button.setEnabled(False)
         self.play_button.clicked.connect(self.toggle_play)
         self.export_button = QtWidgets.QPushButton("Export timeline CSV…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_requested.emit)
-        self.waveform = WaveformWidget()
-        self.spectrogram = SpectrogramWidget(FrontEndConfig())
-        self.timeline = TimelineWidget(list(EMOTIONS))
-        self.readout = ReadoutWidget(list(EMOTIONS))
-        self.cursors = [pg.InfiniteLine(0, angle=90, pen=pg.mkPen("r", width=1)) for _ in range(3)]
-        for plot, cursor in zip((self.waveform, self.spectrogram.plot, self.timeline), self.cursors):
-            plot.addItem(cursor)
-            cursor.setVisible(False)
+        self.panels = TimePanels(FrontEndConfig(), list(EMOTIONS))
+        self.readouts = [ReadoutWidget(list(EMOTIONS)), ReadoutWidget(list(EMOTIONS))]
+        self.readouts[1].hide()
+        self.circumplex = CircumplexWidget()
         top = QtWidgets.QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.play_button)
         top.addWidget(self.export_button)
+        body = QtWidgets.QHBoxLayout()
+        body.addWidget(self.panels, 3)
+        body.addWidget(readout_column(self.readouts, self.circumplex), 1)
         layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
-        layout.addLayout(panel_grid(self.waveform, self.spectrogram, self.timeline, self.readout), 1)
+        layout.addLayout(body, 1)
         self.player = ClipPlayer()
         self._playing = False
+        self._shown_segment = None
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(30)
         self._timer.timeout.connect(self._move_cursor)
 
-    def show_analysis(self, a: FileAnalysis, labels: list[str] | None) -> None:
+    @property
+    def readout(self) -> ReadoutWidget:
+        return self.readouts[0]
+
+    @property
+    def cursors(self):
+        return self.panels.cursors
+
+    def show_analysis(self, a, labels: list[str] | None, compared=None, names: tuple[str, str] = ("", "")) -> None:
+        """Show a serapp.file_analysis.FileAnalysis (and a second model's of the same file)."""
         self.stop_playback()
-        self.analysis = a
-        self.spectrogram.set_config(a.frontend)
-        self.waveform.show_envelope(*a.envelope, a.duration_s)
-        self.spectrogram.set_whole(a.log_mel, a.duration_s)
+        self.analysis, self.compared = a, compared
+        self.panels.spectrogram.set_config(a.frontend)
+        self.panels.waveform.show_envelope(*a.envelope, a.duration_s)
+        self.panels.spectrogram.set_whole(a.log_mel, a.duration_s)
         text = f"<b>{a.path.name}</b> — {a.duration_s:.2f} s"
-        if a.overall is not None and labels:
-            self.readout.set_labels(labels)
-            self.timeline.set_labels(labels)
-            if a.overall.probabilities is not None:
-                self.readout.show_probabilities(a.overall.probabilities)
-                text += f" — overall: <b>{a.overall.label}</b> ({a.overall.probabilities[a.overall.label]:.0%})"
-            else:
-                self.readout.show_none("no speech")
-                text += " — overall: <b>no speech</b>"
+        self.circumplex.clear_trail()
+        analyses = [x for x in (a, compared) if x is not None and x.overall is not None]
+        if analyses and labels:
+            model_labels = [labels] + ([compared.labels] if compared is not None and compared.overall else [])
+            self.panels.set_models(model_labels, list(names[: len(model_labels)]) if compared else [""])
+            for i, (x, readout) in enumerate(zip(analyses, self.readouts)):
+                readout.set_labels(model_labels[i])
+                readout.set_title(names[i] if compared else "")
+                readout.setVisible(True)
+                if x.overall.probabilities is not None:
+                    readout.show_probabilities(x.overall.probabilities)
+                else:
+                    readout.show_none("no speech")
+                self.panels.tracks[i].show_file(x.segments, model_labels[i])
+            self.readouts[1].setVisible(compared is not None)
+            o = a.overall
+            text += (f" — overall: <b>{o.label}</b> ({o.probabilities[o.label]:.0%})" if o.probabilities
+                     else " — overall: <b>no speech</b>")
             voiced = sum(s.speech for s in a.segments)
             text += f", {len(a.segments)} windows ({voiced} with speech)"
-            centres = np.array([(s.start_s + s.end_s) / 2 for s in a.segments])
-            probs = np.array([[s.probabilities[k] if s.probabilities else np.nan for k in labels] for s in a.segments])
-            self.timeline.show_segments(centres, probs, a.duration_s)
+            if compared is not None:
+                share, n = agreement(a.segments, compared.segments)
+                text += (f" — the models agree on {share:.0%} of {n} windows" if share is not None
+                         else " — no window where both hear speech")
+            if o.probabilities:
+                self.circumplex.add(o.probabilities)
         else:
+            self.panels.set_models([list(EMOTIONS)], [""])
             self.readout.show_none("no model")
+        self.panels.set_span(0.0, a.duration_s)
         if a.shortfall:
             text += f" — <i>{a.shortfall}</i>"
         self.title.setText(text)
@@ -97,9 +128,7 @@ class FileView(QtWidgets.QWidget):
             self.message.emit(str(exc))
             return
         self._playing = True
-        for c in self.cursors:
-            c.setValue(0.0)
-            c.setVisible(True)
+        self.panels.set_cursor(0.0)
         self.play_button.setText("Stop")
         self._timer.start()
 
@@ -119,6 +148,10 @@ class FileView(QtWidgets.QWidget):
             self.stop_playback()
             return
         t = self.player.position_s()
-        if t is not None:
-            for c in self.cursors:
-                c.setValue(t)
+        if t is None:
+            return
+        self.panels.set_cursor(t)
+        current = next((s for s in self.analysis.segments if s.start_s <= t < s.end_s), None)
+        if current is not None and current is not self._shown_segment:  # the arousal-valence trail follows
+            self._shown_segment = current
+            self.circumplex.add(current.probabilities)

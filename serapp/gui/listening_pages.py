@@ -1,18 +1,14 @@
-"""Listening test: the set-up page and the results page (the trial page is in listening_view)."""
+"""Listening test: the set-up page (the trial page is in listening_view, results in listening_results)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from serapp.corpora import Corpus, detect_corpus
 from serapp.errors import SerappError
-from serapp.gui.widgets import _theme_plot
-from serapp.listening.report import format_text
 from serapp.listening.session import ListeningSettings
 
 
@@ -200,96 +196,3 @@ class SetupPage(QtWidgets.QWidget):
         s.setValue("listening/autoplay", "true" if self.autoplay.isChecked() else "false")
         s.setValue("listening/answer_file", self.answer_file.text().strip())
         s.setValue("listening/excluded", "|".join(lab for lab, cb in self.checks.items() if not cb.isChecked()))
-
-
-class ConfusionPlot(pg.PlotWidget):
-    """Rows: true label, columns: chosen label; colour is the row share, text the count."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent=parent, background=None)
-        _theme_plot(self)
-        self.setMouseEnabled(False, False)
-        self.hideButtons()
-        self.setAspectLocked(True)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
-        self.addItem(self.image)
-        self.texts: list[pg.TextItem] = []
-        self.setLabel("left", "true")
-        self.setLabel("bottom", "chosen")
-        self.getPlotItem().invertY(True)
-
-    def show_matrix(self, labels: list[str], matrix: list[list[int]]) -> None:
-        m = np.asarray(matrix, dtype=np.float64).reshape(len(labels), len(labels))
-        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-        self.image.setImage(np.ascontiguousarray(np.round(share * 255).astype(np.uint8)), levels=(0, 255))
-        for t in self.texts:
-            self.removeItem(t)
-        self.texts = []
-        for i in range(len(labels)):
-            for j in range(len(labels)):
-                t = pg.TextItem(str(int(m[i, j])), color="w" if share[i, j] < 0.6 else "k", anchor=(0.5, 0.5))
-                t.setPos(j + 0.5, i + 0.5)
-                self.addItem(t)
-                self.texts.append(t)
-        ticks = [[(k + 0.5, lab[:8]) for k, lab in enumerate(labels)]]
-        self.getAxis("bottom").setTicks(ticks)
-        self.getAxis("left").setTicks(ticks)
-        self.setRange(xRange=(0, len(labels)), yRange=(0, len(labels)), padding=0.02)
-
-
-class ResultsPage(QtWidgets.QWidget):
-    """Scores of the answer file(s): table of raters, kappa, confusion, and the model beside them."""
-
-    model_requested = QtCore.Signal()
-    new_test_requested = QtCore.Signal()
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.summary = QtWidgets.QLabel("")
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.text = QtWidgets.QPlainTextEdit()
-        self.text.setReadOnly(True)
-        font = self.text.font()
-        font.setFamily("monospace")
-        font.setStyleHint(font.StyleHint.Monospace)
-        self.text.setFont(font)
-        self.confusion = ConfusionPlot()
-        self.model_button = QtWidgets.QPushButton("Score the model on these clips")
-        self.model_button.clicked.connect(self.model_requested.emit)
-        self.save_button = QtWidgets.QPushButton("Save confusion PNG…")
-        self.save_button.clicked.connect(lambda: self.save_png())
-        again = QtWidgets.QPushButton("New test")
-        again.clicked.connect(self.new_test_requested.emit)
-        buttons = QtWidgets.QHBoxLayout()
-        for b in (self.model_button, self.save_button, again):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        split = QtWidgets.QSplitter()
-        split.addWidget(self.text)
-        split.addWidget(self.confusion)
-        split.setSizes([600, 420])
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(self.summary)
-        layout.addWidget(split, 1)
-        layout.addLayout(buttons)
-        self.report: dict | None = None
-        self.files: list[str] = []
-
-    def show_report(self, report: dict, files: list[str], headline: str = "") -> None:
-        self.report, self.files = report, list(files)
-        self.summary.setText(headline)
-        self.text.setPlainText(format_text(report, files))
-        pooled = report["pooled"]
-        self.confusion.show_matrix(pooled["labels"], pooled["confusion"])
-
-    def save_png(self, path: str | None = None) -> str | None:
-        if path is None:
-            base = Path(self.files[0]).with_suffix(".confusion.png") if self.files else Path("confusion.png")
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save confusion matrix", str(base), "PNG (*.png)")
-            if not path:
-                return None
-        if not self.confusion.grab().save(path):
-            raise SerappError(f"{path}: cannot save the image")
-        return path

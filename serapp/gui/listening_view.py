@@ -10,7 +10,8 @@ from serapp.audio.io import load_audio
 from serapp.audio.playback import ClipPlayer, output_problem
 from serapp.corpora import Record
 from serapp.errors import SerappError
-from serapp.gui.listening_pages import ResultsPage, SetupPage
+from serapp.gui.listening_pages import SetupPage
+from serapp.gui.listening_results import ResultsPage
 from serapp.labels import emotion_color
 from serapp.listening.answers import AnswerLog
 from serapp.listening.report import build_report, load_answer_files, score_model

@@ -1,8 +1,11 @@
-"""The live tab: waveform, scrolling spectrogram, emotion readout and timeline.
+"""The live tab: waveform, scrolling spectrogram, each model's emotion strip and timeline on one
+time axis; a readout per model and the arousal-valence panel beside them.
 
 The GUI timer calls `tick()` at display rate. It only reads the source's ring buffer (what
 arrived since the last frame), turns it into spectrogram columns with the streaming front-end,
-and shows readings the inference worker queued. The model never runs on this thread.
+and shows readings the inference workers queued. No model runs on this thread. The plots
+glide with time by moving the shared time axis each frame; their data change only when audio
+or a reading arrives.
 """
 
 from __future__ import annotations
@@ -15,40 +18,85 @@ import numpy as np
 from PySide6 import QtWidgets
 
 from serapp.audio.recorder import Recorder
-from serapp.features import FrontEndConfig, StreamingFrontEnd, display_config
-from serapp.gui.widgets import (
-    ReadoutWidget,
-    SpectrogramWidget,
-    TimelineWidget,
-    WaveformWidget,
-    panel_grid,
-)
+from serapp.feature_config import FrontEndConfig, display_config
+from serapp.gui.plots import TimePanels
+from serapp.gui.widgets import CircumplexWidget, ReadoutWidget
 from serapp.labels import EMOTIONS
-from serapp.live import LiveAnalyzer, LiveWorker, StreamResampler
 from serapp.settings import AnalysisSettings
+
+SECONDS = 10.0  # what every live plot shows
+
+
+def readout_column(readouts: list[ReadoutWidget], circumplex: CircumplexWidget) -> QtWidgets.QWidget:
+    """The right-hand column of both views: the readouts side by side, the circumplex below."""
+    column = QtWidgets.QWidget()
+    layout = QtWidgets.QVBoxLayout(column)
+    layout.setContentsMargins(0, 0, 0, 0)
+    row = QtWidgets.QHBoxLayout()
+    for r in readouts:
+        row.addWidget(r)
+    layout.addLayout(row, 3)
+    layout.addWidget(circumplex, 2)
+    return column
 
 
 class LiveView(QtWidgets.QWidget):
     def __init__(self, frontend: FrontEndConfig | None = None, parent=None):
         super().__init__(parent)
         self.frontend_config = frontend or FrontEndConfig()
-        self.waveform = WaveformWidget(seconds=5.0)
-        self.spectrogram = SpectrogramWidget(self.frontend_config, seconds=10.0)
-        self.readout = ReadoutWidget(list(EMOTIONS))
-        self.timeline = TimelineWidget(list(EMOTIONS), seconds=60.0)
-        self.setLayout(panel_grid(self.waveform, self.spectrogram, self.timeline, self.readout))
+        self.panels = TimePanels(self.frontend_config, list(EMOTIONS), live_seconds=SECONDS)
+        self.readouts = [ReadoutWidget(list(EMOTIONS)), ReadoutWidget(list(EMOTIONS))]
+        self.readouts[1].hide()
+        self.circumplex = CircumplexWidget()
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.panels, 3)
+        layout.addWidget(readout_column(self.readouts, self.circumplex), 1)
         self.source = None
-        self.predictor = None
-        self.worker: LiveWorker | None = None
+        self.predictors: list = [None, None]  # the model, and the one it is compared with
+        self.workers: list = [None, None]
         self.recorder: Recorder | None = None
         self.settings = AnalysisSettings()
         self.frame_ms: deque[float] = deque(maxlen=600)
         self.frames_drawn = 0
         self.last_reading = None
-        self._stream_fe: StreamingFrontEnd | None = None
+        self.last_readings: list = [None, None]
+        self.column_listeners: list = []  # presentation mode draws the same spectrogram columns...
+        self.reading_listeners: list = []  # ...and the model's readings
+        self._stream_fe = None  # a StreamingFrontEnd, built at Start (torch is not imported before the window shows)
         self._resampler = None
         self._pos = 0
         self._last_arrival = time.perf_counter()
+
+    # --- what other parts look at ----------------------------------------------------------
+
+    @property
+    def predictor(self):
+        return self.predictors[0]
+
+    @property
+    def worker(self):
+        return self.workers[0]
+
+    @property
+    def readout(self) -> ReadoutWidget:
+        return self.readouts[0]
+
+    @property
+    def spectrogram(self):
+        return self.panels.spectrogram
+
+    @property
+    def waveform(self):
+        return self.panels.waveform
+
+    @property
+    def timeline(self):
+        return self.panels.tracks[0].timeline
+
+    @property
+    def comparing(self) -> bool:
+        return self.predictors[1] is not None
 
     # --- wiring ----------------------------------------------------------------------------
 
@@ -56,48 +104,74 @@ class LiveView(QtWidgets.QWidget):
         self.stop_worker()
         self.source = source
         self._restart_spectrogram()
-        self.readout.show_none("listening…")
-        self._start_worker()
+        for r in self.visible_readouts():
+            r.show_none("listening…")
+        self._start_workers()
+
+    def visible_readouts(self) -> list[ReadoutWidget]:
+        return self.readouts[: 2 if self.comparing else 1]
 
     def _restart_spectrogram(self) -> None:
-        """The live spectrogram in the model's own front-end (rate, bands, hop)."""
+        """The live spectrogram in the primary model's own front-end (rate, bands, hop)."""
         self._stream_fe = None
         self.spectrogram.set_config(self.frontend_config)
         if self.source is not None:
+            from serapp.features import StreamingFrontEnd
+            from serapp.live import StreamResampler
+
             self._pos = self.source.ring.written
             self._resampler = StreamResampler(self.source.sample_rate, self.frontend_config.sample_rate)
-            # Built at Start (off start-up); log-mel for display whatever features the model takes.
+            # Log-mel for display whatever features the model takes.
             self._stream_fe = StreamingFrontEnd(display_config(self.frontend_config))
 
-    def set_predictor(self, predictor) -> None:
-        self.predictor = predictor
-        if predictor is not None:
-            self.readout.set_labels(predictor.labels)
-            self.timeline.set_labels(predictor.labels)
-            if predictor.meta.frontend != self.frontend_config:
-                self.frontend_config = predictor.meta.frontend
-                self._restart_spectrogram()
+    def set_predictor(self, predictor, slot: int = 0) -> None:
+        """The model (slot 0), or the one it is compared with (slot 1; None ends the comparison)."""
+        self.predictors[slot] = predictor
+        names = [self._name(p) for p in self.predictors if p is not None] if self.comparing else [""]
+        labels = [p.labels if p is not None else list(EMOTIONS) for p in self.predictors[: 2 if self.comparing else 1]]
+        self.panels.set_models(labels, names)
+        for i, r in enumerate(self.readouts):
+            p = self.predictors[i]
+            if p is not None:
+                r.set_labels(p.labels)
+            r.set_title(self._name(p) if self.comparing and p is not None else "")
+        self.readouts[1].setVisible(self.comparing)
+        primary = self.predictors[0]
+        if slot == 0 and primary is not None and primary.meta.frontend != self.frontend_config:
+            self.frontend_config = primary.meta.frontend
+            self._restart_spectrogram()
         if self.source is not None:
             self.stop_worker()
-            self._start_worker()
+            self._start_workers()
+
+    @staticmethod
+    def _name(predictor) -> str:
+        if predictor is None:
+            return ""
+        return predictor.path.stem if getattr(predictor, "path", None) else predictor.meta.architecture
 
     def set_settings(self, settings: AnalysisSettings) -> None:
-        """New analysis settings, handed to the worker as one immutable value."""
+        """New analysis settings, handed to the workers as one immutable value."""
         self.settings = settings
-        if self.worker is not None:
-            self.worker.analyzer.update(settings)
+        for w in self.workers:
+            if w is not None:
+                w.analyzer.update(settings)
 
-    def _start_worker(self) -> None:
-        if self.source is None or self.predictor is None:
+    def _start_workers(self) -> None:
+        if self.source is None:
             return
-        analyzer = LiveAnalyzer(self.source, self.predictor, self.settings)
-        self.worker = LiveWorker(analyzer)
-        self.worker.start()
+        from serapp.live import LiveAnalyzer, LiveWorker
+
+        for i, p in enumerate(self.predictors):
+            if p is not None:  # each model its own analyzer: its own front-end, window and gate
+                self.workers[i] = LiveWorker(LiveAnalyzer(self.source, p, self.settings))
+                self.workers[i].start()
 
     def stop_worker(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
+        for i, w in enumerate(self.workers):
+            if w is not None:
+                w.stop()
+            self.workers[i] = None
 
     def detach_source(self) -> None:
         self.stop_worker()
@@ -124,27 +198,42 @@ class LiveView(QtWidgets.QWidget):
             return
         t0 = time.perf_counter()
         chunk, self._pos, _ = self.source.ring.since(self._pos)
+        now_audio = self.source.ring.written / self.source.sample_rate
         if chunk.size:
             self._last_arrival = t0
             cols = self._stream_fe.push(self._resampler(chunk))
             self.spectrogram.append(cols)
-            # The waveform (and the timeline's time axis) change only when audio arrives.
-            self.waveform.show_samples(self.source.ring.latest(int(5.0 * self.source.sample_rate)))
-        self.spectrogram.redraw(t0 - self._last_arrival)  # every frame: the scroll is time-driven
-        if self.worker is not None:
-            readings = self.worker.drain()
-            for r in readings:
-                self.last_reading = r
-                self.timeline.add(r.t, r.probabilities)
+            self.spectrogram.redraw(0.0)
+            for listener in self.column_listeners:
+                listener(cols)
+            self.waveform.show_recent(self.source.ring.latest(int(SECONDS * self.source.sample_rate)), SECONDS)
+        arrived = False
+        for i, w in enumerate(self.workers):
+            if w is None:
+                continue
+            for r in w.drain():
+                arrived = True
+                self.last_readings[i] = r
+                self.panels.tracks[i].add(r.t, r.probabilities, self.settings.hop_s, SECONDS)
+                readout = self.readouts[i]
                 if r.speech:
-                    self.readout.show_probabilities(r.probabilities)
+                    readout.show_probabilities(r.probabilities)
                 else:
-                    self.readout.show_none()
-                if self.recorder is not None:
-                    start_t = self.recorder.start_position / self.source.sample_rate
-                    self.recorder.add_reading(r.t - start_t, r.speech, r.label, r.probabilities)
-            if chunk.size or readings:
-                self.timeline.redraw(self.source.ring.written / self.source.sample_rate)
+                    readout.show_none()
+                if i == 0:
+                    self.last_reading = r
+                    self.circumplex.add(r.probabilities)
+                    for listener in self.reading_listeners:
+                        listener(r.probabilities)
+                    if self.recorder is not None:
+                        start_t = self.recorder.start_position / self.source.sample_rate
+                        self.recorder.add_reading(r.t - start_t, r.speech, r.label, r.probabilities)
+        if chunk.size or arrived:
+            for track in self.panels.tracks:
+                track.redraw(now_audio, 0.0)
+        # Every frame: the shared time axis moves with the clock (content placed at arrival).
+        lag = min(max(t0 - self._last_arrival, 0.0), 0.05)
+        self.panels.set_span(lag - SECONDS, lag)
         self.frames_drawn += 1
         self.frame_ms.append((time.perf_counter() - t0) * 1e3)
 

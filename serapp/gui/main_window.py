@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,21 +9,25 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from serapp.audio.io import AUDIO_EXTENSIONS
-from serapp.audio.sources import AudioDeviceError, list_input_devices, open_microphone
-from serapp.bundle import read_bundle_meta
+from serapp.bundle import default_bundle_path, read_bundle_meta
 from serapp.errors import SerappError
-from serapp.file_analysis import analyze_file, write_timeline_csv
+from serapp.gui.capture import CaptureActions
 from serapp.gui.file_view import FileView
 from serapp.gui.listening_view import ListeningView
 from serapp.gui.live_view import LiveView
-from serapp.predictor import available_devices, default_bundle_path, load_model
+from serapp.gui.model_control import (
+    describe_model,
+    live_hop_for,
+    load_in_background,
+    model_summary,
+)
+from serapp.gui.status import ElidedLabel
 from serapp.settings import AnalysisSettings
 
 FRAME_MS = 16  # display rate, about 60 frames per second
-LIVE_BUDGET_MS = 50.0  # a model slower than this per window gets a longer live hop
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(CaptureActions, QtWidgets.QMainWindow):
     def __init__(self, model_path: str | None = None, compute_device: str | None = None, settings=None):
         super().__init__()
         self.setWindowTitle("serapp — speech emotion recognition")
@@ -34,14 +36,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self._tasks: list[tuple[Future, object, object]] = []
         self.messages: list[str] = []
         self.predictor = None
+        self.compare_predictor = None  # a second model, read on the same audio
         self._models_loaded = 0
         self.model_cost_ms = 0.0
+        self.presentation = None
         self.model_path = model_path or self.settings.value("model", "") or None
         self.compute_device = compute_device or self.settings.value("compute_device", "auto")
         self.source = None
 
-        self.banner = QtWidgets.QLabel()
-        self.banner.setWordWrap(True)
+        self.banner = ElidedLabel()  # the one place messages appear (the whole text in its tooltip)
         self.banner.setStyleSheet("padding: 4px; background: palette(alternate-base);")
         self.banner.hide()
         self.live = LiveView()
@@ -98,12 +101,18 @@ class MainWindow(QtWidgets.QMainWindow):
         open_action = tb.addAction("Open file…", self.open_file_dialog)
         open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
         tb.addAction("Open model…", self.open_model_dialog)
+        compare = tb.addAction("Compare with…", self.compare_dialog)
+        compare.setToolTip("a second model read on the same audio, side by side (live and in the file view)")
+        self.present_action = tb.addAction("Present", self.toggle_presentation)
+        self.present_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_F11))
+        self.present_action.setToolTip("full screen: the emotion in large type, its confidence and the spectrogram (F11)")
         listen = tb.addAction("Listening test", lambda: self.tabs.setCurrentWidget(self.listening))
         listen.setShortcut(QtGui.QKeySequence("Ctrl+L"))
         listen.setToolTip("people label clips; scored next to the model (Ctrl+L)")
         tb.addWidget(QtWidgets.QLabel(" Compute: "))
         self.compute_combo = QtWidgets.QComboBox()
-        self.compute_combo.addItems(["auto", *available_devices()])
+        # The devices present are known once torch is imported (with the model, after the window shows).
+        self.compute_combo.addItems(list(dict.fromkeys(["auto", "cpu", self.compute_device])))
         index = self.compute_combo.findText(self.compute_device)
         self.compute_combo.setCurrentIndex(max(0, index))
         self.compute_combo.currentTextChanged.connect(self._compute_changed)
@@ -139,13 +148,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self._analysis_changed()
 
     def _build_status(self) -> None:
+        """Fixed fields, each elided to its share of the bar (never run together); messages go
+        to the banner, not here."""
         sb = self.statusBar()
-        self.device_label = QtWidgets.QLabel("not capturing")
-        self.overflow_label = QtWidgets.QLabel("overflows 0")
-        self.timing_label = QtWidgets.QLabel("features – ms, model – ms")
-        self.model_label = QtWidgets.QLabel("model: loading…")
-        for w in (self.device_label, self.overflow_label, self.timing_label, self.model_label):
-            sb.addPermanentWidget(w)
+        self.device_label = ElidedLabel("not capturing")
+        self.overflow_label = ElidedLabel("overflows 0")
+        self.timing_label = ElidedLabel("model – ms per reading")
+        self.model_label = ElidedLabel("model: loading…")
+        for w, stretch in ((self.device_label, 3), (self.overflow_label, 1), (self.timing_label, 3),
+                           (self.model_label, 4)):
+            w.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+            sb.addWidget(w, stretch)
 
     def _tab_changed(self, _index: int) -> None:
         # In the listening test Space plays the clip; elsewhere it starts and stops capture.
@@ -155,11 +168,10 @@ class MainWindow(QtWidgets.QMainWindow):
     # --- messages and background work -----------------------------------------------------
 
     def notify(self, text: str) -> None:
-        """A one-line message for the user: banner and status bar, never a traceback."""
+        """A one-line message for the user, in the banner (one place), never a traceback."""
         self.messages.append(text)
         self.banner.setText(text)
         self.banner.show()
-        self.statusBar().showMessage(text, 10000)
 
     def run_in_background(self, fn, on_done, on_error=None) -> Future:
         future = self.executor.submit(fn)
@@ -186,32 +198,59 @@ class MainWindow(QtWidgets.QMainWindow):
             self.model_label.setText("model: none")
             self.notify("no bundled model in this installation: open one with “Open model…”")
             return
-        device = self.compute_combo.currentText()
         self.model_label.setText("model: loading…")
-        # torch's thread count is process-wide: set at the first load, before any model runs.
-        first = not self._models_loaded
-        self._models_loaded += 1
-        def load():
-            predictor = load_model(path, device=device, set_threads=first)
-            return predictor, predictor.window_cost_ms()
-        self.run_in_background(load, self._model_loaded, self._model_failed)
+        self._load(path, self._model_loaded)
 
-    def _model_loaded(self, loaded) -> None:
-        predictor, cost_ms = loaded
-        self.predictor = predictor
-        self.model_cost_ms = cost_ms
-        if cost_ms > LIVE_BUDGET_MS:  # too slow for the live view: fewer readings, never falling behind
-            hop = max(self.hop_spin.value(), round(math.ceil(2 * cost_ms / 100) / 10, 1))
+    def _load(self, path: str | None, done) -> None:
+        device = self.compute_combo.currentText()
+        first = not self._models_loaded  # torch's thread count: set once, before any model runs
+        self._models_loaded += 1
+        self.run_in_background(lambda: load_in_background(path, device, first), done, self._model_failed)
+
+    def _adopt(self, loaded) -> tuple:
+        predictor, cost_ms, devices = loaded
+        for name in devices:
+            if self.compute_combo.findText(name) < 0:
+                self.compute_combo.addItem(name)
+        hop = live_hop_for(cost_ms, self.hop_spin.value())
+        if hop is not None:  # too slow for the live view: fewer readings, never falling behind
             self.notify(f"{predictor.path.name} needs {cost_ms:.0f} ms per window, too slow for live readings every "
                         f"{self.hop_spin.value():g} s: the live hop is now {hop:g} s")
             self.hop_spin.setValue(hop)
+        return predictor, cost_ms
+
+    def _model_loaded(self, loaded) -> None:
+        predictor, cost_ms = self._adopt(loaded)
+        self.predictor = predictor
+        self.model_cost_ms = cost_ms
         self.live.set_predictor(predictor)
-        meta = predictor.meta
-        ua = meta.training.get("cross_validation", {}).get("ua", {}).get("mean")
-        self.model_label.setText(f"model: {predictor.path.name} ({meta.architecture}, {predictor.device.type}"
-                                 + (f", UA {ua:.0%}" if ua else "") + ")")
+        self.model_label.setText(model_summary(predictor, cost_ms))
         if self.model_path:
             self.settings.setValue("model", str(self.model_path))
+
+    def compare_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Compare with model", "", "serapp bundles (*.safetensors)")
+        if path:
+            self.open_compare(path)
+
+    def open_compare(self, path: str | None) -> None:
+        """Read a second model on the same audio (None: the bundled one); each keeps its own
+        front-end and window."""
+        if path is not None:
+            try:
+                read_bundle_meta(path)
+            except SerappError as exc:
+                self.notify(str(exc))
+                return
+        self._load(path, self._compare_loaded)
+
+    def _compare_loaded(self, loaded) -> None:
+        predictor, _ = self._adopt(loaded)
+        self.compare_predictor = predictor
+        self.live.set_predictor(predictor, slot=1)
+        self.notify(f"comparing with {predictor.path.name}")
+        if self.file_view.analysis is not None:
+            self.open_file(str(self.file_view.analysis.path))
 
     def _model_failed(self, exc) -> None:
         self.model_label.setText("model: failed")
@@ -247,97 +286,6 @@ class MainWindow(QtWidgets.QMainWindow):
                          ("smoothing", self.smooth_spin), ("gate_threshold", self.threshold_spin)):
             self.settings.setValue(key, box.value())
 
-    # --- live capture -------------------------------------------------------------------------
-
-    def refresh_devices(self) -> None:
-        self.device_combo.clear()
-        try:
-            devices = list_input_devices()
-        except AudioDeviceError as exc:
-            self.device_combo.addItem("no audio input")
-            self.device_combo.setEnabled(False)
-            self.start_action.setEnabled(False)
-            self.notify(str(exc))
-            return
-        for d in devices:
-            self.device_combo.addItem(d.label, d.index)
-        saved = self.settings.value("input_device", "")
-        idx = self.device_combo.findText(saved) if saved else -1
-        default = next((i for i, d in enumerate(devices) if d.is_default), 0)
-        self.device_combo.setCurrentIndex(idx if idx >= 0 else default)
-        if not devices:
-            self.start_action.setEnabled(False)
-            self.notify("no audio input device found; file analysis still works")
-
-    def start_capture(self, spec=None) -> bool:
-        if spec is None:
-            spec = self.device_combo.currentData()
-        try:
-            source, note = open_microphone(spec, preferred_rate=16000)
-        except AudioDeviceError as exc:
-            self.notify(str(exc))
-            return False
-        if note:
-            self.notify(note)
-        self.settings.setValue("input_device", source.device.label)
-        self.attach_source(source)
-        return True
-
-    def attach_source(self, source) -> None:
-        """Show a running source (a microphone, or a FileSource standing in for one)."""
-        self.source = source
-        self.live.set_source(source)
-        self.device_label.setText(f"{source.name} @ {source.sample_rate} Hz")
-        self.start_action.setText("Stop")
-        self.record_action.setEnabled(True)
-        self.tabs.setCurrentWidget(self.live)
-
-    def stop_capture(self, reason: str | None = None) -> None:
-        rec = self.live.stop_recording()
-        if rec is not None:
-            self._recording_saved(rec)
-        self.live.detach_source()
-        if self.source is not None:
-            self.source.stop()
-        self.source = None
-        self.start_action.setText("Start")
-        self.record_action.setText("Record")
-        self.record_action.setEnabled(False)
-        self.device_label.setText("not capturing")
-        self.level.setValue(-60)
-        if reason:
-            self.notify(reason)
-
-    def toggle_capture(self) -> None:
-        if self.source is None:
-            self.start_capture()
-        else:
-            self.stop_capture()
-
-    def toggle_recording(self, path: str | None = None) -> None:
-        if self.source is None:
-            return
-        if self.live.recorder is not None:
-            self._recording_saved(self.live.stop_recording())
-            self.record_action.setText("Record")
-            return
-        if path is None:
-            folder = Path(self.settings.value("record_dir", str(Path.home())))
-            default = folder / time.strftime("serapp-%Y%m%d-%H%M%S.wav")
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Record to", str(default), "WAV (*.wav)")
-            if not path:
-                return
-        try:
-            self.live.start_recording(Path(path))
-        except (OSError, RuntimeError) as exc:
-            self.notify(f"{path}: cannot record ({exc})")
-            return
-        self.settings.setValue("record_dir", str(Path(path).parent))
-        self.record_action.setText("Stop recording")
-
-    def _recording_saved(self, rec) -> None:
-        self.notify(f"recorded {rec.seconds:.1f} s to {rec.wav_path} (timeline: {rec.csv_path.name})")
-
     # --- files --------------------------------------------------------------------------------
 
     def open_file_dialog(self) -> None:
@@ -347,12 +295,23 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(path)
 
     def open_file(self, path: str) -> None:
-        predictor = self.predictor
+        predictor, other = self.predictor, self.compare_predictor
         settings = self.analysis_settings()
         self.tabs.setCurrentWidget(self.file_view)
         self.file_view.title.setText(f"analysing {Path(path).name}…")
-        self.run_in_background(lambda: analyze_file(path, predictor, settings),
-                               lambda a: self.file_view.show_analysis(a, predictor.labels if predictor else None))
+        from serapp.file_analysis import (
+            analyze_file,  # the first file analysis imports what it needs
+        )
+
+        def analyse():
+            return analyze_file(path, predictor, settings), (analyze_file(path, other, settings) if other else None)
+
+        def show(result):
+            a, b = result
+            names = (self.live._name(predictor), self.live._name(other))
+            self.file_view.show_analysis(a, predictor.labels if predictor else None, b, names)
+
+        self.run_in_background(analyse, show)
 
     def export_timeline(self, path: str | None = None) -> None:
         a = self.file_view.analysis
@@ -362,6 +321,8 @@ class MainWindow(QtWidgets.QMainWindow):
             path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export timeline", str(a.path.with_suffix(".csv")), "CSV (*.csv)")
             if not path:
                 return
+        from serapp.file_analysis import write_timeline_csv
+
         try:
             write_timeline_csv(path, a, self.predictor.labels)
             self.notify(f"timeline written to {path}")
@@ -391,7 +352,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.overflow_label.setText(f"overflows {self.source.overflows}")
         r = self.live.last_reading
         if r is not None and r.speech:
-            self.timing_label.setText(f"features {r.features_ms:.1f} ms, model {r.model_ms:.1f} ms")
+            ms = r.features_ms + r.model_ms
+            share = ms / (1000 * self.live.settings.hop_s)
+            self.timing_label.setText(f"model {ms:.1f} ms per reading, {share:.0%} of a core "
+                                      f"at a {self.live.settings.hop_s:g} s hop")
         if self.live.worker is not None and self.live.worker.error:
             self.notify(self.live.worker.error)
             self.live.stop_worker()
@@ -400,7 +364,29 @@ class MainWindow(QtWidgets.QMainWindow):
             self.live.stop_recording()
             self.record_action.setText("Record")
 
+    def toggle_presentation(self) -> None:
+        """Full screen for a room; F11 or Esc returns."""
+        if self.presentation is not None:
+            self.presentation.close()
+            return
+        from serapp.gui.presentation import PresentationWindow
+
+        self.presentation = PresentationWindow(self.live.frontend_config)
+        self.live.column_listeners.append(self.presentation.add_columns)
+        self.live.reading_listeners.append(self.presentation.show_reading)
+        self.presentation.closed.connect(self._presentation_closed)
+        self.presentation.showFullScreen()
+
+    def _presentation_closed(self) -> None:
+        p, self.presentation = self.presentation, None
+        if p is not None:
+            self.live.column_listeners.remove(p.add_columns)
+            self.live.reading_listeners.remove(p.show_reading)
+            p.deleteLater()
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if self.presentation is not None:
+            self.presentation.close()
         self.stop_capture()  # finalises a recording in progress
         self.listening.shutdown()  # answers are already on disk, row by row
         self.file_view.stop_playback()
@@ -412,20 +398,3 @@ class MainWindow(QtWidgets.QMainWindow):
 def peak_dbfs(samples, floor: float = -60.0) -> float:
     peak = float(np.abs(samples).max()) if len(samples) else 0.0
     return max(floor, 20.0 * np.log10(peak)) if peak > 0 else floor
-
-
-def describe_model(path: str, meta) -> str:
-    t = meta.training
-    cv = t.get("cross_validation", {})
-    parts = [f"{Path(path).name}: {meta.architecture}", f"labels {', '.join(meta.labels)}",
-             f"data {t.get('data', '?')}", f"protocol {cv.get('protocol') or t.get('protocol', '?')}"]
-    if cv:
-        parts.append(f"UA {cv['ua']['mean']:.1%} ± {cv['ua']['sd']:.1%}, WA {cv['wa']['mean']:.1%} "
-                     f"({len(cv.get('folds', []))}-fold)")
-    xc = t.get("cross_corpus", {})
-    if xc:
-        parts.append(f"cross-corpus UA {xc['ua']['mean']:.1%} (mean over {len(xc.get('folds', []))} corpora never "
-                     "seen in training)")
-    if not cv and not xc and t.get("test_metrics"):
-        parts.append(f"test UA {t['test_metrics'].get('ua', 0):.1%}")
-    return "; ".join(parts)

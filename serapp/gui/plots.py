@@ -1,0 +1,325 @@
+"""The plots of the live and file views, on one time axis: waveform, spectrogram and, for each
+model, a strip of its top emotion per window and its probability timeline.
+
+All plots sit in one column of one pyqtgraph layout, with the same left-axis width and their
+x ranges linked, so a moment in one is above the same moment in the others; the colour bar
+and the legends live in a second column, outside the data. Live, every plot shows the last
+`seconds` and glides with time; a file shows its whole length.
+
+Fast path: images are row-major C-contiguous uint8 with fixed levels and a 256-entry lookup
+table, pens are 1 px wide, no OpenGL. Nothing here computes features or runs a model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from serapp.feature_config import FrontEndConfig, mel_band_centers
+from serapp.labels import emotion_color
+
+DB_RANGE = (-90.0, 0.0)  # fixed colour scale, dB; RAVDESS speech peaks sit at -30 to -5
+COLORMAP = "viridis"
+LEFT_AXIS_PX = 58  # every plot's left axis: the data areas start at the same x
+SIDE_COLUMN_PX = 118  # colour bar and legends
+WAVE_FLOOR = 0.02  # the waveform's y range never shrinks below this (a silent input stays flat)
+
+
+def configure_pyqtgraph() -> None:
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useOpenGL=False)
+
+
+def theme_plot(item: pg.PlotItem) -> None:
+    """Axes from the window palette, so light and dark themes both read well; fixed axis width."""
+    pal = QtWidgets.QApplication.instance().palette()
+    fg = pal.color(QtGui.QPalette.ColorRole.WindowText)
+    for name in ("left", "bottom"):
+        ax = item.getAxis(name)
+        ax.setPen(pg.mkPen(fg, width=1))
+        ax.setTextPen(pg.mkPen(fg))
+    item.getAxis("left").setWidth(LEFT_AXIS_PX)
+    item.setMouseEnabled(False, False)
+    item.hideButtons()
+    item.setMenuEnabled(False)
+
+
+class MelAxis(pg.AxisItem):
+    """Left axis of a mel image labelled in Hz."""
+
+    def __init__(self, config: FrontEndConfig, **kw):
+        super().__init__("left", **kw)
+        self.set_config(config)
+
+    def set_config(self, config: FrontEndConfig) -> None:
+        centers = mel_band_centers(config)
+        ticks = [f for f in (250, 500, 1000, 2000, 4000, 8000, 16000) if centers[0] <= f <= centers[-1]]
+        self._ticks = [(float(np.interp(f, centers, np.arange(config.n_mels))), f"{f // 1000}k" if f >= 1000 else str(f))
+                       for f in ticks]
+        self.setTicks([self._ticks, []])
+
+
+class WaveformPlot(pg.PlotItem):
+    """Min/max envelope; the y range follows the recent peak (with a floor), so a quiet voice
+    is still a shape and not a flat line."""
+
+    def __init__(self, points: int = 1200):
+        super().__init__()
+        theme_plot(self)
+        self.points = points
+        pal = QtWidgets.QApplication.instance().palette()
+        self.curve = self.plot(pen=pg.mkPen(pal.color(QtGui.QPalette.ColorRole.Highlight), width=1))
+        self.setLabel("left", "level")
+        self.peak = WAVE_FLOOR
+        self._scale(0.0)
+
+    def _scale(self, peak: float) -> None:
+        self.peak = max(WAVE_FLOOR, float(peak) * 1.1)
+        self.setYRange(-self.peak, self.peak, padding=0)
+        self.getAxis("left").setTicks([[(-self.peak * 0.9, f"{-self.peak * 0.9:.2g}"), (0, "0"),
+                                        (self.peak * 0.9, f"{self.peak * 0.9:.2g}")], []])
+
+    def show_recent(self, samples: np.ndarray, span_s: float, shift_s: float = 0.0) -> None:
+        """The last `span_s` seconds (`samples` covers them), ending at x = -shift_s."""
+        n = samples.size - samples.size % self.points
+        if n <= 0:
+            return
+        blocks = samples[-n:].reshape(self.points, -1)
+        y = np.empty(2 * self.points, dtype=np.float32)
+        y[0::2], y[1::2] = blocks.min(axis=1), blocks.max(axis=1)
+        x = np.repeat(np.linspace(-span_s, 0, self.points), 2) - shift_s
+        self.curve.setData(x, y)
+        self._scale(np.abs(y).max())
+
+    def show_envelope(self, lo: np.ndarray, hi: np.ndarray, duration_s: float) -> None:
+        """A whole file's waveform from its (min, max) over equal stretches."""
+        y = np.empty(2 * lo.size, dtype=np.float32)
+        y[0::2], y[1::2] = lo, hi
+        self.curve.setData(np.repeat(np.linspace(0, duration_s, lo.size), 2), y)
+        self._scale(np.abs(y).max() if y.size else 0.0)
+
+
+class SpectrogramPlot(pg.PlotItem):
+    """Log-mel as a uint8 image: scrolling by time (live) or a whole file."""
+
+    def __init__(self, config: FrontEndConfig, seconds: float = 10.0):
+        self.axis = MelAxis(config)
+        super().__init__(axisItems={"left": self.axis})
+        theme_plot(self)
+        self.setLabel("left", "Hz")
+        self.seconds = seconds
+        self.image = pg.ImageItem()
+        self.cmap = pg.colormap.get(COLORMAP)
+        self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
+        self.image.setLevels((0, 255))
+        self.addItem(self.image)
+        self.set_config(config)
+
+    def set_config(self, config: FrontEndConfig) -> None:
+        """Show another front-end's log-mel (a model's own): bands, axis and scroll rate follow it."""
+        self.config = config
+        self.cols_per_s = config.sample_rate / config.hop_length
+        self.width_cols = int(self.seconds * self.cols_per_s)
+        self.axis.set_config(config)
+        self._ring = np.zeros((2 * self.width_cols, config.n_mels), dtype=np.uint8)  # mirrored, time-major
+        self._count = 0
+        self.setYRange(0, config.n_mels, padding=0)
+        self.redraw(0.0)
+
+    def reset(self) -> None:
+        self._ring[:] = 0
+        self._count = 0
+        self.redraw(0.0)
+
+    @staticmethod
+    def to_uint8(db: np.ndarray) -> np.ndarray:
+        lo, hi = DB_RANGE
+        return np.clip((db - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+    def append(self, columns_db: np.ndarray) -> None:
+        """Add (n_mels, k) log-mel columns in dB."""
+        k = columns_db.shape[1]
+        if k == 0:
+            return
+        cols = self.to_uint8(columns_db.T[-self.width_cols :])
+        w = self.width_cols
+        for c in cols:  # k is 1-3 per frame at display rate
+            i = self._count % w
+            self._ring[i] = c
+            self._ring[i + w] = c
+            self._count += 1
+
+    def columns(self) -> np.ndarray:
+        """The visible image, row-major (n_mels, width_cols) uint8, oldest column first."""
+        start = self._count % self.width_cols
+        return np.ascontiguousarray(self._ring[start : start + self.width_cols].T)
+
+    def redraw(self, shift_s: float = 0.0) -> None:
+        """Time-driven placement: the newest column at x = -shift_s, so the picture glides
+        between column arrivals instead of jumping by whole blocks."""
+        self.image.setImage(self.columns(), autoLevels=False, levels=(0, 255))
+        self.image.setRect(QtCore.QRectF(-self.seconds - shift_s, 0, self.seconds, self.config.n_mels))
+
+    def set_whole(self, db: np.ndarray, duration_s: float) -> None:
+        """Static display of a whole file's (n_mels, columns) log-mel."""
+        self.image.setImage(np.ascontiguousarray(self.to_uint8(db)), autoLevels=False, levels=(0, 255))
+        self.image.setRect(QtCore.QRectF(0, 0, duration_s, self.config.n_mels))
+
+
+class StripPlot(pg.PlotItem):
+    """One bar per window in the colour of its top emotion; no speech, no bar (a gap)."""
+
+    def __init__(self, name: str = ""):
+        super().__init__()
+        theme_plot(self)
+        self.setYRange(0, 1, padding=0)
+        self.getAxis("left").setTicks([[(0.5, name)], []])
+        self.bars = pg.BarGraphItem(x0=[], y0=[], width=[], height=[], brushes=[], pen=pg.mkPen(None))
+        self.addItem(self.bars)
+        self.labels: list[str] = []
+
+    def show_windows(self, starts: np.ndarray, ends: np.ndarray, top: list[str | None]) -> None:
+        keep = [i for i, t in enumerate(top) if t is not None]
+        self.bars.setOpts(x0=np.asarray(starts)[keep], width=np.asarray(ends)[keep] - np.asarray(starts)[keep],
+                          y0=np.zeros(len(keep)), height=np.ones(len(keep)),
+                          brushes=[pg.mkBrush(emotion_color(top[i])) for i in keep])
+
+
+class TimelinePlot(pg.PlotItem):
+    """Each emotion's probability over time; its legend is a separate item placed beside it."""
+
+    def __init__(self, labels: list[str], name: str = ""):
+        super().__init__()
+        theme_plot(self)
+        self.setYRange(0, 1.0, padding=0)
+        self.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
+        # Room above 1 so the top tick label is drawn whole (the axis hides labels it would clip).
+        self.getAxis("left").setStyle(hideOverlappingLabels=False)
+        self.key = pg.LegendItem(labelTextSize="9pt", offset=None)  # placed beside the plot, not on it
+        self.model_name = name
+        self.set_labels(labels)
+
+    def set_labels(self, labels: list[str]) -> None:
+        self.labels = list(labels)
+        for item in list(self.listDataItems()):
+            self.removeItem(item)
+        self.key.clear()
+        self.lines = {k: self.plot(pen=pg.mkPen(emotion_color(k), width=1)) for k in self.labels}
+        for k in self.labels:
+            self.key.addItem(self.lines[k], k)
+
+    def show_curves(self, centres: np.ndarray, probs: np.ndarray) -> None:
+        """Probabilities (windows, labels) at the windows' centres; NaN rows (no speech) are gaps."""
+        for i, k in enumerate(self.labels):
+            self.lines[k].setData(centres, probs[:, i] if len(probs) else probs, connect="finite")
+
+
+class ModelTrack:
+    """What one model draws: its strip and timeline, and (live) the readings it has made."""
+
+    def __init__(self, labels: list[str], name: str):
+        self.strip = StripPlot(name)
+        self.timeline = TimelinePlot(labels, name)
+        self.t: list[float] = []  # live: reading times (s) and their probabilities
+        self.p: list[np.ndarray] = []
+        self.spans: list[float] = []
+
+    def set_labels(self, labels: list[str]) -> None:
+        self.timeline.set_labels(labels)
+        self.t, self.p, self.spans = [], [], []
+
+    def add(self, t: float, probabilities: dict[str, float] | None, hop_s: float, keep_s: float) -> None:
+        labels = self.timeline.labels
+        self.t.append(t)
+        self.p.append(np.array([probabilities[k] for k in labels]) if probabilities else np.full(len(labels), np.nan))
+        self.spans.append(hop_s)
+        while self.t and self.t[0] < t - keep_s - 1:
+            self.t.pop(0)
+            self.p.pop(0)
+            self.spans.pop(0)
+
+    def redraw(self, now: float, shift_s: float) -> None:
+        if not self.t:
+            return
+        x = np.asarray(self.t) - now - shift_s
+        p = np.asarray(self.p)
+        self.timeline.show_curves(x, p)
+        top = [None if np.isnan(row).all() else self.timeline.labels[int(np.nanargmax(row))] for row in p]
+        self.strip.show_windows(x - np.asarray(self.spans), x, top)
+
+    def show_file(self, segments, labels: list[str]) -> None:
+        starts = np.array([s.start_s for s in segments])
+        ends = np.array([s.end_s for s in segments])
+        probs = np.array([[s.probabilities[k] if s.probabilities else np.nan for k in labels] for s in segments])
+        self.timeline.set_labels(labels)
+        self.timeline.show_curves((starts + ends) / 2, probs if len(segments) else np.zeros((0, len(labels))))
+        # Each window's colour from its start to the next window's start (the last to its end).
+        nxt = np.append(starts[1:], ends[-1:]) if len(segments) else ends
+        self.strip.show_windows(starts, nxt, [s.label for s in segments])
+
+
+class TimePanels(pg.GraphicsLayoutWidget):
+    """Waveform, spectrogram and one strip + timeline per model, sharing one time axis."""
+
+    def __init__(self, config: FrontEndConfig, labels: list[str], live_seconds: float | None = None, parent=None):
+        super().__init__(parent=parent)
+        self.setBackground(None)
+        self.live_seconds = live_seconds
+        self.waveform = WaveformPlot()
+        self.spectrogram = SpectrogramPlot(config, seconds=live_seconds or 10.0)
+        self.colorbar = pg.ColorBarItem(values=DB_RANGE, colorMap=self.spectrogram.cmap, interactive=False,
+                                        label="dB", width=12)
+        self.tracks: list[ModelTrack] = []
+        self.cursors: list[pg.InfiniteLine] = []
+        self.addItem(self.waveform, row=0, col=0)
+        self.addItem(self.spectrogram, row=1, col=0)
+        self.addItem(self.colorbar, row=1, col=1)
+        self.ci.layout.setColumnFixedWidth(1, SIDE_COLUMN_PX)
+        self.ci.layout.setRowStretchFactor(0, 2)
+        self.ci.layout.setRowStretchFactor(1, 4)
+        self.set_models([labels], [""])
+
+    @property
+    def plots(self) -> list[pg.PlotItem]:
+        """Top to bottom, every plot on the shared time axis."""
+        return [self.waveform, self.spectrogram] + [p for t in self.tracks for p in (t.strip, t.timeline)]
+
+    def set_models(self, labels: list[list[str]], names: list[str]) -> None:
+        """One strip and timeline per model (one model, or two when comparing)."""
+        for track in self.tracks:
+            for item in (track.strip, track.timeline, track.timeline.key):
+                self.removeItem(item)
+        self.tracks = [ModelTrack(lab, name) for lab, name in zip(labels, names)]
+        for i, track in enumerate(self.tracks):
+            row = 2 + 2 * i
+            self.addItem(track.strip, row=row, col=0)
+            self.addItem(track.timeline, row=row + 1, col=0)
+            self.addItem(track.timeline.key, row=row + 1, col=1)
+            self.ci.layout.setRowFixedHeight(row, 22)
+            self.ci.layout.setRowStretchFactor(row + 1, 3)
+        plots = self.plots
+        for p in plots[1:]:
+            p.setXLink(plots[0])
+        for p in plots[:-1]:
+            p.getAxis("bottom").setStyle(showValues=False)
+            p.getAxis("bottom").setHeight(4)
+            p.setLabel("bottom", "")
+        plots[-1].getAxis("bottom").setStyle(showValues=True)
+        plots[-1].setLabel("bottom", "seconds")
+        self.cursors = []
+        for p in plots:
+            line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("r", width=1))
+            line.setVisible(False)
+            p.addItem(line)
+            self.cursors.append(line)
+        if self.live_seconds:
+            self.set_span(-self.live_seconds, 0.0)
+
+    def set_span(self, start: float, end: float) -> None:
+        self.waveform.setXRange(start, max(end, start + 0.1), padding=0)
+
+    def set_cursor(self, t: float | None) -> None:
+        for c in self.cursors:
+            c.setVisible(t is not None)
+            if t is not None:
+                c.setValue(t)

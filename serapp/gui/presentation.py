@@ -1,0 +1,101 @@
+"""Presentation mode (F11, `serapp --present`): full screen, the top emotion in very large type in
+its colour, its confidence as a bar, the live spectrogram, and nothing else. Sized for a room:
+the word is a fifth of the screen's height (over 200 px on a 1080p projector)."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from serapp.feature_config import FrontEndConfig
+from serapp.gui.plots import SpectrogramPlot
+from serapp.labels import emotion_color
+
+WORD_SHARE = 0.2  # of the window's height
+
+
+class ConfidenceBar(QtWidgets.QWidget):
+    """A bar as wide as the confidence, in the emotion's colour, with the percentage on it."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.value, self.color = 0.0, QtGui.QColor("#555555")
+        self.setMinimumHeight(40)
+
+    def set_value(self, value: float, color: str) -> None:
+        self.value, self.color = max(0.0, min(1.0, value)), QtGui.QColor(color)
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        p = QtGui.QPainter(self)
+        r = self.rect().adjusted(8, 4, -8, -4)
+        p.fillRect(r, QtGui.QColor("#202020"))
+        p.fillRect(QtCore.QRectF(r.x(), r.y(), r.width() * self.value, r.height()), self.color)
+        font = p.font()
+        font.setPixelSize(max(12, int(r.height() * 0.6)))
+        font.setBold(True)
+        p.setFont(font)
+        p.setPen(QtGui.QColor("white"))
+        p.drawText(r, QtCore.Qt.AlignmentFlag.AlignCenter, f"{self.value:.0%}" if self.value else "")
+        p.end()
+
+
+class PresentationWindow(QtWidgets.QWidget):
+    closed = QtCore.Signal()
+
+    def __init__(self, config: FrontEndConfig, parent=None):
+        super().__init__(parent, QtCore.Qt.WindowType.Window)
+        self.setWindowTitle("serapp — presentation")
+        self.setStyleSheet("background: black;")
+        self.word = QtWidgets.QLabel("—")
+        self.word.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.bar = ConfidenceBar()
+        view = pg.GraphicsLayoutWidget()
+        view.setBackground("k")
+        self.spectrogram = SpectrogramPlot(config, seconds=10.0)
+        self.spectrogram.hideAxis("left")
+        self.spectrogram.hideAxis("bottom")
+        view.addItem(self.spectrogram)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.word, 4)
+        layout.addWidget(self.bar, 1)
+        layout.addWidget(view, 4)
+        self.show_none()
+
+    def _font(self) -> None:
+        font = self.word.font()
+        font.setPixelSize(max(24, int(self.height() * WORD_SHARE)))
+        font.setBold(True)
+        self.word.setFont(font)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._font()
+
+    def show_reading(self, probabilities: dict[str, float] | None) -> None:
+        if not probabilities:
+            self.show_none()
+            return
+        top = max(probabilities, key=probabilities.get)
+        self.word.setText(top)
+        self.word.setStyleSheet(f"color: {emotion_color(top)};")
+        self.bar.set_value(probabilities[top], emotion_color(top))
+
+    def show_none(self) -> None:
+        self.word.setText("…")
+        self.word.setStyleSheet("color: #777777;")
+        self.bar.set_value(0.0, "#555555")
+
+    def add_columns(self, columns_db) -> None:
+        self.spectrogram.append(columns_db)
+        self.spectrogram.redraw(0.0)
+
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
+        if event.key() in (QtCore.Qt.Key.Key_Escape, QtCore.Qt.Key.Key_F11):
+            self.close()
+        else:
+            super().keyPressEvent(event)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.closed.emit()
+        super().closeEvent(event)

@@ -1,0 +1,204 @@
+"""The app as a demo: one time axis, a readable timeline, presentation mode, two models side by
+side, the arousal-valence panel, the command line, the results page and the messages. Checked by
+geometry and state (Qt offscreen), not by pixels."""
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from helpers import make_bundle, speechlike, write_audio  # noqa: E402
+from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
+from qt_helpers import open_window  # noqa: E402
+
+from serapp.audio.sources import FileSource  # noqa: E402
+from serapp.gui.widgets import CIRCUMPLEX_DEGREES, circumplex_point  # noqa: E402
+
+
+@pytest.fixture
+def talk(tmp_path):
+    """Silence, then a voice: windows without and with speech."""
+    y = np.concatenate([np.zeros(16000 * 2, np.float32), speechlike(3.0, seed=2), np.zeros(8000, np.float32)])
+    return write_audio(tmp_path / "talk.wav", y, 16000)
+
+
+def _plots_share_one_axis(panels):
+    plots = panels.plots
+    lefts = [round(p.vb.sceneBoundingRect().left(), 1) for p in plots]
+    widths = [round(p.vb.sceneBoundingRect().width(), 1) for p in plots]
+    ranges = [tuple(round(v, 6) for v in p.vb.viewRange()[0]) for p in plots]
+    assert len(set(lefts)) == 1 and len(set(widths)) == 1, (lefts, widths)
+    assert len(set(ranges)) == 1, ranges
+    return ranges[0]
+
+
+def _analysed(qtbot, w, path):
+    w.open_file(str(path))
+    qtbot.waitUntil(lambda: w.file_view.analysis is not None and "analysing" not in w.file_view.title.full_text(),
+                    timeout=30000)
+    QtWidgets.QApplication.processEvents()
+
+
+def test_the_file_views_plots_share_one_time_axis_and_the_timeline_reads(qtbot, tmp_path, talk):
+    w = open_window(qtbot, tmp_path)
+    _analysed(qtbot, w, talk)
+    panels = w.file_view.panels
+    start, end = _plots_share_one_axis(panels)
+    assert start == 0.0 and end == pytest.approx(5.5, abs=0.01)
+    timeline = panels.tracks[0].timeline
+    key = timeline.key
+    assert [label.text for _, label in key.items] == w.predictor.labels  # every label, in the legend...
+    assert not key.sceneBoundingRect().intersects(timeline.vb.sceneBoundingRect())  # ...outside the data
+    strip = panels.tracks[0].strip
+    segs = w.file_view.analysis.segments
+    assert len(strip.bars.opts["x0"]) == sum(s.speech for s in segs) < len(segs)  # gaps where no speech
+    assert [s.speech for s in segs[:3]] == [False] * 3 and segs[4].speech  # 2 s of silence, then a voice
+    w.close()
+
+
+def test_no_tick_label_of_the_timeline_is_clipped(qtbot, tmp_path, talk):
+    w = open_window(qtbot, tmp_path)
+    _analysed(qtbot, w, talk)
+    axis = w.file_view.panels.tracks[0].timeline.getAxis("left")
+    image = QtGui.QImage(100, 100, QtGui.QImage.Format.Format_ARGB32)
+    painter = QtGui.QPainter(image)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    texts = {text: rect for rect, _, text in specs[2]}
+    assert set(texts) == {"0", "0.5", "1"}
+    bounds = axis.boundingRect()
+    assert all(bounds.contains(rect) for rect in texts.values()), (bounds, texts)
+    w.close()
+
+
+def test_the_waveform_scale_follows_the_recent_peak_with_a_floor(qtbot, tmp_path):
+    quiet = write_audio(tmp_path / "quiet.wav", speechlike(2.0) * 0.05, 16000)
+    w = open_window(qtbot, tmp_path)
+    _analysed(qtbot, w, quiet)
+    low, high = w.file_view.panels.waveform.vb.viewRange()[1]
+    peak = float(np.abs(speechlike(2.0) * 0.05).max())
+    assert high == pytest.approx(peak * 1.1, rel=0.05) and low == -high  # a quiet voice fills the plot
+    silent = write_audio(tmp_path / "silent.wav", np.zeros(16000, np.float32), 16000)
+    _analysed(qtbot, w, silent)
+    assert w.file_view.panels.waveform.vb.viewRange()[1][1] == pytest.approx(0.02)  # the floor: flat, not noise
+    w.close()
+
+
+def test_the_live_views_plots_share_one_time_axis(qtbot, tmp_path):
+    w = open_window(qtbot, tmp_path)
+    w.attach_source(FileSource(samples=speechlike(20.0), sample_rate=16000, realtime=True, loop=True))
+    w.source.start()
+    qtbot.waitUntil(lambda: w.live.last_reading is not None, timeout=20000)
+    start, end = _plots_share_one_axis(w.live.panels)
+    assert end - start == pytest.approx(10.0) and -0.001 <= end <= 0.051
+    w.stop_capture()
+    w.close()
+
+
+def test_two_models_read_the_same_audio_side_by_side(qtbot, tmp_path, talk):
+    other = make_bundle(tmp_path / "other.safetensors", labels=("neutral", "happy", "sad", "angry"), window_s=2.0,
+                        seed=5)[0]
+    w = open_window(qtbot, tmp_path)
+    w.open_compare(str(other))
+    qtbot.waitUntil(lambda: w.compare_predictor is not None, timeout=20000)
+    assert w.live.comparing and w.live.readouts[1].isVisibleTo(w.live)
+    w.attach_source(FileSource(samples=speechlike(30.0, seed=4), sample_rate=16000, realtime=True, loop=True))
+    w.source.start()
+    before = [r.updates for r in w.live.readouts]
+    qtbot.waitUntil(lambda: all(r.updates >= b + 3 for r, b in zip(w.live.readouts, before)), timeout=30000)
+    a, b = w.live.workers
+    assert a.analyzer.predictor is w.predictor and b.analyzer.predictor is w.compare_predictor
+    assert a.analyzer.settings.window_for(a.analyzer.predictor) == 1.0  # each model its own window...
+    assert b.analyzer.settings.window_for(b.analyzer.predictor) == 2.0
+    assert w.live.readouts[1].labels == ["neutral", "happy", "sad", "angry"]  # ...and its own labels
+    assert len(w.live.panels.tracks) == 2
+    _plots_share_one_axis(w.live.panels)
+    w.stop_capture()
+    _analysed(qtbot, w, talk)
+    fv = w.file_view
+    assert fv.compared is not None and len(fv.panels.tracks) == 2 and fv.readouts[1].isVisibleTo(fv)
+    assert "the models agree on" in fv.title.full_text()
+    from serapp.gui.file_view import agreement
+
+    share, n = agreement(fv.analysis.segments, fv.compared.segments)
+    assert n > 0 and f"{share:.0%} of {n} windows" in fv.title.full_text()
+    w.close()
+
+
+def test_presentation_mode_is_full_screen_large_and_nothing_else(qtbot, tmp_path):
+    w = open_window(qtbot, tmp_path)
+    w.attach_source(FileSource(samples=speechlike(30.0, seed=1), sample_rate=16000, realtime=True, loop=True))
+    w.source.start()
+    w.present_action.trigger()  # F11
+    p = w.presentation
+    assert p is not None and p.isFullScreen()
+    qtbot.waitUntil(lambda: p.word.text() in w.predictor.labels, timeout=20000)
+    top = w.live.last_reading.label
+    assert p.word.text() == top and p.bar.value > 0
+    assert p.word.font().pixelSize() >= 0.19 * p.height()
+    assert p.spectrogram._count > 0  # the spectrogram scrolls there too
+    widgets = [c for c in p.findChildren(QtWidgets.QWidget) if c.isVisibleTo(p)]
+    assert {type(c).__name__ for c in widgets} <= {"QLabel", "ConfidenceBar", "GraphicsLayoutWidget", "QWidget"}
+    qtbot.keyClick(p, QtCore.Qt.Key.Key_Escape)
+    assert w.presentation is None
+    w.stop_capture()
+    w.close()
+
+
+def test_the_arousal_valence_point_is_the_weighted_mean_of_the_placements(qtbot, tmp_path):
+    x, y = circumplex_point({"happy": 1.0})
+    assert (x, y) == pytest.approx((math.cos(math.radians(7.8)), math.sin(math.radians(7.8))))
+    assert circumplex_point({"neutral": 1.0}) == (0.0, 0.0)
+    mix = circumplex_point({"angry": 0.5, "sad": 0.5})
+    expected = [0.5 * (f(math.radians(99.0)) + f(math.radians(207.5))) for f in (math.cos, math.sin)]
+    assert mix == pytest.approx(tuple(expected))
+    assert set(CIRCUMPLEX_DEGREES) == {"happy", "surprised", "angry", "fearful", "disgust", "sad", "calm"}
+    w = open_window(qtbot, tmp_path)
+    panel = w.live.circumplex
+    for i in range(20):
+        panel.add({"happy": i / 20, "sad": 1 - i / 20})
+    assert len(panel.points) == panel.points.maxlen == 12  # a short trail
+    sizes = [spot.size() for spot in panel.scatter.points()]
+    assert sizes == sorted(sizes)  # the newest largest (and most opaque)
+    w.close()
+
+
+def test_messages_have_one_place_and_long_ones_are_elided(qtbot, tmp_path):
+    w = open_window(qtbot, tmp_path)
+    w.resize(900, 600)
+    text = "a very long message " * 30
+    w.notify(text)
+    QtWidgets.QApplication.processEvents()
+    assert w.banner.full_text() == text and w.banner.toolTip().strip() == text.strip()
+    assert w.banner.text() != text and w.banner.text().endswith("…")
+    assert w.statusBar().currentMessage() == ""  # not also in the status bar
+    fields = [w.device_label, w.overflow_label, w.timing_label, w.model_label]
+    rects = [f.geometry() for f in fields]
+    assert all(not a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1 :])  # never run together
+    w.close()
+
+
+def test_the_command_line_opens_a_file_a_comparison_and_presentation(tmp_path, talk):
+    other = make_bundle(tmp_path / "other.safetensors", window_s=1.5, seed=7)[0]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SERAPP_SETTINGS": str(tmp_path / "s.ini"),
+           "SERAPP_STARTUP_REPORT": "1"}
+    shot = tmp_path / "present.png"
+    proc = subprocess.run([sys.executable, "-m", "serapp", str(talk), "--compare", str(other), "--present",
+                           "--quit-after", "12", "--screenshot", str(shot)], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "torch imported: False" in proc.stderr  # the window was on screen before torch
+    assert QtGui.QImage(str(shot)).width() > 0 and "comparing with other.safetensors" in proc.stderr
+    bad = subprocess.run([sys.executable, "-m", "serapp", str(tmp_path / "absent.wav")], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "absent.wav: no such file" in bad.stderr
+    view = subprocess.run([sys.executable, "-m", "serapp", "--view", "listening", "--quit-after", "3"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert view.returncode == 0, view.stderr
