@@ -60,6 +60,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--model", help="bundle (default: the bundled model)")
+    ap.add_argument("--compare", nargs="?", const="", metavar="BUNDLE",
+                    help="a second model read on the same audio (--compare alone: the bundled model again)")
+    ap.add_argument("--hop", type=float, help="the live hop in seconds (default: the app's)")
+    ap.add_argument("--min-speech", type=float, help="seconds of speech a window needs (default: the app's)")
     args = ap.parse_args()
     reason = vm.available()
     if reason:
@@ -74,7 +78,7 @@ def main() -> int:
 
     from serapp.gui.app import make_settings
     from serapp.gui.main_window import MainWindow
-    from serapp.gui.widgets import configure_pyqtgraph
+    from serapp.gui.plots import configure_pyqtgraph
 
     app = QtWidgets.QApplication(sys.argv[:1])
     configure_pyqtgraph()
@@ -87,6 +91,17 @@ def main() -> int:
         if w.messages and "model" in w.model_label.text() and "failed" in w.model_label.text():
             print(w.messages[-1])
             return 1
+    if args.compare is not None:
+        w.open_compare(args.compare or None)
+        while w.compare_predictor is None:
+            app.processEvents()
+            time.sleep(0.01)
+    if args.hop is not None:
+        w.hop_spin.setValue(args.hop)
+    if args.min_speech is not None:
+        import dataclasses
+
+        w.live.set_settings(dataclasses.replace(w.analysis_settings(), min_speech_s=args.min_speech))
     if not w.start_capture("default"):
         print(w.messages[-1])
         return 1
@@ -158,8 +173,10 @@ def main() -> int:
 
     ms = sorted(1e3 * x for x in frame_times)
     pct = lambda p: ms[min(len(ms) - 1, int(p / 100 * len(ms)))]  # noqa: E731
+    compared = f" and {w.compare_predictor.path.name} side by side" if w.compare_predictor is not None else ""
     print(f"run: {elapsed:.0f} s of audio through the virtual microphone, model {w.predictor.path.name} "
-          f"({w.predictor.meta.architecture}) on CPU, {len(onsets)} tone onsets")
+          f"({w.predictor.meta.architecture}){compared} on CPU, {len(onsets)} tone onsets, "
+          f"hop {w.live.settings.hop_s:g} s, a window needs {w.live.settings.min_speech_s:g} s of speech")
     print(f"frames drawn per second: {frames / elapsed:.1f}")
     print(f"GUI-thread ms per frame: median {pct(50):.2f}, p95 {pct(95):.2f}, max {ms[-1]:.1f}")
     print(f"input overflows: {overflows}  (the FIFO writer fell up to {1e3 * behind['max']:.0f} ms behind "

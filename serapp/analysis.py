@@ -44,17 +44,17 @@ def make_gate(settings: AnalysisSettings, sample_rate: int):
     """The speech gate the app and `serapp predict` use (silero-vad; see benchmarks/bench_vad.py)."""
     from serapp.audio.vad import SileroGate
 
-    return SileroGate(sample_rate, threshold=settings.gate_threshold, min_fraction=settings.min_speech)
+    return SileroGate(sample_rate, threshold=settings.gate_threshold)
 
 
-def speech_share(decisions: np.ndarray, frame: int, start: int, end: int) -> float:
-    """Share of the gate's frames inside samples [start, end) that are speech."""
+def speech_frames(decisions: np.ndarray, frame: int, start: int, end: int) -> tuple[int, int]:
+    """(speech frames, frames) of the gate's frames inside samples [start, end)."""
     a, b = -(-start // frame), end // frame
     if b <= a:  # shorter than a frame: the frame it overlaps most
         a = min(start // frame, max(0, decisions.size - 1))
         b = a + 1
     part = decisions[a:b]
-    return float(part.mean()) if part.size else 0.0
+    return int(part.sum()), int(part.size)
 
 
 def reading(predictor: Predictor, probs: np.ndarray | None, start_s: float, end_s: float, fraction: float,
@@ -161,8 +161,10 @@ def analyse_file(path: str | Path, predictor: Predictor, settings: AnalysisSetti
         w = max(1, int(round(settings.window_for(predictor) * rate)))
         h = max(1, int(round(settings.hop_s * rate)))
         windows += [(s, min(s + w, n)) for s in window_starts(n, w, h)]
-    fractions = [speech_share(sc.decisions, sc.frame, s, e) if gate is not None else 1.0 for s, e in windows]
-    speech = [f >= settings.min_speech for f in fractions]
+    counts = [speech_frames(sc.decisions, sc.frame, s, e) if gate is not None else (1, 1) for s, e in windows]
+    fractions = [voiced / max(1, total) for voiced, total in counts]
+    # A window reads speech when it holds at least min_speech_s of it (the live view's rule too).
+    speech = [gate is None or voiced * sc.frame / rate >= settings.min_speech_s - 1e-9 for voiced, _ in counts]
     skip = {k for k in range(len(windows)) if not speech[k]}
     probs = read_file_windows(AudioStream(path, rate), predictor, windows, skip)
     readings = [reading(predictor, p, s / rate, e / rate, f, ok)

@@ -112,8 +112,9 @@ class LiveAnalyzer:
         t = self._t0 + written / self.rate
         n_frames = max(1, samples.size // self.gate.frame)
         recent = self.scores.latest(min(n_frames, self.scores.written))
-        fraction = float((recent >= settings.gate_threshold).mean()) if recent.size else 0.0
-        if settings.gate and fraction < settings.min_speech:
+        voiced = int((recent >= settings.gate_threshold).sum())
+        fraction = voiced / recent.size if recent.size else 0.0
+        if settings.gate and voiced * self.gate.frame / self.rate < settings.min_speech_s:
             self._smoothed = None
             return Reading(t, False, None, None, speech_fraction=fraction)
         probs = self.predictor.predict_prepared(samples)

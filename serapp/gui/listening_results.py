@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from serapp.errors import SerappError
-from serapp.gui.plots import theme_plot
+from serapp.gui.plots import text_color, theme_plot
 from serapp.labels import emotion_color
 
 PEOPLE, MODEL = "#4a78c2", "#d9822b"
@@ -65,7 +65,7 @@ class RecallBars(pg.PlotWidget):
         theme_plot(self.getPlotItem())
         self.setYRange(0, 1.05, padding=0)
         self.setLabel("left", "recall")
-        self.legend = self.addLegend(offset=(-10, 5), labelTextSize="9pt")
+        self.legend = self.addLegend(offset=(-10, 5), labelTextSize="9pt", labelTextColor=text_color())
         self.people = pg.BarGraphItem(x=[], height=[], width=0.38, brush=PEOPLE, pen=pg.mkPen(None), name="people")
         self.model = pg.BarGraphItem(x=[], height=[], width=0.38, brush=MODEL, pen=pg.mkPen(None), name="model")
         self.addItem(self.people)
@@ -154,6 +154,7 @@ class ResultsPage(QtWidgets.QWidget):
                     item.setForeground(QtGui.QColor(emotion_color(labels[j - 5])))
                 self.table.setItem(i, j, item)
         self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setStretchLastSection(True)
         notes = []
         if report["kappa"] is None:
             notes.append("Fleiss' kappa: needs two or more raters on the same clips")

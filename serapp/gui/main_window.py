@@ -375,6 +375,8 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
         self.live.column_listeners.append(self.presentation.add_columns)
         self.live.reading_listeners.append(self.presentation.show_reading)
         self.presentation.closed.connect(self._presentation_closed)
+        screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
+        self.presentation.setGeometry(screen.geometry())  # whole screen even where no window manager obliges
         self.presentation.showFullScreen()
 
     def _presentation_closed(self) -> None:

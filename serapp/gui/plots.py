@@ -30,6 +30,10 @@ def configure_pyqtgraph() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, useOpenGL=False)
 
 
+def text_color() -> QtGui.QColor:
+    return QtWidgets.QApplication.instance().palette().color(QtGui.QPalette.ColorRole.WindowText)
+
+
 def theme_plot(item: pg.PlotItem) -> None:
     """Axes from the window palette, so light and dark themes both read well; fixed axis width."""
     pal = QtWidgets.QApplication.instance().palette()
@@ -70,6 +74,7 @@ class WaveformPlot(pg.PlotItem):
         pal = QtWidgets.QApplication.instance().palette()
         self.curve = self.plot(pen=pg.mkPen(pal.color(QtGui.QPalette.ColorRole.Highlight), width=1))
         self.setLabel("left", "level")
+        self.getAxis("left").enableAutoSIPrefix(False)  # the ticks say the level itself
         self.peak = WAVE_FLOOR
         self._scale(0.0)
 
@@ -195,7 +200,7 @@ class TimelinePlot(pg.PlotItem):
         self.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
         # Room above 1 so the top tick label is drawn whole (the axis hides labels it would clip).
         self.getAxis("left").setStyle(hideOverlappingLabels=False)
-        self.key = pg.LegendItem(labelTextSize="9pt", offset=None)  # placed beside the plot, not on it
+        self.key = pg.LegendItem(labelTextSize="9pt", offset=None, labelTextColor=text_color())  # beside the plot
         self.model_name = name
         self.set_labels(labels)
 
