@@ -372,6 +372,7 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
         from serapp.gui.presentation import PresentationWindow
 
         self.presentation = PresentationWindow(self.live.frontend_config)
+        self.presentation.spectrogram.copy_from(self.live.spectrogram)
         self.live.column_listeners.append(self.presentation.add_columns)
         self.live.reading_listeners.append(self.presentation.show_reading)
         self.presentation.closed.connect(self._presentation_closed)

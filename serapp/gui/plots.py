@@ -136,6 +136,13 @@ class SpectrogramPlot(pg.PlotItem):
         self._count = 0
         self.redraw(0.0)
 
+    def copy_from(self, other: "SpectrogramPlot") -> None:
+        """Start from what another spectrogram of the same front-end shows (its history)."""
+        if other.config == self.config and other.width_cols == self.width_cols:
+            self._ring[:] = other._ring
+            self._count = other._count
+            self.redraw(0.0)
+
     @staticmethod
     def to_uint8(db: np.ndarray) -> np.ndarray:
         lo, hi = DB_RANGE
