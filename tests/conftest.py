@@ -43,11 +43,8 @@ def virtual_mic(tmp_path_factory):
             os.environ[k] = v
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _qt_teardown_before_interpreter_exit():
-    """Destroy Qt widgets while QApplication lives: PySide6 can crash when they are collected
-    during interpreter shutdown (the app does the same in serapp.gui.app.run_app)."""
-    yield
+def _destroy_qt_windows() -> None:
+    """Close and delete every top-level window now, while nothing is being painted."""
     import gc
     import sys
 
@@ -64,3 +61,28 @@ def _qt_teardown_before_interpreter_exit():
     QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
     app.processEvents()
     gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _qt_objects_die_between_tests():
+    """Python's cyclic garbage collector runs at arbitrary moments; when it frees a PySide6
+    object of an earlier test's window while Qt is painting, Qt can deadlock in the object's
+    destructor (seen once here, a QMenu during a repaint). So the collector is off during a
+    test, and windows are closed, deleted and collected between tests."""
+    import gc
+
+    gc.disable()
+    try:
+        yield
+    finally:
+        _destroy_qt_windows()
+        gc.enable()
+        gc.collect()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_teardown_before_interpreter_exit():
+    """Destroy Qt widgets while QApplication lives: PySide6 can crash when they are collected
+    during interpreter shutdown (the app does the same in serapp.gui.app.run_app)."""
+    yield
+    _destroy_qt_windows()

@@ -14,23 +14,26 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from helpers import speechlike  # noqa: E402
 
-from serapp.features import FrontEndConfig  # noqa: E402
-from serapp.gui.widgets import SpectrogramWidget, WaveformWidget, configure_pyqtgraph  # noqa: E402
+from serapp.feature_config import FrontEndConfig  # noqa: E402
+from serapp.gui.plots import TimePanels, configure_pyqtgraph  # noqa: E402
 
 
 def test_frame_updates_keep_none_and_true_alive(qtbot):
     configure_pyqtgraph()
-    spec, wave = SpectrogramWidget(FrontEndConfig()), WaveformWidget()
-    for w in (spec, wave):
-        qtbot.addWidget(w)
-        w.show()
+    panels = TimePanels(FrontEndConfig(), ["neutral", "happy"], live_seconds=10.0)
+    qtbot.addWidget(panels)
+    panels.show()
     y = speechlike(5.0)
     cols = np.full((64, 2), -40.0, np.float32)
+    track = panels.tracks[0]
     before = sys.getrefcount(None), sys.getrefcount(True)
-    for _ in range(500):
-        spec.append(cols)
-        spec.redraw(0.01)
-        wave.show_samples(y)
+    for i in range(500):
+        panels.spectrogram.append(cols)
+        panels.spectrogram.redraw(0.0)
+        panels.waveform.show_recent(y, 10.0)
+        track.add(i * 0.02, {"neutral": 0.3, "happy": 0.7} if i % 3 else None, 0.5, 10.0)
+        track.redraw(i * 0.02, 0.0)
+        panels.set_span(-10.0 + 0.001 * (i % 50), 0.001 * (i % 50))
     after = sys.getrefcount(None), sys.getrefcount(True)
     lost = [b - a for b, a in zip(before, after)]
     assert max(lost) < 200, f"the Qt bindings lost {lost} references to (None, True) in 500 frames"
