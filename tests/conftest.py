@@ -43,24 +43,26 @@ def virtual_mic(tmp_path_factory):
             os.environ[k] = v
 
 
-def _destroy_qt_windows() -> None:
-    """Close and delete every top-level window now, while nothing is being painted."""
+def _destroy_qt_windows() -> bool:
+    """Close and delete every top-level window now, while nothing is being painted (False:
+    there was none)."""
     import gc
     import sys
 
     if "PySide6.QtWidgets" not in sys.modules:
-        return
+        return False
     from PySide6 import QtCore, QtWidgets
 
     app = QtWidgets.QApplication.instance()
-    if app is None:
-        return
+    if app is None or not app.topLevelWidgets():
+        return False
     app.closeAllWindows()
     for w in app.topLevelWidgets():
         w.deleteLater()
     QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
     app.processEvents()
     gc.collect()
+    return True
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +70,8 @@ def _qt_objects_die_between_tests():
     """Python's cyclic garbage collector runs at arbitrary moments; when it frees a PySide6
     object of an earlier test's window while Qt is painting, Qt can deadlock in the object's
     destructor (seen once here, a QMenu during a repaint). So the collector is off during a
-    test, and windows are closed, deleted and collected between tests."""
+    test, and windows are closed, deleted and collected between tests (a full collection costs
+    about a second once torch is loaded, so tests without windows skip it)."""
     import gc
 
     gc.disable()
@@ -77,7 +80,6 @@ def _qt_objects_die_between_tests():
     finally:
         _destroy_qt_windows()
         gc.enable()
-        gc.collect()
 
 
 @pytest.fixture(scope="session", autouse=True)

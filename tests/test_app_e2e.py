@@ -24,6 +24,7 @@ _window = open_window
 def test_app_captures_the_microphone_and_the_readout_follows(qtbot, virtual_mic, tmp_path):
     w = _window(qtbot, tmp_path)
     assert w.start_capture("default")
+    virtual_mic.until_heard(lambda: w.source.ring.written > 0)
     start = w.source.ring.written
     clip = speechlike(2.0, 16000, seed=11)
     virtual_mic.write(clip)

@@ -136,7 +136,19 @@ def test_mel_band_centers_match_librosa(config):
     from serapp.features import mel_band_centers
 
     ref = librosa.mel_frequencies(config.n_mels + 2, fmin=config.fmin, fmax=config.nyquist_fmax)[1:-1]
-    np.testing.assert_allclose(mel_band_centers(config), ref, rtol=1e-6)
+    np.testing.assert_allclose(mel_band_centers(config), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"sr{c.sample_rate}-mels{c.n_mels}-fmin{c.fmin}")
+def test_mel_filterbank_is_librosas_to_the_bit(config):
+    """Written out to spare the load librosa's import; trained models must see the same numbers."""
+    from serapp.features import mel_filterbank
+
+    ours = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, float(config.fmin), config.nyquist_fmax)
+    ref = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
+                              fmin=float(config.fmin), fmax=config.nyquist_fmax)
+    assert ours.dtype == ref.dtype == np.float32
+    np.testing.assert_array_equal(ours, ref)
 
 
 def test_config_round_trip_and_validation():

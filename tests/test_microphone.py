@@ -43,6 +43,7 @@ def test_capture_is_sample_exact(virtual_mic):
     src, note = open_microphone(None)
     try:
         assert note is None and src.sample_rate == 16000 and src.active
+        virtual_mic.until_heard(lambda: src.ring.written > 0)
         start = src.ring.written
         clip = speechlike(1.0, 16000, seed=7)
         virtual_mic.write(clip)
@@ -64,6 +65,7 @@ def test_live_readout_follows_the_microphone(virtual_mic, tmp_path):
     src, _ = open_microphone(None)
     try:
         analyzer = LiveAnalyzer(src, predictor, AnalysisSettings(hop_s=0.25))
+        virtual_mic.until_heard(lambda: src.ring.written > 0)
         start = src.ring.written
         clip = speechlike(1.5, 16000, seed=2)
         virtual_mic.write(clip)

@@ -67,6 +67,15 @@ class VirtualMic:
         finally:
             os.close(fd)
 
+    def until_heard(self, heard, timeout: float = 20.0) -> None:
+        """Feed silence until `heard()` holds: a stream just opened may not be linked to the
+        source yet, and what the FIFO gets before then reaches nobody."""
+        deadline = time.perf_counter() + timeout
+        while not heard():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the capture stream never received the virtual microphone")
+            self.write(np.zeros(int(0.05 * self.rate), np.float32))
+
     @staticmethod
     def quantized(samples: np.ndarray) -> np.ndarray:
         """What a float32 capture of `samples` reads back (int16 in, /32768 out)."""

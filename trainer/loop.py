@@ -169,9 +169,10 @@ class _Bar:
 class _Progress:
     """A progress bar per epoch and one line per finished epoch."""
 
-    def __init__(self, enabled: bool, stream=sys.stderr):
-        self.enabled, self.stream = enabled, stream
-        self.live = enabled and stream.isatty()
+    def __init__(self, enabled: bool, stream=None):
+        # sys.stderr as it is now, not at import: it can be replaced (pytest, redirection).
+        self.enabled, self.stream = enabled, stream or sys.stderr
+        self.live = enabled and self.stream.isatty()
 
     def bar(self, total: int, desc: str) -> _Bar:
         return _Bar(self.enabled, self.live, total, desc, self.stream)

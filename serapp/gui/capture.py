@@ -48,6 +48,7 @@ class CaptureActions:
 
     def attach_source(self, source) -> None:
         """Show a running source (a microphone, or a FileSource standing in for one)."""
+        self.build_views()
         self.source = source
         self.live.set_source(source)
         self.device_label.setText(f"{source.name} @ {source.sample_rate} Hz")

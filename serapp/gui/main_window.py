@@ -9,26 +9,20 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from serapp.audio.io import AUDIO_EXTENSIONS
-from serapp.bundle import default_bundle_path, read_bundle_meta
 from serapp.errors import SerappError
 from serapp.gui.capture import CaptureActions
-from serapp.gui.file_view import FileView
-from serapp.gui.listening_view import ListeningView
-from serapp.gui.live_view import LiveView
-from serapp.gui.model_control import (
-    describe_model,
-    live_hop_for,
-    load_in_background,
-    model_summary,
-)
+from serapp.gui.model_control import ModelActions
 from serapp.gui.status import ElidedLabel
 from serapp.settings import AnalysisSettings
 
 FRAME_MS = 16  # display rate, about 60 frames per second
 
 
-class MainWindow(CaptureActions, QtWidgets.QMainWindow):
-    def __init__(self, model_path: str | None = None, compute_device: str | None = None, settings=None):
+class MainWindow(CaptureActions, ModelActions, QtWidgets.QMainWindow):
+    def __init__(self, model_path: str | None = None, compute_device: str | None = None, settings=None,
+                 views: bool = True):
+        """views=False shows the frame first (toolbar, tabs, status bar) and leaves the plots, and
+        pyqtgraph's import, to build_views(), which the app calls once the window is on screen."""
         super().__init__()
         self.setWindowTitle("serapp — speech emotion recognition")
         self.settings = settings or QtCore.QSettings()
@@ -47,16 +41,11 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
         self.banner = ElidedLabel()  # the one place messages appear (the whole text in its tooltip)
         self.banner.setStyleSheet("padding: 4px; background: palette(alternate-base);")
         self.banner.hide()
-        self.live = LiveView()
-        self.file_view = FileView()
-        self.file_view.export_requested.connect(self.export_timeline)
-        self.file_view.message.connect(self.notify)
+        self.live = self.file_view = self.listening = None  # built by build_views()
         self.tabs = QtWidgets.QTabWidget()
-        self.tabs.addTab(self.live, "Live")
-        self.tabs.addTab(self.file_view, "File")
-        self.listening = ListeningView(self.settings, self.run_in_background, lambda: self.predictor)
-        self.listening.message.connect(self.notify)
-        self.tabs.addTab(self.listening, "Listening test")
+        self._placeholder = QtWidgets.QLabel("preparing the views…")
+        self._placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.tabs.addTab(self._placeholder, "Live")
         self.tabs.currentChanged.connect(self._tab_changed)
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
@@ -75,8 +64,36 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._frame)
         self.timer.start()
+        if views:
+            self.build_views()
 
     # --- construction -----------------------------------------------------------------------
+
+    def build_views(self) -> None:
+        """The live, file and listening views: most of the construction time is here (the plots)."""
+        if self.live is not None:
+            return
+        from serapp.gui.file_view import FileView
+        from serapp.gui.listening_view import ListeningView
+        from serapp.gui.live_view import LiveView
+        from serapp.gui.plots import configure_pyqtgraph
+
+        configure_pyqtgraph()
+        self.live = LiveView()
+        self.file_view = FileView()
+        self.file_view.export_requested.connect(self.export_timeline)
+        self.file_view.message.connect(self.notify)
+        self.listening = ListeningView(self.settings, self.run_in_background, lambda: self.predictor)
+        self.listening.message.connect(self.notify)
+        self.tabs.blockSignals(True)
+        self.tabs.removeTab(0)
+        self._placeholder.deleteLater()
+        self.tabs.addTab(self.live, "Live")
+        self.tabs.addTab(self.file_view, "File")
+        self.tabs.addTab(self.listening, "Listening test")
+        self.tabs.blockSignals(False)
+        self._analysis_changed()
+        self.refresh_devices()
 
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("Main")
@@ -106,7 +123,7 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
         self.present_action = tb.addAction("Present", self.toggle_presentation)
         self.present_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_F11))
         self.present_action.setToolTip("full screen: the emotion in large type, its confidence and the spectrogram (F11)")
-        listen = tb.addAction("Listening test", lambda: self.tabs.setCurrentWidget(self.listening))
+        listen = tb.addAction("Listening test", lambda: self.listening and self.tabs.setCurrentWidget(self.listening))
         listen.setShortcut(QtGui.QKeySequence("Ctrl+L"))
         listen.setToolTip("people label clips; scored next to the model (Ctrl+L)")
         tb.addWidget(QtWidgets.QLabel(" Compute: "))
@@ -117,7 +134,6 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
         self.compute_combo.setCurrentIndex(max(0, index))
         self.compute_combo.currentTextChanged.connect(self._compute_changed)
         tb.addWidget(self.compute_combo)
-        self.refresh_devices()
 
     def _spin(self, lo, hi, step, value, suffix, decimals=2):
         box = QtWidgets.QDoubleSpinBox()
@@ -145,7 +161,6 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
                                        "probability is above this; a window needs 10 % of its frames")
         for w in (self.window_spin, self.hop_spin, self.smooth_spin, self.threshold_spin):
             tb.addWidget(w)
-        self._analysis_changed()
 
     def _build_status(self) -> None:
         """Fixed fields, each elided to its share of the bar (never run together); messages go
@@ -190,98 +205,13 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
             else:
                 on_error(f"unexpected error: {type(exc).__name__}: {exc}")
 
-    # --- models -------------------------------------------------------------------------------
-
-    def load_model_async(self, path: str | None = None) -> None:
-        path = path or self.model_path
-        if path is None and default_bundle_path() is None:
-            self.model_label.setText("model: none")
-            self.notify("no bundled model in this installation: open one with “Open model…”")
-            return
-        self.model_label.setText("model: loading…")
-        self._load(path, self._model_loaded)
-
-    def _load(self, path: str | None, done) -> None:
-        device = self.compute_combo.currentText()
-        first = not self._models_loaded  # torch's thread count: set once, before any model runs
-        self._models_loaded += 1
-        self.run_in_background(lambda: load_in_background(path, device, first), done, self._model_failed)
-
-    def _adopt(self, loaded) -> tuple:
-        predictor, cost_ms, devices = loaded
-        for name in devices:
-            if self.compute_combo.findText(name) < 0:
-                self.compute_combo.addItem(name)
-        hop = live_hop_for(cost_ms, self.hop_spin.value())
-        if hop is not None:  # too slow for the live view: fewer readings, never falling behind
-            self.notify(f"{predictor.path.name} needs {cost_ms:.0f} ms per window, too slow for live readings every "
-                        f"{self.hop_spin.value():g} s: the live hop is now {hop:g} s")
-            self.hop_spin.setValue(hop)
-        return predictor, cost_ms
-
-    def _model_loaded(self, loaded) -> None:
-        predictor, cost_ms = self._adopt(loaded)
-        self.predictor = predictor
-        self.model_cost_ms = cost_ms
-        self.live.set_predictor(predictor)
-        self.model_label.setText(model_summary(predictor, cost_ms))
-        if self.model_path:
-            self.settings.setValue("model", str(self.model_path))
-
-    def compare_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Compare with model", "", "serapp bundles (*.safetensors)")
-        if path:
-            self.open_compare(path)
-
-    def open_compare(self, path: str | None) -> None:
-        """Read a second model on the same audio (None: the bundled one); each keeps its own
-        front-end and window."""
-        if path is not None:
-            try:
-                read_bundle_meta(path)
-            except SerappError as exc:
-                self.notify(str(exc))
-                return
-        self._load(path, self._compare_loaded)
-
-    def _compare_loaded(self, loaded) -> None:
-        predictor, _ = self._adopt(loaded)
-        self.compare_predictor = predictor
-        self.live.set_predictor(predictor, slot=1)
-        self.notify(f"comparing with {predictor.path.name}")
-        if self.file_view.analysis is not None:
-            self.open_file(str(self.file_view.analysis.path))
-
-    def _model_failed(self, exc) -> None:
-        self.model_label.setText("model: failed")
-        self.notify(str(exc))
-
-    def open_model_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open model bundle", "", "serapp bundles (*.safetensors)")
-        if path:
-            self.open_model(path)
-
-    def open_model(self, path: str) -> None:
-        try:
-            meta = read_bundle_meta(path)
-        except SerappError as exc:
-            self.notify(str(exc))
-            return
-        self.model_path = path
-        self.notify(describe_model(path, meta))
-        self.load_model_async(path)
-
-    def _compute_changed(self, name: str) -> None:
-        self.settings.setValue("compute_device", name)
-        if self.predictor is not None:
-            self.load_model_async(str(self.predictor.path))
-
     def analysis_settings(self) -> AnalysisSettings:
         return AnalysisSettings(window_s=self.window_spin.value() or None, hop_s=self.hop_spin.value(),
                                 smoothing=self.smooth_spin.value(), gate_threshold=self.threshold_spin.value())
 
     def _analysis_changed(self, *_):
-        self.live.set_settings(self.analysis_settings())
+        if self.live is not None:
+            self.live.set_settings(self.analysis_settings())
         for key, box in (("window_s", self.window_spin), ("hop_s", self.hop_spin),
                          ("smoothing", self.smooth_spin), ("gate_threshold", self.threshold_spin)):
             self.settings.setValue(key, box.value())
@@ -295,6 +225,7 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
             self.open_file(path)
 
     def open_file(self, path: str) -> None:
+        self.build_views()
         predictor, other = self.predictor, self.compare_predictor
         settings = self.analysis_settings()
         self.tabs.setCurrentWidget(self.file_view)
@@ -314,7 +245,7 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
         self.run_in_background(analyse, show)
 
     def export_timeline(self, path: str | None = None) -> None:
-        a = self.file_view.analysis
+        a = self.file_view.analysis if self.file_view is not None else None
         if a is None or self.predictor is None:
             return
         if path is None:
@@ -348,7 +279,7 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
             self.stop_capture(self.source.error + "; choose another input and press Start")
             return
         self.live.tick()
-        self.level.setValue(int(round(peak_dbfs(self.source.ring.latest(self.source.sample_rate // 20)))))
+        self.level.setValue(round(peak_dbfs(self.source.ring.latest(self.source.sample_rate // 20))))
         self.overflow_label.setText(f"overflows {self.source.overflows}")
         r = self.live.last_reading
         if r is not None and r.speech:
@@ -369,6 +300,7 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
         if self.presentation is not None:
             self.presentation.close()
             return
+        self.build_views()
         from serapp.gui.presentation import PresentationWindow
 
         self.presentation = PresentationWindow(self.live.frontend_config)
@@ -390,9 +322,10 @@ class MainWindow(CaptureActions, QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         if self.presentation is not None:
             self.presentation.close()
-        self.stop_capture()  # finalises a recording in progress
-        self.listening.shutdown()  # answers are already on disk, row by row
-        self.file_view.stop_playback()
+        if self.live is not None:
+            self.stop_capture()  # finalises a recording in progress
+            self.listening.shutdown()  # answers are already on disk, row by row
+            self.file_view.stop_playback()
         self.timer.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(event)

@@ -1,4 +1,5 @@
-"""Loading models for the window, off the GUI thread: the model, and a second one to compare with.
+"""The main window's models, loaded off the GUI thread: the model, and a second one to compare with
+(a mixin of MainWindow, which owns the widgets and the messages).
 
 torch is imported here, in the background, after the window is on screen. Its thread count is
 process-wide, so it is set at the first load only, before any model runs.
@@ -8,6 +9,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+
+from PySide6 import QtWidgets
+
+from serapp.bundle import default_bundle_path, read_bundle_meta
+from serapp.errors import SerappError
 
 LIVE_BUDGET_MS = 50.0  # a model slower than this per window gets a longer live hop
 
@@ -59,3 +65,91 @@ def describe_model(path: str, meta) -> str:
     if not cv and not xc and t.get("test_metrics"):
         parts.append(f"test UA {t['test_metrics'].get('ua', 0):.1%}")
     return "; ".join(parts)
+
+
+class ModelActions:
+    def load_model_async(self, path: str | None = None) -> None:
+        path = path or self.model_path
+        if path is None and default_bundle_path() is None:
+            self.model_label.setText("model: none")
+            self.notify("no bundled model in this installation: open one with “Open model…”")
+            return
+        self.model_label.setText("model: loading…")
+        self._load(path, self._model_loaded)
+
+    def _load(self, path: str | None, done) -> None:
+        device = self.compute_combo.currentText()
+        first = not self._models_loaded  # torch's thread count: set once, before any model runs
+        self._models_loaded += 1
+        self.run_in_background(lambda: load_in_background(path, device, first), done, self._model_failed)
+
+    def _adopt(self, loaded) -> tuple:
+        predictor, cost_ms, devices = loaded
+        for name in devices:
+            if self.compute_combo.findText(name) < 0:
+                self.compute_combo.addItem(name)
+        hop = live_hop_for(cost_ms, self.hop_spin.value())
+        if hop is not None:  # too slow for the live view: fewer readings, never falling behind
+            self.notify(f"{predictor.path.name} needs {cost_ms:.0f} ms per window, too slow for live readings every "
+                        f"{self.hop_spin.value():g} s: the live hop is now {hop:g} s")
+            self.hop_spin.setValue(hop)
+        return predictor, cost_ms
+
+    def _model_loaded(self, loaded) -> None:
+        self.build_views()
+        predictor, cost_ms = self._adopt(loaded)
+        self.predictor = predictor
+        self.model_cost_ms = cost_ms
+        self.live.set_predictor(predictor)
+        self.model_label.setText(model_summary(predictor, cost_ms))
+        if self.model_path:
+            self.settings.setValue("model", str(self.model_path))
+
+    def compare_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Compare with model", "", "serapp bundles (*.safetensors)")
+        if path:
+            self.open_compare(path)
+
+    def open_compare(self, path: str | None) -> None:
+        """Read a second model on the same audio (None: the bundled one); each keeps its own
+        front-end and window."""
+        if path is not None:
+            try:
+                read_bundle_meta(path)
+            except SerappError as exc:
+                self.notify(str(exc))
+                return
+        self._load(path, self._compare_loaded)
+
+    def _compare_loaded(self, loaded) -> None:
+        self.build_views()
+        predictor, _ = self._adopt(loaded)
+        self.compare_predictor = predictor
+        self.live.set_predictor(predictor, slot=1)
+        self.notify(f"comparing with {predictor.path.name}")
+        if self.file_view.analysis is not None:
+            self.open_file(str(self.file_view.analysis.path))
+
+    def _model_failed(self, exc) -> None:
+        self.model_label.setText("model: failed")
+        self.notify(str(exc))
+
+    def open_model_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open model bundle", "", "serapp bundles (*.safetensors)")
+        if path:
+            self.open_model(path)
+
+    def open_model(self, path: str) -> None:
+        try:
+            meta = read_bundle_meta(path)
+        except SerappError as exc:
+            self.notify(str(exc))
+            return
+        self.model_path = path
+        self.notify(describe_model(path, meta))
+        self.load_model_async(path)
+
+    def _compute_changed(self, name: str) -> None:
+        self.settings.setValue("compute_device", name)
+        if self.predictor is not None:
+            self.load_model_async(str(self.predictor.path))

@@ -136,7 +136,7 @@ class SpectrogramPlot(pg.PlotItem):
         self._count = 0
         self.redraw(0.0)
 
-    def copy_from(self, other: "SpectrogramPlot") -> None:
+    def copy_from(self, other: SpectrogramPlot) -> None:
         """Start from what another spectrogram of the same front-end shows (its history)."""
         if other.config == self.config and other.width_cols == self.width_cols:
             self._ring[:] = other._ring

@@ -26,7 +26,7 @@ class ConfidenceBar(QtWidgets.QWidget):
         self.value, self.color = max(0.0, min(1.0, value)), QtGui.QColor(color)
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+    def paintEvent(self, event) -> None:
         p = QtGui.QPainter(self)
         r = self.rect().adjusted(8, 4, -8, -4)
         p.fillRect(r, QtGui.QColor("#202020"))
@@ -68,7 +68,7 @@ class PresentationWindow(QtWidgets.QWidget):
         font.setBold(True)
         self.word.setFont(font)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._font()
 
@@ -90,12 +90,12 @@ class PresentationWindow(QtWidgets.QWidget):
         self.spectrogram.append(columns_db)
         self.spectrogram.redraw(0.0)
 
-    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
         if event.key() in (QtCore.Qt.Key.Key_Escape, QtCore.Qt.Key.Key_F11):
             self.close()
         else:
             super().keyPressEvent(event)
 
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:
         self.closed.emit()
         super().closeEvent(event)

@@ -18,12 +18,12 @@ class ElidedLabel(QtWidgets.QLabel):
     def full_text(self) -> str:
         return self._full
 
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+    def setText(self, text: str) -> None:
         self._full = text
         self.setToolTip(QtGui.QTextDocumentFragment.fromHtml(text).toPlainText() if text else "")
         self._elide()
 
-    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
         super().resizeEvent(event)
         self._elide()
 
@@ -36,6 +36,6 @@ class ElidedLabel(QtWidgets.QLabel):
         else:
             super().setText(metrics.elidedText(plain, QtCore.Qt.TextElideMode.ElideRight, width))
 
-    def sizeHint(self) -> QtCore.QSize:  # noqa: N802
+    def sizeHint(self) -> QtCore.QSize:
         hint = super().sizeHint()
         return QtCore.QSize(min(hint.width(), 400), hint.height())
