@@ -161,10 +161,11 @@ def main() -> int:
     t_start = time.perf_counter()
     frames0 = w.live.frames_drawn
     feeder.start()
-    while time.perf_counter() - t_start < args.seconds + 0.5:
-        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
-        time.sleep(0.001)
+    loop = QtCore.QEventLoop()  # an event loop as the app's (app.quit would also stop the capture)
+    QtCore.QTimer.singleShot(int((args.seconds + 0.5) * 1000), loop.quit)
+    loop.exec()
     elapsed = time.perf_counter() - t_start
+    feeder.join(timeout=5.0)  # the FIFO writer finishes its last blocks before the microphone goes
     frames = w.live.frames_drawn - frames0
     overflows = w.source.overflows
     rss1 = rss_mb()

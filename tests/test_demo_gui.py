@@ -4,6 +4,7 @@ geometry and state (Qt offscreen), not by pixels."""
 
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -91,6 +92,30 @@ def test_the_waveform_scale_follows_the_recent_peak_with_a_floor(qtbot, tmp_path
     w.close()
 
 
+def test_the_live_waveform_is_the_streams_envelope_whatever_the_chunking(qtbot):
+    from serapp.gui.plots import WaveformPlot, configure_pyqtgraph
+
+    configure_pyqtgraph()
+    y = speechlike(12.0, seed=4) * 0.3
+    plot = WaveformPlot(points=1200)
+    plot.stream(10.0, 16000)
+    rng = np.random.default_rng(0)
+    pos = 0
+    while pos < y.size:  # odd chunk sizes, as audio arrives
+        n = int(rng.integers(1, 3000))
+        plot.push(y[pos : pos + n])
+        pos += n
+    block = 10 * 16000 // 1200
+    whole = y.size // block
+    last = y[(whole - 1200) * block : whole * block].reshape(1200, block)  # the newest 1200 blocks
+    x, env = plot.curve.getData()
+    np.testing.assert_array_equal(env[0::2], last.min(axis=1))
+    np.testing.assert_array_equal(env[1::2], last.max(axis=1))
+    # The newest complete block ends where the stream's newest sample is less the unfinished block.
+    assert x[-1] + plot.curve.pos().x() == pytest.approx(-(y.size - whole * block) / 16000)
+    assert plot.vb.viewRange()[1][1] == pytest.approx(float(np.abs(last).max()) * 1.1, rel=1e-5)
+
+
 def test_the_live_views_plots_share_one_time_axis(qtbot, tmp_path):
     w = open_window(qtbot, tmp_path)
     w.attach_source(FileSource(samples=speechlike(20.0), sample_rate=16000, realtime=True, loop=True))
@@ -100,6 +125,30 @@ def test_the_live_views_plots_share_one_time_axis(qtbot, tmp_path):
     assert end - start == pytest.approx(10.0) and -0.001 <= end <= 0.051
     w.stop_capture()
     w.close()
+
+
+def test_live_curves_scroll_with_the_clock_and_take_data_only_when_a_reading_arrives(qtbot):
+    from serapp.feature_config import FrontEndConfig
+    from serapp.gui.plots import TimePanels
+
+    panels = TimePanels(FrontEndConfig(), ["neutral", "happy"], live_seconds=10.0)
+    qtbot.addWidget(panels)
+    track = panels.tracks[0]
+    track.add(5.0, {"neutral": 0.2, "happy": 0.8}, 0.5, 10.0)
+    track.redraw(6.0, 0.0)
+    curve = track.timeline.lines["happy"]
+    data = curve.getData()
+
+    def at(item, plot, x, y):  # where a point of an item lands in its plot's data coordinates
+        return item.mapToItem(plot.getViewBox().childGroup, QtCore.QPointF(x, y))
+
+    assert at(curve, track.timeline, data[0][-1], data[1][-1]).x() == pytest.approx(-1.0)  # read 1 s ago
+    assert data[1][-1] == pytest.approx(0.8)
+    track.redraw(7.5, 0.0)  # audio moved on, no new reading
+    assert curve.getData()[0] is data[0]  # the curve was not handed its data again...
+    assert at(curve, track.timeline, data[0][-1], 0).x() == pytest.approx(-2.5)  # ...it moved with the clock
+    bars = track.strip.bars
+    assert at(bars, track.strip, bars.opts["x0"][-1] + bars.opts["width"][-1], 0).x() == pytest.approx(-2.5)
 
 
 def test_two_models_read_the_same_audio_side_by_side(qtbot, tmp_path, talk):
@@ -195,6 +244,10 @@ def test_the_command_line_opens_a_file_a_comparison_and_presentation(tmp_path, t
                           timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "torch imported: False" in proc.stderr  # the window was on screen before torch
+    # ... and before its plots: the frame first, then the views, then the model.
+    moments = [float(re.search(rf"{what} at ([0-9.]+)", proc.stderr).group(1))
+               for what in ("first expose", "views built", "model loaded")]
+    assert moments == sorted(moments)
     assert QtGui.QImage(str(shot)).width() > 0 and "comparing with other.safetensors" in proc.stderr
     bad = subprocess.run([sys.executable, "-m", "serapp", str(tmp_path / "absent.wav")], env=env,
                          capture_output=True, text=True, timeout=60)

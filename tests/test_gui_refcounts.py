@@ -26,14 +26,16 @@ def test_frame_updates_keep_none_and_true_alive(qtbot):
     y = speechlike(5.0)
     cols = np.full((64, 2), -40.0, np.float32)
     track = panels.tracks[0]
+    panels.waveform.stream(10.0, 16000)
     before = sys.getrefcount(None), sys.getrefcount(True)
     for i in range(500):
         panels.spectrogram.append(cols)
         panels.spectrogram.redraw(0.0)
-        panels.waveform.show_recent(y, 10.0)
+        panels.spectrogram.place(0.001 * (i % 50))
+        panels.waveform.place(0.001 * (i % 50))
+        panels.waveform.push(y[i * 160 : (i + 1) * 160])
         track.add(i * 0.02, {"neutral": 0.3, "happy": 0.7} if i % 3 else None, 0.5, 10.0)
-        track.redraw(i * 0.02, 0.0)
-        panels.set_span(-10.0 + 0.001 * (i % 50), 0.001 * (i % 50))
+        track.redraw(i * 0.02, 0.001 * (i % 50))
     after = sys.getrefcount(None), sys.getrefcount(True)
     lost = [b - a for b, a in zip(before, after)]
     assert max(lost) < 200, f"the Qt bindings lost {lost} references to (None, True) in 500 frames"

@@ -3,9 +3,9 @@ time axis; a readout per model and the arousal-valence panel beside them.
 
 The GUI timer calls `tick()` at display rate. It only reads the source's ring buffer (what
 arrived since the last frame), turns it into spectrogram columns with the streaming front-end,
-and shows readings the inference workers queued. No model runs on this thread. The plots
-glide with time by moving the shared time axis each frame; their data change only when audio
-or a reading arrives.
+and shows readings the inference workers queued. No model runs on this thread. The time axis
+stays fixed (the last 10 s); each frame moves the plots' content with the clock, and their
+data change only when audio or a reading arrives.
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ class LiveView(QtWidgets.QWidget):
     def set_source(self, source) -> None:
         self.stop_worker()
         self.source = source
+        if source is not None:
+            self.waveform.stream(SECONDS, source.sample_rate)
         self._restart_spectrogram()
         for r in self.visible_readouts():
             r.show_none("listening…")
@@ -206,13 +208,11 @@ class LiveView(QtWidgets.QWidget):
             self.spectrogram.redraw(0.0)
             for listener in self.column_listeners:
                 listener(cols)
-            self.waveform.show_recent(self.source.ring.latest(int(SECONDS * self.source.sample_rate)), SECONDS)
-        arrived = False
+            self.waveform.push(chunk)
         for i, w in enumerate(self.workers):
             if w is None:
                 continue
             for r in w.drain():
-                arrived = True
                 self.last_readings[i] = r
                 self.panels.tracks[i].add(r.t, r.probabilities, self.settings.hop_s, SECONDS)
                 readout = self.readouts[i]
@@ -228,12 +228,14 @@ class LiveView(QtWidgets.QWidget):
                     if self.recorder is not None:
                         start_t = self.recorder.start_position / self.source.sample_rate
                         self.recorder.add_reading(r.t - start_t, r.speech, r.label, r.probabilities)
-        if chunk.size or arrived:
-            for track in self.panels.tracks:
-                track.redraw(now_audio, 0.0)
-        # Every frame: the shared time axis moves with the clock (content placed at arrival).
+        # Every frame the content glides left with the clock, up to 50 ms past the newest audio,
+        # while the axes stay put: moving the view's range made every axis and item repaint
+        # (half of each frame's painting).
         lag = min(max(t0 - self._last_arrival, 0.0), 0.05)
-        self.panels.set_span(lag - SECONDS, lag)
+        self.spectrogram.place(lag)
+        self.waveform.place(lag)
+        for track in self.panels.tracks:
+            track.redraw(now_audio, lag)
         self.frames_drawn += 1
         self.frame_ms.append((time.perf_counter() - t0) * 1e3)
 

@@ -154,7 +154,7 @@ class MainWindow(CaptureActions, ModelActions, QtWidgets.QMainWindow):
         self.window_spin = self._spin(0.0, 10.0, 0.5, s.value("window_s", 0.0), " s window (0 = model's)")
         self.window_spin.setToolTip("the audio each reading covers; longer than the model's window: "
                                     "the mean of its model-length pieces")
-        self.hop_spin = self._spin(0.1, 5.0, 0.1, s.value("hop_s", 0.5), " s hop")
+        self.hop_spin = self._spin(0.1, 5.0, 0.1, s.value("hop_s", 0.2), " s hop")
         self.smooth_spin = self._spin(0.0, 0.95, 0.05, s.value("smoothing", 0.0), " smoothing")
         self.threshold_spin = self._spin(0.05, 0.95, 0.05, s.value("gate_threshold", 0.5), " speech threshold")
         self.threshold_spin.setToolTip("the speech gate (silero-vad): a 32 ms frame is speech when its speech "

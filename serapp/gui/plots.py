@@ -34,6 +34,15 @@ def text_color() -> QtGui.QColor:
     return QtWidgets.QApplication.instance().palette().color(QtGui.QPalette.ColorRole.WindowText)
 
 
+def cache_static(item: QtWidgets.QGraphicsItem) -> None:
+    """Keep an item that rarely changes (an axis with fixed ticks, a legend) and its children as
+    pixmaps: the live view repaints every plot each frame, and replaying their text was a large
+    share of it. (A cache covers one item's own painting, not its children's.)"""
+    item.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    for child in item.childItems():
+        cache_static(child)
+
+
 def theme_plot(item: pg.PlotItem) -> None:
     """Axes from the window palette, so light and dark themes both read well; fixed axis width."""
     pal = QtWidgets.QApplication.instance().palette()
@@ -43,6 +52,7 @@ def theme_plot(item: pg.PlotItem) -> None:
         ax.setPen(pg.mkPen(fg, width=1))
         ax.setTextPen(pg.mkPen(fg))
     item.getAxis("left").setWidth(LEFT_AXIS_PX)
+    cache_static(item.getAxis("left"))
     item.setMouseEnabled(False, False)
     item.hideButtons()
     item.setMenuEnabled(False)
@@ -72,29 +82,58 @@ class WaveformPlot(pg.PlotItem):
         theme_plot(self)
         self.points = points
         pal = QtWidgets.QApplication.instance().palette()
-        self.curve = self.plot(pen=pg.mkPen(pal.color(QtGui.QPalette.ColorRole.Highlight), width=1))
+        # A bare curve (no PlotDataItem layer) that trusts its data to be finite: it is handed
+        # new data every frame.
+        self.curve = pg.PlotCurveItem(pen=pg.mkPen(pal.color(QtGui.QPalette.ColorRole.Highlight), width=1),
+                                      skipFiniteCheck=True)
+        self.addItem(self.curve)
         self.setLabel("left", "level")
         self.getAxis("left").enableAutoSIPrefix(False)  # the ticks say the level itself
-        self.peak = WAVE_FLOOR
+        self.peak = None
         self._scale(0.0)
 
     def _scale(self, peak: float) -> None:
-        self.peak = max(WAVE_FLOOR, float(peak) * 1.1)
+        peak = max(WAVE_FLOOR, float(peak) * 1.1)
+        if peak == self.peak:
+            return  # unchanged: keep the axis' drawn picture (redrawing it costs a frame's share)
+        self.peak = peak
         self.setYRange(-self.peak, self.peak, padding=0)
         self.getAxis("left").setTicks([[(-self.peak * 0.9, f"{-self.peak * 0.9:.2g}"), (0, "0"),
                                         (self.peak * 0.9, f"{self.peak * 0.9:.2g}")], []])
 
-    def show_recent(self, samples: np.ndarray, span_s: float, shift_s: float = 0.0) -> None:
-        """The last `span_s` seconds (`samples` covers them), ending at x = -shift_s."""
-        n = samples.size - samples.size % self.points
-        if n <= 0:
-            return
-        blocks = samples[-n:].reshape(self.points, -1)
-        y = np.empty(2 * self.points, dtype=np.float32)
-        y[0::2], y[1::2] = blocks.min(axis=1), blocks.max(axis=1)
-        x = np.repeat(np.linspace(-span_s, 0, self.points), 2) - shift_s
-        self.curve.setData(x, y)
+    def stream(self, span_s: float, sample_rate: int) -> None:
+        """Start a live envelope: `points` (min, max) pairs over blocks of span_s / points."""
+        self._rate = sample_rate
+        self._block = max(1, round(span_s * sample_rate / self.points))
+        self._env = np.zeros((2 * self.points, 2), np.float32)  # mirrored ring of (min, max) pairs
+        self._blocks_done = 0
+        self._tail = np.zeros(0, np.float32)  # samples of the block still filling
+        # Each block drawn at its end time, the newest at x = 0 (then shifted by the tail).
+        self._x = np.repeat(np.arange(1 - self.points, 1) * (self._block / sample_rate), 2)
+        self.push(np.zeros(0, np.float32))
+
+    def push(self, samples: np.ndarray) -> None:
+        """Live: new input samples. Only completed blocks are reduced, and blocks are counted
+        from the stream's start, so the picture scrolls without shimmer and a frame costs
+        what arrived in it, not the whole span (it was a tenth of the frame budget)."""
+        data = np.concatenate([self._tail, samples]) if self._tail.size else np.asarray(samples, np.float32)
+        k = data.size // self._block
+        if k:
+            blocks = data[: k * self._block].reshape(k, self._block)[-self.points :]
+            slots = (self._blocks_done + k - len(blocks) + np.arange(len(blocks))) % self.points
+            self._env[slots, 0] = self._env[slots + self.points, 0] = blocks.min(axis=1)
+            self._env[slots, 1] = self._env[slots + self.points, 1] = blocks.max(axis=1)
+            self._blocks_done += k
+        self._tail = data[k * self._block :].copy()
+        start = self._blocks_done % self.points
+        y = self._env[start : start + self.points].flatten()  # a copy: the ring moves on
+        self.curve.setData(self._x, y)
+        self.place(0.0)
         self._scale(np.abs(y).max())
+
+    def place(self, shift_s: float) -> None:
+        """Live: the newest sample at x = -shift_s (the unfinished block is not drawn)."""
+        self.curve.setPos(-self._tail.size / self._rate - shift_s, 0.0)
 
     def show_envelope(self, lo: np.ndarray, hi: np.ndarray, duration_s: float) -> None:
         """A whole file's waveform from its (min, max) over equal stretches."""
@@ -115,8 +154,9 @@ class SpectrogramPlot(pg.PlotItem):
         self.seconds = seconds
         self.image = pg.ImageItem()
         self.cmap = pg.colormap.get(COLORMAP)
-        self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
-        self.image.setLevels((0, 255))
+        # Colours are looked up as columns arrive and the image is handed over as RGBA: painting
+        # an indexed image (pyqtgraph's LUT path) cost 1.9 ms a frame here, RGBA 0.5 ms.
+        self.colors = self.cmap.getLookupTable(nPts=256, alpha=True)  # (256, 4) uint8
         self.addItem(self.image)
         self.set_config(config)
 
@@ -126,13 +166,17 @@ class SpectrogramPlot(pg.PlotItem):
         self.cols_per_s = config.sample_rate / config.hop_length
         self.width_cols = int(self.seconds * self.cols_per_s)
         self.axis.set_config(config)
-        self._ring = np.zeros((2 * self.width_cols, config.n_mels), dtype=np.uint8)  # mirrored, time-major
+        # Mirrored rings, one row per band: the visible stretch is a slice whose rows are whole
+        # runs of memory, so handing it over is a row-by-row copy, not a transpose.
+        self._ring = np.zeros((config.n_mels, 2 * self.width_cols), dtype=np.uint8)
+        self._rgba = self.colors[self._ring]  # the same, coloured
         self._count = 0
         self.setYRange(0, config.n_mels, padding=0)
         self.redraw(0.0)
 
     def reset(self) -> None:
         self._ring[:] = 0
+        self._rgba[:] = self.colors[0]
         self._count = 0
         self.redraw(0.0)
 
@@ -140,6 +184,7 @@ class SpectrogramPlot(pg.PlotItem):
         """Start from what another spectrogram of the same front-end shows (its history)."""
         if other.config == self.config and other.width_cols == self.width_cols:
             self._ring[:] = other._ring
+            self._rgba[:] = other._rgba
             self._count = other._count
             self.redraw(0.0)
 
@@ -157,24 +202,29 @@ class SpectrogramPlot(pg.PlotItem):
         w = self.width_cols
         for c in cols:  # k is 1-3 per frame at display rate
             i = self._count % w
-            self._ring[i] = c
-            self._ring[i + w] = c
+            self._ring[:, i] = self._ring[:, i + w] = c
+            self._rgba[:, i] = self._rgba[:, i + w] = self.colors[c]
             self._count += 1
 
     def columns(self) -> np.ndarray:
         """The visible image, row-major (n_mels, width_cols) uint8, oldest column first."""
         start = self._count % self.width_cols
-        return np.ascontiguousarray(self._ring[start : start + self.width_cols].T)
+        return np.ascontiguousarray(self._ring[:, start : start + self.width_cols])
 
     def redraw(self, shift_s: float = 0.0) -> None:
+        """Hand the newest picture to the image, placed at shift_s."""
+        start = self._count % self.width_cols
+        self.image.setImage(np.ascontiguousarray(self._rgba[:, start : start + self.width_cols]), autoLevels=False)
+        self.place(shift_s)
+
+    def place(self, shift_s: float) -> None:
         """Time-driven placement: the newest column at x = -shift_s, so the picture glides
         between column arrivals instead of jumping by whole blocks."""
-        self.image.setImage(self.columns(), autoLevels=False, levels=(0, 255))
         self.image.setRect(QtCore.QRectF(-self.seconds - shift_s, 0, self.seconds, self.config.n_mels))
 
     def set_whole(self, db: np.ndarray, duration_s: float) -> None:
         """Static display of a whole file's (n_mels, columns) log-mel."""
-        self.image.setImage(np.ascontiguousarray(self.to_uint8(db)), autoLevels=False, levels=(0, 255))
+        self.image.setImage(np.ascontiguousarray(self.colors[self.to_uint8(db)]), autoLevels=False)
         self.image.setRect(QtCore.QRectF(0, 0, duration_s, self.config.n_mels))
 
 
@@ -186,8 +236,10 @@ class StripPlot(pg.PlotItem):
         theme_plot(self)
         self.setYRange(0, 1, padding=0)
         self.getAxis("left").setTicks([[(0.5, name)], []])
+        self.moving = pg.ItemGroup()  # what scrolls live: moved as one, its data untouched
+        self.addItem(self.moving)
         self.bars = pg.BarGraphItem(x0=[], y0=[], width=[], height=[], brushes=[], pen=pg.mkPen(None))
-        self.addItem(self.bars)
+        self.bars.setParentItem(self.moving)
         self.labels: list[str] = []
 
     def show_windows(self, starts: np.ndarray, ends: np.ndarray, top: list[str | None]) -> None:
@@ -213,12 +265,18 @@ class TimelinePlot(pg.PlotItem):
 
     def set_labels(self, labels: list[str]) -> None:
         self.labels = list(labels)
-        for item in list(self.listDataItems()):
-            self.removeItem(item)
+        if getattr(self, "moving", None) is not None:
+            self.removeItem(self.moving)
         self.key.clear()
-        self.lines = {k: self.plot(pen=pg.mkPen(emotion_color(k), width=1)) for k in self.labels}
+        # The curves sit in a group that the live view moves as the clock runs: moving the
+        # curves themselves made pyqtgraph re-process their data every frame.
+        self.moving = pg.ItemGroup()
+        self.addItem(self.moving)
+        self.lines = {k: pg.PlotDataItem(pen=pg.mkPen(emotion_color(k), width=1)) for k in self.labels}
         for k in self.labels:
+            self.lines[k].setParentItem(self.moving)
             self.key.addItem(self.lines[k], k)
+        cache_static(self.key)
 
     def show_curves(self, centres: np.ndarray, probs: np.ndarray) -> None:
         """Probabilities (windows, labels) at the windows' centres; NaN rows (no speech) are gaps."""
@@ -235,10 +293,12 @@ class ModelTrack:
         self.t: list[float] = []  # live: reading times (s) and their probabilities
         self.p: list[np.ndarray] = []
         self.spans: list[float] = []
+        self._stale = True  # readings not yet handed to the curves
 
     def set_labels(self, labels: list[str]) -> None:
         self.timeline.set_labels(labels)
         self.t, self.p, self.spans = [], [], []
+        self._stale = True
 
     def add(self, t: float, probabilities: dict[str, float] | None, hop_s: float, keep_s: float) -> None:
         labels = self.timeline.labels
@@ -249,15 +309,25 @@ class ModelTrack:
             self.t.pop(0)
             self.p.pop(0)
             self.spans.pop(0)
+        self._stale = True
 
     def redraw(self, now: float, shift_s: float) -> None:
+        """Live: the readings at their own times (s of audio), handed to the curves only when a
+        reading arrived; every frame moves the items so that `now` sits at shift_s (0 = the
+        right edge). Re-sending 10 s of curves each frame cost most of a frame."""
         if not self.t:
             return
-        x = np.asarray(self.t) - now - shift_s
-        p = np.asarray(self.p)
-        self.timeline.show_curves(x, p)
-        top = [None if np.isnan(row).all() else self.timeline.labels[int(np.nanargmax(row))] for row in p]
-        self.strip.show_windows(x - np.asarray(self.spans), x, top)
+        if self._stale:
+            x = np.asarray(self.t)
+            p = np.asarray(self.p)
+            self.timeline.show_curves(x, p)
+            best = np.where(np.isnan(p), -1.0, p).argmax(axis=1)
+            silent = np.isnan(p).all(axis=1)
+            top = [None if gap else self.timeline.labels[j] for gap, j in zip(silent, best)]
+            self.strip.show_windows(x - np.asarray(self.spans), x, top)
+            self._stale = False
+        for group in (self.timeline.moving, self.strip.moving):
+            group.setPos(-now - shift_s, 0.0)
 
     def show_file(self, segments, labels: list[str]) -> None:
         starts = np.array([s.start_s for s in segments])
@@ -276,11 +346,14 @@ class TimePanels(pg.GraphicsLayoutWidget):
     def __init__(self, config: FrontEndConfig, labels: list[str], live_seconds: float | None = None, parent=None):
         super().__init__(parent=parent)
         self.setBackground(None)
+        # Most items move every frame: a spatial index would be rebuilt for nothing.
+        self.scene().setItemIndexMethod(QtWidgets.QGraphicsScene.ItemIndexMethod.NoIndex)
         self.live_seconds = live_seconds
         self.waveform = WaveformPlot()
         self.spectrogram = SpectrogramPlot(config, seconds=live_seconds or 10.0)
         self.colorbar = pg.ColorBarItem(values=DB_RANGE, colorMap=self.spectrogram.cmap, interactive=False,
                                         label="dB", width=12)
+        cache_static(self.colorbar)
         self.tracks: list[ModelTrack] = []
         self.cursors: list[pg.InfiniteLine] = []
         self.addItem(self.waveform, row=0, col=0)
@@ -312,11 +385,9 @@ class TimePanels(pg.GraphicsLayoutWidget):
         plots = self.plots
         for p in plots[1:]:
             p.setXLink(plots[0])
-        for p in plots[:-1]:
-            p.getAxis("bottom").setStyle(showValues=False)
-            p.getAxis("bottom").setHeight(4)
-            p.setLabel("bottom", "")
-        plots[-1].getAxis("bottom").setStyle(showValues=True)
+        for p in plots[:-1]:  # one time axis, under the lowest plot (each axis repaints as time moves)
+            p.hideAxis("bottom")
+        plots[-1].showAxis("bottom")
         plots[-1].setLabel("bottom", "seconds")
         self.cursors = []
         for p in plots:

@@ -19,6 +19,8 @@ class ElidedLabel(QtWidgets.QLabel):
         return self._full
 
     def setText(self, text: str) -> None:
+        if text == self._full and text:
+            return  # fields are set every frame; the same text costs nothing
         self._full = text
         self.setToolTip(QtGui.QTextDocumentFragment.fromHtml(text).toPlainText() if text else "")
         self._elide()

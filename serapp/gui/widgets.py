@@ -84,14 +84,22 @@ class ReadoutWidget(QtWidgets.QWidget):
         self.bars.setOpts(width=widths)
         top = self.labels[int(np.argmax(widths))]
         self.top.setText(f"{top}  {widths.max():.0%}")
-        self.top.setStyleSheet(f"color: {emotion_color(top)};")
+        self._top_color(QtGui.QColor(emotion_color(top)))
         self.updates += 1
 
     def show_none(self, text: str = "no speech") -> None:
         self.bars.setOpts(width=np.zeros(len(self.labels)))
         self.top.setText(text)
-        self.top.setStyleSheet("color: palette(mid);")
+        self._top_color(self.palette().color(QtGui.QPalette.ColorRole.Mid))
         self.updates += 1
+
+    def _top_color(self, color: QtGui.QColor) -> None:
+        # By palette, not a style sheet: setting a style sheet re-styled the widget, a sixth of
+        # the GUI thread's time at five readings a second.
+        pal = self.top.palette()
+        if pal.color(QtGui.QPalette.ColorRole.WindowText) != color:
+            pal.setColor(QtGui.QPalette.ColorRole.WindowText, color)
+            self.top.setPalette(pal)
 
 
 class CircumplexWidget(pg.PlotWidget):
@@ -127,6 +135,10 @@ class CircumplexWidget(pg.PlotWidget):
         self.points: deque[tuple[float, float, str]] = deque(maxlen=trail)
         self.scatter = pg.ScatterPlotItem(pxMode=True)
         self.addItem(self.scatter)
+        # One pen and one brush per shade, kept: pyqtgraph caches symbol pictures by the pen's
+        # and brush's identity, and a new pen per reading grew its picture cache without end.
+        self._no_pen = pg.mkPen(None)
+        self._brushes: dict[tuple[str, int], QtGui.QBrush] = {}
 
     def add(self, probabilities: dict[str, float] | None) -> None:
         """A reading (None: no speech, the trail fades on without a new point)."""
@@ -135,14 +147,23 @@ class CircumplexWidget(pg.PlotWidget):
             self.points.append((x, y, max(probabilities, key=probabilities.get)))
         elif self.points:
             self.points.popleft()
-        n = len(self.points)
-        spots = []
-        for i, (x, y, label) in enumerate(self.points):
-            alpha = int(255 * (i + 1) / n)
+        # Size and opacity go by a point's age in the trail, so a few dozen brushes and symbol
+        # pictures serve every frame (a new shade per reading made pyqtgraph draw new symbols).
+        n, length = len(self.points), self.points.maxlen
+        if not n:
+            self.scatter.setData([])
+            return
+        weight = (length - np.arange(n - 1, -1, -1)) / length  # the newest 1
+        xs, ys, labels = zip(*self.points)
+        brushes = [self._brush(label, int(255 * w)) for label, w in zip(labels, weight)]
+        self.scatter.setData(x=xs, y=ys, size=7 + 9 * weight, brush=brushes, pen=self._no_pen)
+
+    def _brush(self, label: str, alpha: int) -> QtGui.QBrush:
+        if (label, alpha) not in self._brushes:
             color = QtGui.QColor(emotion_color(label))
             color.setAlpha(alpha)
-            spots.append({"pos": (x, y), "size": 7 + 9 * (i + 1) / n, "brush": pg.mkBrush(color), "pen": None})
-        self.scatter.setData(spots)
+            self._brushes[label, alpha] = pg.mkBrush(color)
+        return self._brushes[label, alpha]
 
     def clear_trail(self) -> None:
         self.points.clear()
