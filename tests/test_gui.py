@@ -169,6 +169,7 @@ def test_bad_audio_file_is_a_one_line_message(qtbot, window, tmp_path):
 def test_file_analysis_and_timeline_export(qtbot, window, tmp_path):
     _loaded(qtbot, window)
     clip = write_audio(tmp_path / "talk.flac", speechlike(4.0, 44100, seed=1), 44100)
+    window.hop_spin.setValue(0.5)  # 1 s windows every 0.5 s over 4 s: 7
     window.open_file(str(clip))
     qtbot.waitUntil(lambda: window.file_view.analysis is not None, timeout=15000)
     a = window.file_view.analysis
