@@ -33,6 +33,13 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (/proc/stat): user, nice, system, idle, iowait, irq,
+    softirq, steal."""
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:9]]
+
+
 def speech_program(seconds: float, rate: int = 16000) -> tuple[np.ndarray, list[float]]:
     """4 s of silence then 2 s of a voiced, syllable-rhythm tone (speech to the speech gate),
     repeated; returns audio and onset times (s).
@@ -158,6 +165,7 @@ def main() -> int:
     w.timer.timeout.connect(frame)
     feeder = threading.Thread(target=feed, daemon=True)
     rss0 = rss_mb()
+    cpu0 = cpu_times()
     t_start = time.perf_counter()
     frames0 = w.live.frames_drawn
     feeder.start()
@@ -169,6 +177,7 @@ def main() -> int:
     frames = w.live.frames_drawn - frames0
     overflows = w.source.overflows
     rss1 = rss_mb()
+    spent = [b - a for a, b in zip(cpu0, cpu_times())]
     w.close()
     mic.stop()
 
@@ -183,6 +192,9 @@ def main() -> int:
     print(f"input overflows: {overflows}  (the FIFO writer fell up to {1e3 * behind['max']:.0f} ms behind "
           f"its schedule; latencies below count from the real write)")
     print(f"RSS: {rss0:.0f} MB -> {rss1:.0f} MB (growth {rss1 - rss0:+.1f} MB)")
+    # On a shared virtual machine the host can take the CPU away: a run with much stolen time
+    # measures the host, not the app.
+    print(f"CPU time stolen by the host during the run: {100 * spent[7] / max(1, sum(spent)):.0f} %")
     if spec_hits:
         print(f"onset -> spectrogram: median {1e3 * statistics.median(spec_hits):.0f} ms "
               f"(p90 {1e3 * sorted(spec_hits)[int(0.9 * (len(spec_hits) - 1))]:.0f} ms, n={len(spec_hits)})")
