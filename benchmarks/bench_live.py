@@ -15,7 +15,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -72,13 +71,7 @@ def main() -> int:
     ap.add_argument("--hop", type=float, help="the live hop in seconds (default: the app's)")
     ap.add_argument("--min-speech", type=float, help="seconds of speech a window needs (default: the app's)")
     args = ap.parse_args()
-    reason = vm.available()
-    if reason:
-        print(f"cannot run: {reason}")
-        return 1
-    tmp = Path(tempfile.mkdtemp(prefix="serapp-bench-"))
-    mic = vm.VirtualMic(tmp).start()
-    os.environ.update(mic.env)
+    mic, tmp = vm.start_for_app("serapp-bench-")
     os.environ.setdefault("SERAPP_SETTINGS", str(tmp / "settings.ini"))
 
     from PySide6 import QtCore, QtWidgets

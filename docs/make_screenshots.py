@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,13 +57,7 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    reason = vm.available()
-    if reason:
-        print(f"cannot run: {reason}")
-        return 1
-    tmp = Path(tempfile.mkdtemp(prefix="serapp-shots-"))
-    mic = vm.VirtualMic(tmp).start()
-    os.environ.update(mic.env)
+    mic, tmp = vm.start_for_app("serapp-shots-")
     os.environ["SERAPP_SETTINGS"] = str(tmp / "settings.ini")
     audio_dir = Path(args.audio) if args.audio and Path(args.audio).is_dir() else None
     speech, files = voice(audio_dir)

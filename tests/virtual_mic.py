@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -88,3 +89,16 @@ def available() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils libasound2-plugins)"
     return None
+
+
+def start_for_app(prefix: str) -> tuple[VirtualMic, Path]:
+    """For a script that runs the app on the virtual microphone: a started microphone whose
+    PulseAudio server this process now uses, and a fresh folder; exits with the reason when
+    PulseAudio is not at hand."""
+    reason = available()
+    if reason:
+        raise SystemExit(f"cannot run: {reason}")
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    mic = VirtualMic(folder).start()
+    os.environ.update(mic.env)
+    return mic, folder

@@ -143,40 +143,50 @@ def load_corpora(data_args: list[str], listed: list[str], data_root: str | None)
     return corpora
 
 
-def _crosscorpus(args, argv: list[str]) -> None:
-    from trainer import crosscorpus
-
+def _figures(args, argv: list[str], compute, write_results) -> dict:
+    """A table's figures: read back from --results (--render-only), or computed, stamped with the
+    command that made them and written there."""
     results_path = Path(args.results)
     if args.render_only:
         if not results_path.is_file():
             raise CorpusError(f"{results_path}: no results to render (run without --render-only first)")
-        results = json.loads(results_path.read_text())
-    else:
+        return json.loads(results_path.read_text())
+    results = compute()
+    results["command"] = "ser-train " + shlex.join(argv)
+    write_results(results_path, results)
+    return results
+
+
+def _publish(args, markdown: str, *markers: str) -> None:
+    from trainer import crosscorpus
+
+    crosscorpus.update_readme(Path(args.readme), markdown, *markers)
+    print(markdown)
+    print(f"figures in {args.results}; table written into {args.readme}")
+
+
+def _crosscorpus(args, argv: list[str]) -> None:
+    from trainer import crosscorpus
+
+    def compute() -> dict:
         baseline, recipe = load_config(args.baseline), load_config(args.config)
         corpora = load_corpora(args.data, recipe.corpora, args.data_root)
         results = crosscorpus.run_crosscorpus(baseline, recipe, corpora, Path(args.out), args.emobox_folds,
                                               _cache_dir(args), (Path(args.baseline).name, Path(args.config).name))
         ref = Path(args.reference)
         results["reference_emobox"] = json.loads(ref.read_text()) if ref.is_file() else None
-        results["command"] = "ser-train " + shlex.join(argv)
-        crosscorpus.write_results(results_path, results)
-    markdown = crosscorpus.render_markdown(results, results.get("reference_emobox"))
-    crosscorpus.update_readme(Path(args.readme), markdown)
-    print(markdown)
-    print(f"figures in {results_path}; table written into {args.readme}")
+        return results
+
+    results = _figures(args, argv, compute, crosscorpus.write_results)
+    _publish(args, crosscorpus.render_markdown(results, results.get("reference_emobox")))
 
 
 def _zoo(args, argv: list[str]) -> None:
     import dataclasses
 
-    from trainer import crosscorpus, zoo
+    from trainer import zoo
 
-    results_path = Path(args.results)
-    if args.render_only:
-        if not results_path.is_file():
-            raise CorpusError(f"{results_path}: no results to render (run without --render-only first)")
-        results = json.loads(results_path.read_text())
-    else:
+    def compute() -> dict:
         names = args.configs or sorted(p.stem for p in CONFIGS.glob("*.toml")
                                        if p.stem not in ("multicorpus", "speech_encoder"))
         unknown = [n for n in names if not (CONFIGS / f"{n}.toml").is_file()]
@@ -192,14 +202,11 @@ def _zoo(args, argv: list[str]) -> None:
         # Leave-one-corpus-out with the multi-corpus config's sampling and validation, each model's recipe otherwise.
         keep = {k: getattr(mc, k) for k in ("sampling", "epoch_clips", "val_keep_speakers", "val_min_clips")}
         cross = {n: dataclasses.replace(configs[n], **keep) for n in args.cross_corpus}
-        results = zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
-                              cross, everything)
-        results["command"] = "ser-train " + shlex.join(argv)
-        zoo.write_results(results_path, results)
-    markdown = zoo.render_markdown(results)
-    crosscorpus.update_readme(Path(args.readme), markdown, zoo.START, zoo.END)
-    print(markdown)
-    print(f"figures in {results_path}; table written into {args.readme}")
+        return zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
+                           cross, everything)
+
+    results = _figures(args, argv, compute, zoo.write_results)
+    _publish(args, zoo.render_markdown(results), zoo.START, zoo.END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,13 +11,10 @@ mean (with the corpora the config lists). Runs are kept under --out and resumed,
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from serapp.bundle import save_bundle
@@ -59,17 +56,9 @@ def measure(cfg: TrainConfig, n_labels: int = 8, runs: int = 20) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        predictor = Predictor(model, meta, torch.device("cpu"))
-        window = np.random.default_rng(0).standard_normal(predictor.model_window).astype(np.float32) * 0.1
-        predictor.predict_prepared(window)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            predictor.predict_prepared(window)
-            times.append((time.perf_counter() - t0) * 1e3)
+        ms = Predictor(model, meta, torch.device("cpu")).window_cost_ms(runs)
     finally:
         torch.set_num_threads(threads)
-    ms = statistics.median(times)
     return {"parameters": sum(p.numel() for p in model.parameters()), "bundle_mb": size / 1e6, "cpu_ms": ms,
             "too_slow_for_live": ms > LIVE_BUDGET_MS}
 
