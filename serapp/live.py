@@ -56,13 +56,22 @@ class LiveAnalyzer:
     the newest at its start, so a window, hop or threshold never changes halfway through.
     """
 
-    def __init__(self, source, predictor, settings: AnalysisSettings = AnalysisSettings(), gate=None):
+    def __init__(self, source, predictor, settings: AnalysisSettings = AnalysisSettings(), gate=None,
+                 scores_from: LiveAnalyzer | None = None):
         self.source, self.predictor = source, predictor
         self.rate = predictor.sample_rate
         self._settings = settings
-        self.gate = gate if gate is not None else make_gate(settings, self.rate)
+        # A model compared with another at the same rate reads that analyzer's gate scores (only
+        # read here, from this thread): the same audio is judged once, and the gate was half of
+        # each worker's time. The two read the source up to one poll apart, so a window's gate
+        # frames may end up to that much (50 ms) before or after the window does.
+        self.shared_scores = scores_from is not None and scores_from.rate == self.rate
+        if self.shared_scores:
+            self.gate, self.scores = scores_from.gate, scores_from.scores
+        else:
+            self.gate = gate if gate is not None else make_gate(settings, self.rate)
+            self.scores = RingBuffer(int((MAX_WINDOW_S + 5.0) * self.rate) // self.gate.frame + 1)
         self.ring = RingBuffer(int((MAX_WINDOW_S + 5.0) * self.rate))
-        self.scores = RingBuffer(int((MAX_WINDOW_S + 5.0) * self.rate) // self.gate.frame + 1)
         self.reset()
 
     @property
@@ -77,8 +86,9 @@ class LiveAnalyzer:
         self._t0 = self._pos / self.source.sample_rate
         self._resampler = StreamResampler(self.source.sample_rate, self.rate)
         self.ring.reset()
-        self.scores.reset()
-        self.gate.reset()
+        if not self.shared_scores:  # the other analyzer's to reset
+            self.scores.reset()
+            self.gate.reset()
         self._carry = np.zeros(0, np.float32)
         self._next_eval = 0
         self._smoothed: np.ndarray | None = None
@@ -90,6 +100,8 @@ class LiveAnalyzer:
         if chunk.size:
             audio = self._resampler(chunk)
             self.ring.write(audio)
+            if self.shared_scores:
+                return
             data = np.concatenate([self._carry, audio])
             whole = data.size // self.gate.frame * self.gate.frame
             if whole:

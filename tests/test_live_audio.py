@@ -134,6 +134,29 @@ def test_live_analyzer_gates_silence_and_reads_speech(predictor):
     assert all(r.probabilities is None and r.label is None for r in readings if not r.speech)
 
 
+def test_a_compared_model_reads_the_first_models_gate_scores(predictor, tmp_path):
+    other = load_model(make_bundle(tmp_path / "other.safetensors", window_s=1.5, seed=7)[0], device="cpu")
+    audio = np.concatenate([np.zeros(16000, np.float32), speechlike(2.0), np.zeros(16000, np.float32)])
+    src = FileSource(samples=audio, sample_rate=16000, realtime=False)
+    settings = AnalysisSettings(hop_s=0.5)
+    first = LiveAnalyzer(src, predictor, settings)
+    second = LiveAnalyzer(src, other, settings, scores_from=first)
+    alone = LiveAnalyzer(src, other, settings)  # the same model judging the audio itself
+    judged = []
+    first.gate.scores = (lambda scores: lambda *a, **k: judged.append(1) or scores(*a, **k))(first.gate.scores)
+    readings = {"second": [], "alone": []}
+    for i in range(0, audio.size, 800):
+        src.ring.write(audio[i : i + 800])
+        first.poll()
+        for name, analyzer in (("second", second), ("alone", alone)):
+            r = analyzer.poll()
+            if r is not None:
+                readings[name].append((r.t, r.speech, r.speech_fraction))
+    assert second.shared_scores and second.scores is first.scores and not alone.shared_scores
+    assert len(judged) == audio.size // 800  # the shared gate judged each block once, for both
+    assert readings["second"] == readings["alone"] and any(s for _, s, _ in readings["second"])
+
+
 def test_live_analyzer_resamples_a_48k_device(predictor):
     audio = speechlike(2.0, 48000)
     src = FileSource(samples=audio, sample_rate=48000, realtime=False)

@@ -164,9 +164,12 @@ class LiveView(QtWidgets.QWidget):
             return
         from serapp.live import LiveAnalyzer, LiveWorker
 
+        first = None
         for i, p in enumerate(self.predictors):
-            if p is not None:  # each model its own analyzer: its own front-end, window and gate
-                self.workers[i] = LiveWorker(LiveAnalyzer(self.source, p, self.settings))
+            if p is not None:  # each model its own analyzer: its own front-end and window, one gate
+                analyzer = LiveAnalyzer(self.source, p, self.settings, scores_from=first)
+                first = first or analyzer
+                self.workers[i] = LiveWorker(analyzer)
                 self.workers[i].start()
 
     def stop_worker(self) -> None:
