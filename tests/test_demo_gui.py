@@ -131,7 +131,7 @@ def test_the_live_views_plots_share_one_time_axis(qtbot, tmp_path):
 
 def test_live_curves_scroll_with_the_clock_and_take_data_only_when_a_reading_arrives(qtbot):
     from serapp.feature_config import FrontEndConfig
-    from serapp.gui.plots import TimePanels
+    from serapp.gui.time_panels import TimePanels
 
     panels = TimePanels(FrontEndConfig(), ["neutral", "happy"], live_seconds=10.0)
     qtbot.addWidget(panels)

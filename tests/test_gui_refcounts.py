@@ -15,7 +15,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from helpers import speechlike  # noqa: E402
 
 from serapp.feature_config import FrontEndConfig  # noqa: E402
-from serapp.gui.plots import TimePanels, configure_pyqtgraph  # noqa: E402
+from serapp.gui.plots import configure_pyqtgraph  # noqa: E402
+from serapp.gui.time_panels import TimePanels  # noqa: E402
 
 
 def test_frame_updates_keep_none_and_true_alive(qtbot):

@@ -10,8 +10,8 @@ from serapp.audio.playback import ClipPlayer
 from serapp.errors import SerappError
 from serapp.feature_config import FrontEndConfig
 from serapp.gui.live_view import readout_column
-from serapp.gui.plots import TimePanels
 from serapp.gui.status import ElidedLabel
+from serapp.gui.time_panels import TimePanels
 from serapp.gui.widgets import CircumplexWidget, ReadoutWidget
 from serapp.labels import EMOTIONS
 

@@ -19,7 +19,7 @@ from PySide6 import QtWidgets
 
 from serapp.audio.recorder import Recorder
 from serapp.feature_config import FrontEndConfig, display_config
-from serapp.gui.plots import TimePanels
+from serapp.gui.time_panels import TimePanels
 from serapp.gui.widgets import CircumplexWidget, ReadoutWidget
 from serapp.labels import EMOTIONS
 from serapp.settings import AnalysisSettings

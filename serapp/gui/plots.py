@@ -1,13 +1,9 @@
-"""The plots of the live and file views, on one time axis: waveform, spectrogram and, for each
-model, a strip of its top emotion per window and its probability timeline.
+"""The plots of the live and file views: waveform, spectrogram and, for each model, a strip of
+its top emotion per window and its probability timeline (time_panels.py puts them on one time
+axis), and the GUI's pyqtgraph configuration and theme.
 
-All plots sit in one column of one pyqtgraph layout, with the same left-axis width and their
-x ranges linked, so a moment in one is above the same moment in the others; the colour bar
-and the legends live in a second column, outside the data. Live, every plot shows the last
-`seconds` and glides with time; a file shows its whole length.
-
-Fast path: images are row-major C-contiguous uint8 with fixed levels and a 256-entry lookup
-table, pens are 1 px wide, no OpenGL. Nothing here computes features or runs a model.
+Fast path: images are C-contiguous RGBA, coloured through a 256-entry table as columns
+arrive; pens are 1 px wide; no OpenGL. Nothing here computes features or runs a model.
 """
 
 from __future__ import annotations
@@ -346,71 +342,3 @@ class ModelTrack:
         # Each window's colour from its start to the next window's start (the last to its end).
         nxt = np.append(starts[1:], ends[-1:]) if len(segments) else ends
         self.strip.show_windows(starts, nxt, [s.label for s in segments])
-
-
-class TimePanels(pg.GraphicsLayoutWidget):
-    """Waveform, spectrogram and one strip + timeline per model, sharing one time axis."""
-
-    def __init__(self, config: FrontEndConfig, labels: list[str], live_seconds: float | None = None, parent=None):
-        super().__init__(parent=parent)
-        self.setBackground(None)
-        # Most items move every frame: a spatial index would be rebuilt for nothing.
-        self.scene().setItemIndexMethod(QtWidgets.QGraphicsScene.ItemIndexMethod.NoIndex)
-        self.live_seconds = live_seconds
-        self.waveform = WaveformPlot()
-        self.spectrogram = SpectrogramPlot(config, seconds=live_seconds or 10.0)
-        self.colorbar = pg.ColorBarItem(values=DB_RANGE, colorMap=self.spectrogram.cmap, interactive=False,
-                                        label="dB", width=12)
-        cache_static(self.colorbar)
-        self.tracks: list[ModelTrack] = []
-        self.cursors: list[pg.InfiniteLine] = []
-        self.addItem(self.waveform, row=0, col=0)
-        self.addItem(self.spectrogram, row=1, col=0)
-        self.addItem(self.colorbar, row=1, col=1)
-        self.ci.layout.setColumnFixedWidth(1, SIDE_COLUMN_PX)
-        self.ci.layout.setRowStretchFactor(0, 2)
-        self.ci.layout.setRowStretchFactor(1, 4)
-        self.set_models([labels], [""])
-
-    @property
-    def plots(self) -> list[pg.PlotItem]:
-        """Top to bottom, every plot on the shared time axis."""
-        return [self.waveform, self.spectrogram] + [p for t in self.tracks for p in (t.strip, t.timeline)]
-
-    def set_models(self, labels: list[list[str]], names: list[str]) -> None:
-        """One strip and timeline per model (one model, or two when comparing)."""
-        for track in self.tracks:
-            for item in (track.strip, track.timeline, track.timeline.key):
-                self.removeItem(item)
-        self.tracks = [ModelTrack(lab, name) for lab, name in zip(labels, names)]
-        for i, track in enumerate(self.tracks):
-            row = 2 + 2 * i
-            self.addItem(track.strip, row=row, col=0)
-            self.addItem(track.timeline, row=row + 1, col=0)
-            self.addItem(track.timeline.key, row=row + 1, col=1)
-            self.ci.layout.setRowFixedHeight(row, 22)
-            self.ci.layout.setRowStretchFactor(row + 1, 3)
-        plots = self.plots
-        for p in plots[1:]:
-            p.setXLink(plots[0])
-        for p in plots[:-1]:  # one time axis, under the lowest plot (each axis repaints as time moves)
-            p.hideAxis("bottom")
-        plots[-1].showAxis("bottom")
-        plots[-1].setLabel("bottom", "seconds")
-        self.cursors = []
-        for p in plots:
-            line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("r", width=1))
-            line.setVisible(False)
-            p.addItem(line)
-            self.cursors.append(line)
-        if self.live_seconds:
-            self.set_span(-self.live_seconds, 0.0)
-
-    def set_span(self, start: float, end: float) -> None:
-        self.waveform.setXRange(start, max(end, start + 0.1), padding=0)
-
-    def set_cursor(self, t: float | None) -> None:
-        for c in self.cursors:
-            c.setVisible(t is not None)
-            if t is not None:
-                c.setValue(t)
