@@ -61,9 +61,9 @@ class LiveAnalyzer:
         self.source, self.predictor = source, predictor
         self.rate = predictor.sample_rate
         self._settings = settings
-        # A model compared with another at the same rate reads that analyzer's gate scores (only
-        # read here, from this thread): the same audio is judged once, and the gate was half of
-        # each worker's time. The two read the source up to one poll apart, so a window's gate
+        # A model compared with another at the same rate reads that analyzer's gate scores (it
+        # only reads them, on its own thread): the same audio is judged once, and the gate was
+        # half of each worker's time. The two read the source up to one poll apart, so a window's gate
         # frames may end up to that much (50 ms) before or after the window does.
         self.shared_scores = scores_from is not None and scores_from.rate == self.rate
         if self.shared_scores:
