@@ -1,8 +1,9 @@
 """Starting the desktop app (Qt is imported only below serapp.gui).
 
-The window's frame is shown first; when it is on screen (its first expose), the model loads in
-the background (torch is imported then, not before) while the views and their plots are built, and what the command line asked for (a file,
-a view, a comparison, presentation mode) follows once the models are there.
+The window's frame is shown first; when it is on screen (its first expose), the views and their
+plots are built, then the model loads in the background (torch is imported then, not before),
+and what the command line asked for (a file, a view, a comparison, presentation mode) follows
+once the models are there.
 """
 
 from __future__ import annotations

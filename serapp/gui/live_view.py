@@ -233,10 +233,11 @@ class LiveView(QtWidgets.QWidget):
                         self.recorder.add_reading(r.t - start_t, r.speech, r.label, r.probabilities)
         # Every frame the content glides left with the clock, up to 50 ms past the newest audio,
         # while the axes stay put: moving the view's range made every axis and item repaint
-        # (half of each frame's painting).
+        # (half of each frame's painting). A frame that brought audio placed it already (lag 0).
         lag = min(max(t0 - self._last_arrival, 0.0), 0.05)
-        self.spectrogram.place(lag)
-        self.waveform.place(lag)
+        if not chunk.size:
+            self.spectrogram.place(lag)
+            self.waveform.place(lag)
         for track in self.panels.tracks:
             track.redraw(now_audio, lag)
         self.frames_drawn += 1
