@@ -379,3 +379,49 @@ def test_corpora_listed_in_the_config_are_found_under_data_root(two_corpora, tmp
     missing = subprocess.run([sys.executable, "-m", "trainer", "train", "--config", str(cfg), "--out", str(tmp_path / "x")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "--data-root" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_crosscorpus_command_fills_the_table_resumes_and_redraws(two_corpora, tmp_path):
+    from trainer.crosscorpus import render_markdown
+
+    rav = make_corpus(tmp_path / "ravdess", "ravdess", speakers=range(1, 25), labels=FOUR, reps=1, seconds=0.5)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- crosscorpus:start -->\n(not yet run)\n<!-- crosscorpus:end -->\n\nafter\n")
+    tcn = ROOT / "trainer/configs/tcn.toml"
+    results_path = tmp_path / "cc.json"
+    args = ["crosscorpus", "--data", f"ravdess={rav}", "--data", f"turev-db={two_corpora / 'turev-db'}",
+            "--baseline", str(tcn), "--config", str(tcn), "--emobox-folds", "1", "--out", str(tmp_path / "runs"),
+            "--results", str(results_path), "--readme", str(readme), "--reference", str(tmp_path / "none.json"),
+            "--no-cache", *_sets("train.epochs=3")]
+    assert train_main(args) == 0
+    results = json.loads(results_path.read_text())
+    assert set(results["multicorpus"]["loco"]) == {"ravdess", "turev-db"}
+    assert set(results["baseline"]["per_corpus"]) == {"turev-db"}  # RAVDESS-only cannot leave RAVDESS out
+    assert [f["fold"] for f in results["multicorpus"]["emobox"]["folds"]] == ["fold1"]
+    assert results["command"].startswith("ser-train crosscorpus ")
+    text = readme.read_text()
+    table = text.split("<!-- crosscorpus:start -->\n", 1)[1].split("<!-- crosscorpus:end -->")[0]
+    assert "| TurEV-DB | Turkish | 4 | 25.0 |" in table and "**mean, all 2**" in table and text.endswith("after\n")
+    assert "1 of 6 folds run" in table and "trained so far" not in table and "(not yet run)" not in text
+
+    readme.write_text(text.replace(table, "stale\n"))
+    assert train_main([*args, "--render-only"]) == 0  # redrawn from the saved figures, nothing trained
+    assert table in readme.read_text()
+    assert train_main([*args, "--set", 'train.device="cpu"']) == 0  # kept runs are kept, wherever they ran
+    assert json.loads(results_path.read_text())["multicorpus"] == results["multicorpus"]
+    changed = subprocess.run([sys.executable, "-m", "trainer", *args, "--set", "train.lr=0.001"],
+                             capture_output=True, text=True, timeout=300)
+    assert changed.returncode == 2 and "other settings (lr)" in changed.stderr and "Traceback" not in changed.stderr
+
+    from trainer.crosscorpus import run_crosscorpus
+
+    seen = []  # the figures are saved after each run, so hours of training show as they go
+    cfg = load_config(tcn, [*TINY, "train.epochs=3"])
+    corpora = [load_corpus("ravdess", rav), load_corpus("turev-db", two_corpora / "turev-db")]
+    run_crosscorpus(cfg, cfg, corpora, tmp_path / "runs", ["1"], None, ("tcn.toml", "tcn.toml"),
+                    lambda r: seen.append((sorted(r["multicorpus"]["loco"]), len(r["multicorpus"]["emobox"]))))
+    assert seen == [([], 0), (["ravdess"], 0), (["ravdess", "turev-db"], 0), (["ravdess", "turev-db"], 4)]
+
+    del results["multicorpus"]["loco"]["turev-db"]  # as it reads while the second fold still trains
+    partial = render_markdown(results)
+    assert "**mean, the 1 run so far**" in partial and "1 of 2 held-out corpora trained so far" in partial

@@ -112,6 +112,6 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
         assert "speaker-dependent" in row["random_split"]["protocol"] and row["cpu_ms"] > 0
     assert results["models"]["logreg"]["origin"].startswith("37.8%")
     text = readme.read_text()
-    assert "| logreg |" in text and "| ffn |" in text and "PLACEHOLDER" not in text and text.endswith("after\n")
+    assert "| logreg |" in text and "| ffn |" in text and "Made by `ser-train zoo " in text and "PLACEHOLDER" not in text and text.endswith("after\n")
     assert train_main(args) == 0  # a second run keeps the finished folds
     assert json.loads((tmp_path / "zoo.json").read_text())["models"]["ffn"]["emobox"] == results["models"]["ffn"]["emobox"]

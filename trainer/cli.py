@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--results", default="docs/results/crosscorpus.json", metavar="JSON")
     k.add_argument("--readme", default="README.md", metavar="FILE", help="where the table goes, between markers")
     k.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
+    k.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="applied to both recipes, e.g. --set train.device=\"cuda\" (repeatable)")
     k.add_argument("--cache-dir", metavar="DIR")
     k.add_argument("--no-cache", action="store_true")
     z = sub.add_parser("zoo", help="every architecture on the same footing: the model-zoo table in the README")
@@ -145,15 +147,19 @@ def load_corpora(data_args: list[str], listed: list[str], data_root: str | None)
 
 def _figures(args, argv: list[str], compute, write_results) -> dict:
     """A table's figures: read back from --results (--render-only), or computed, stamped with the
-    command that made them and written there."""
+    command that made them and written there. `compute(save)` may save figures so far as it goes."""
     results_path = Path(args.results)
     if args.render_only:
         if not results_path.is_file():
             raise CorpusError(f"{results_path}: no results to render (run without --render-only first)")
         return json.loads(results_path.read_text())
-    results = compute()
-    results["command"] = "ser-train " + shlex.join(argv)
-    write_results(results_path, results)
+
+    def save(results: dict) -> None:
+        results["command"] = "ser-train " + shlex.join(argv)
+        write_results(results_path, results)
+
+    results = compute(save)
+    save(results)
     return results
 
 
@@ -168,14 +174,19 @@ def _publish(args, markdown: str, *markers: str) -> None:
 def _crosscorpus(args, argv: list[str]) -> None:
     from trainer import crosscorpus
 
-    def compute() -> dict:
-        baseline, recipe = load_config(args.baseline), load_config(args.config)
+    def compute(save) -> dict:
+        baseline, recipe = load_config(args.baseline, args.set), load_config(args.config, args.set)
         corpora = load_corpora(args.data, recipe.corpora, args.data_root)
-        results = crosscorpus.run_crosscorpus(baseline, recipe, corpora, Path(args.out), args.emobox_folds,
-                                              _cache_dir(args), (Path(args.baseline).name, Path(args.config).name))
         ref = Path(args.reference)
-        results["reference_emobox"] = json.loads(ref.read_text()) if ref.is_file() else None
-        return results
+        reference = json.loads(ref.read_text()) if ref.is_file() else None
+
+        def progress(results: dict) -> None:  # the figures so far, for --render-only while it trains
+            save({**results, "reference_emobox": reference})
+
+        results = crosscorpus.run_crosscorpus(baseline, recipe, corpora, Path(args.out), args.emobox_folds,
+                                              _cache_dir(args), (Path(args.baseline).name, Path(args.config).name),
+                                              progress)
+        return {**results, "reference_emobox": reference}
 
     results = _figures(args, argv, compute, crosscorpus.write_results)
     _publish(args, crosscorpus.render_markdown(results, results.get("reference_emobox")))
@@ -186,7 +197,7 @@ def _zoo(args, argv: list[str]) -> None:
 
     from trainer import zoo
 
-    def compute() -> dict:
+    def compute(save) -> dict:
         names = args.configs or sorted(p.stem for p in CONFIGS.glob("*.toml")
                                        if p.stem not in ("multicorpus", "speech_encoder"))
         unknown = [n for n in names if not (CONFIGS / f"{n}.toml").is_file()]
@@ -203,7 +214,7 @@ def _zoo(args, argv: list[str]) -> None:
         keep = {k: getattr(mc, k) for k in ("sampling", "epoch_clips", "val_keep_speakers", "val_min_clips")}
         cross = {n: dataclasses.replace(configs[n], **keep) for n in args.cross_corpus}
         return zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
-                           cross, everything)
+                           cross, everything, save)
 
     results = _figures(args, argv, compute, zoo.write_results)
     _publish(args, zoo.render_markdown(results), zoo.START, zoo.END)

@@ -36,6 +36,10 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+# Where a run trains, not what it learns: a fold begun on a CPU may finish on a GPU.
+WHERE_IT_RUNS = {"labels", "device", "threads"}
+
+
 def _check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
     """A kept or resumed fold must come from the same recipe, or the table would mix two."""
     path = run_dir / "config.json"
@@ -43,7 +47,7 @@ def _check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
         return
     stored = json.loads(path.read_text())
     current = json.loads(json.dumps(cfg.to_dict()))  # as it would be stored (tuples become lists)
-    differ = sorted(k for k in current if k != "labels" and stored.get(k) != current[k])
+    differ = sorted(k for k in current if k not in WHERE_IT_RUNS and stored.get(k) != current[k])
     if differ:
         raise CorpusError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
                           "use a new --out, or delete that run to retrain it")
@@ -60,8 +64,10 @@ def _corpus_row(c: Corpus, data_clips: int | None = None) -> dict:
 
 
 def run_crosscorpus(baseline: TrainConfig, recipe: TrainConfig, corpora: list[Corpus], out: Path,
-                    emobox_folds: list[str], cache_dir: Path | None, names: tuple[str, str] = ("", "")) -> dict:
-    """Train (or keep) every run the table needs and return the results record."""
+                    emobox_folds: list[str], cache_dir: Path | None, names: tuple[str, str] = ("", ""),
+                    progress=None) -> dict:
+    """Train (or keep) every run the table needs and return the results record. `progress(results)`
+    hears of the figures so far after each finished run, so hours of training show as they go."""
     from trainer.run import run_cv, run_evaluate, run_train
 
     by_name = {c.name: c for c in corpora}
@@ -70,6 +76,7 @@ def run_crosscorpus(baseline: TrainConfig, recipe: TrainConfig, corpora: list[Co
     results = {"scoring": RULE, "corpora": {c.name: _corpus_row(c) for c in corpora},
                "baseline": {"config": names[0], "per_corpus": {}},
                "multicorpus": {"config": names[1], "loco": {}, "emobox": {}}}
+    tell = progress or (lambda r: None)
 
     base_dir = out / "ravdess-only"
     _check_same_config(base_dir, dataclasses.replace(baseline, labels=None))
@@ -80,27 +87,36 @@ def run_crosscorpus(baseline: TrainConfig, recipe: TrainConfig, corpora: list[Co
         if c.name != "ravdess":
             m = run_evaluate(base_dir / "model.safetensors", c, "cpu", cache_dir)
             results["baseline"]["per_corpus"][c.name] = _brief(m)
+    tell(results)
+
+    def loco_done(records: list[dict]) -> None:
+        for fold in records:
+            results["multicorpus"]["loco"][fold["fold"]] = {
+                **_brief(fold["test"]), "best_epoch": fold["best_epoch"], "train_seconds": fold["train_seconds"],
+                "val": fold["val"]}
+        tell(results)
 
     loco = dataclasses.replace(recipe, protocol="loco")
     for d in _fold_dirs(out / "loco", list(by_name)):
         _check_same_config(d, loco)
     _log("== multi-corpus recipe, leave one corpus out")
-    summary = run_cv(loco, corpora, out / "loco", names[1], resume=True, robustness=False, cache_dir=cache_dir)
-    for fold in summary["folds"]:
-        results["multicorpus"]["loco"][fold["fold"]] = {**_brief(fold["test"]), "best_epoch": fold["best_epoch"],
-                                                        "train_seconds": fold["train_seconds"], "val": fold["val"]}
+    run_cv(loco, corpora, out / "loco", names[1], resume=True, robustness=False, cache_dir=cache_dir, on_fold=loco_done)
+
+    def emobox_done(records: list[dict]) -> None:
+        s = report.summarize_cv(records, "", names[1], "")
+        results["multicorpus"]["emobox"] = {
+            "folds": [{"fold": f["fold"], "test_speakers": f["test_speakers"], **_brief(f["test"]),
+                       "train_seconds": f["train_seconds"]} for f in records],
+            "ua": s["ua"], "wa": s["wa"], "robustness_mean_drop": s.get("robustness_mean_drop")}
+        tell(results)
 
     if emobox_folds:
         emo = dataclasses.replace(recipe, protocol="emobox")
         for d in _fold_dirs(out / "emobox", [f"fold{k}" for k in emobox_folds]):
             _check_same_config(d, emo)
         _log(f"== multi-corpus recipe, EmoBox RAVDESS folds {' '.join(emobox_folds)}")
-        s = run_cv(emo, corpora, out / "emobox", names[1], resume=True, robustness=True, cache_dir=cache_dir,
-                   folds=emobox_folds)
-        results["multicorpus"]["emobox"] = {
-            "folds": [{"fold": f["fold"], "test_speakers": f["test_speakers"], **_brief(f["test"]),
-                       "train_seconds": f["train_seconds"]} for f in s["folds"]],
-            "ua": s["ua"], "wa": s["wa"], "robustness_mean_drop": s.get("robustness_mean_drop")}
+        run_cv(emo, corpora, out / "emobox", names[1], resume=True, robustness=True, cache_dir=cache_dir,
+               folds=emobox_folds, on_fold=emobox_done)
     return results
 
 
@@ -132,7 +148,8 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
     both = [n for n in corpora if n in base and n in loco]
     all_m = [loco[n]["ua"] for n in corpora if n in loco]
     if all_m:
-        lines.append(f"| **mean, all {len(all_m)}** | | | {_pct(statistics.fmean(corpora[n]['chance_ua'] for n in corpora if n in loco))} | "
+        which = f"all {len(all_m)}" if len(all_m) == len(corpora) else f"the {len(all_m)} run so far"
+        lines.append(f"| **mean, {which}** | | | {_pct(statistics.fmean(corpora[n]['chance_ua'] for n in corpora if n in loco))} | "
                      f"— | **{_pct(statistics.fmean(all_m))}** |")
     if both:
         lines.append(f"| mean without RAVDESS ({len(both)}) | | | "
@@ -153,6 +170,10 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
         sd = f" ± {_pct(emo['ua']['sd'])}" if n > 1 else ""
         lines.append(f"| **mean** | | {_pct(emo['wa']['mean'])} | **{_pct(emo['ua']['mean'])}{sd}** | "
                      f"{_pct(statistics.fmean(same)) if len(same) == n else '—'} |")
+    if len(all_m) < len(corpora):
+        lines += ["", f"Leave one corpus out: {len(all_m)} of {len(corpora)} held-out corpora trained so far; "
+                      "the same command resumes the rest."]
+    lines += report.made_by(results)
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,13 @@ def write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
+def made_by(results: dict) -> list[str]:
+    """The line under a README table that says which command made it, and how to redraw it."""
+    if not results.get("command"):
+        return []
+    return ["", f"Made by `{results['command']}`; `--render-only` redraws it from the figures it saved."]
+
+
 def _pyplot():
     import matplotlib
 

@@ -184,7 +184,9 @@ def run_train(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, fold:
 
 
 def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_name: str, resume: bool = False,
-           robustness: bool = True, cache_dir: Path | None = DEFAULT_CACHE_DIR, folds: list[str] | None = None) -> dict:
+           robustness: bool = True, cache_dir: Path | None = DEFAULT_CACHE_DIR, folds: list[str] | None = None,
+           on_fold=None) -> dict:
+    """Every fold (or those named), one after another; `on_fold(records)` hears of each as it ends."""
     data = Data(corpora, cfg, cache_dir)
     for c in data.corpora:
         _log(c.summary())
@@ -206,10 +208,12 @@ def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_n
         if resume and done.is_file() and "test" in json.loads(done.read_text()):
             records.append(json.loads(done.read_text()))
             _log(f"{split.name}: already done, kept")
-            continue
-        records.append(train_one(cfg, data, split, fold_dir, resume=resume, robustness=robustness))
-        t = records[-1]["test"]
-        _log(f"{split.name}: test UA {100 * t['ua']:.1f}%  WA {100 * t['wa']:.1f}%")
+        else:
+            records.append(train_one(cfg, data, split, fold_dir, resume=resume, robustness=robustness))
+            t = records[-1]["test"]
+            _log(f"{split.name}: test UA {100 * t['ua']:.1f}%  WA {100 * t['wa']:.1f}%")
+        if on_fold is not None:
+            on_fold(records)
     note = "cross-corpus (leave one corpus out)" if cfg.protocol == "loco" else (splits[0].protocol_note if splits else "")
     summary = report.summarize_cv(records, note, config_name, data.note())
     if dist_context()[0] == 0:

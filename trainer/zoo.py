@@ -70,8 +70,9 @@ def _summary(s: dict) -> dict:
 
 def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: list[str], cache_dir,
             random_split: bool = False, cross_configs: dict[str, TrainConfig] | None = None,
-            all_corpora: list | None = None) -> dict:
-    """Train (or keep) every run the table needs; return the results record."""
+            all_corpora: list | None = None, progress=None) -> dict:
+    """Train (or keep) every run the table needs; return the results record. `progress(results)`
+    hears of the figures so far after each model."""
     from trainer.run import run_cv
 
     ravdess = [c for c in corpora if c.name == "ravdess"]
@@ -96,6 +97,8 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
             s = run_cv(loco, all_corpora, out / name / "loco", name, resume=True, robustness=False, cache_dir=cache_dir)
             row["loco_mean_ua"] = s["ua"]["mean"]
         results["models"][name] = row
+        if progress is not None:
+            progress(results)
     return results
 
 
@@ -116,6 +119,7 @@ def render_markdown(results: dict) -> str:
         lines.append(f"| {name} | {params} | {r['bundle_mb']:.2f} | {r['cpu_ms']:.1f}{slow} | "
                      f"{_pct(e['wa']['mean'])} | {_pct(e['ua']['mean'])}{sd} | {e['folds']} | "
                      f"{_pct(r.get('loco_mean_ua'))} | {_pct(rnd)} | {r.get('origin') or '—'} |")
+    lines += report.made_by(results)
     return "\n".join(lines) + "\n"
 
 
