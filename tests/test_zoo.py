@@ -111,6 +111,13 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
         assert row["emobox"]["folds"] == 1 and 0 <= row["emobox"]["ua"]["mean"] <= 1 and row["parameters"] > 0
         assert "speaker-dependent" in row["random_split"]["protocol"] and row["cpu_ms"] > 0
     assert results["models"]["logreg"]["origin"].startswith("37.8%")
+    from trainer.zoo import render_markdown
+
+    logreg = results["models"]["logreg"]
+    logreg["random_split"]["wa"]["mean"] = logreg["origin_accuracy"] + 0.2  # far from the origin: one line says why
+    assert "- logreg: 57.8% here against 37.8% there: the course project's own clips and split." in render_markdown(results)
+    logreg["random_split"]["wa"]["mean"] = logreg["origin_accuracy"] + 0.05
+    assert "here against" not in render_markdown(results)
     text = readme.read_text()
     assert "| logreg |" in text and "| ffn |" in text and "Made by `ser-train zoo " in text and "PLACEHOLDER" not in text and text.endswith("after\n")
     assert train_main(args) == 0  # a second run keeps the finished folds
