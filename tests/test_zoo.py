@@ -111,6 +111,7 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
         assert row["emobox"]["folds"] == 1 and 0 <= row["emobox"]["ua"]["mean"] <= 1 and row["parameters"] > 0
         assert "speaker-dependent" in row["random_split"]["protocol"] and row["cpu_ms"] > 0
     assert results["models"]["logreg"]["origin"].startswith("37.8%")
+    from trainer import zoo
     from trainer.zoo import render_markdown
 
     logreg = results["models"]["logreg"]
@@ -120,5 +121,8 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
     assert "here against" not in render_markdown(results)
     text = readme.read_text()
     assert "| logreg |" in text and "| ffn |" in text and "Made by `ser-train zoo " in text and "PLACEHOLDER" not in text and text.endswith("after\n")
+    assert "Not run" not in text  # the configs were named; run with none named, it says why the encoders were not
+    assert "Not run: speech_encoder, because it needs pretrained weights" in render_markdown(
+        {**results, "not_run": {"speech_encoder": zoo.ENCODER_NOT_RUN}})
     assert train_main(args) == 0  # a second run keeps the finished folds
     assert json.loads((tmp_path / "zoo.json").read_text())["models"]["ffn"]["emobox"] == results["models"]["ffn"]["emobox"]

@@ -213,8 +213,11 @@ def _zoo(args, argv: list[str]) -> None:
         # Leave-one-corpus-out with the multi-corpus config's sampling and validation, each model's recipe otherwise.
         keep = {k: getattr(mc, k) for k in ("sampling", "epoch_clips", "val_keep_speakers", "val_min_clips")}
         cross = {n: dataclasses.replace(configs[n], **keep) for n in args.cross_corpus}
-        return zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
-                           cross, everything, save)
+        results = zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
+                              cross, everything, save)
+        if not args.configs:
+            results["not_run"] = {"speech_encoder": zoo.ENCODER_NOT_RUN}
+        return results
 
     results = _figures(args, argv, compute, zoo.write_results)
     _publish(args, zoo.render_markdown(results), zoo.START, zoo.END)

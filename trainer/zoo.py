@@ -42,6 +42,8 @@ ORIGINS = {
                        "it was fine-tuned and scored on a validation split; which encoder and whether it is frozen "
                        "decide most of it"),
 }
+ENCODER_NOT_RUN = ("it needs pretrained weights in a local folder (--configs speech_encoder --set "
+                   "model.encoder_dir=DIR), and none are downloaded")
 FAR_FROM_ORIGIN = 0.10  # a random-split accuracy this far from the origin's gets a line saying why
 
 
@@ -132,6 +134,8 @@ def render_markdown(results: dict) -> str:
         theirs = r.get("origin_accuracy")
         if rnd is not None and theirs is not None and abs(rnd - theirs) >= FAR_FROM_ORIGIN:
             why.append(f"- {name}: {_pct(rnd)}% here against {_pct(theirs)}% there: {r['origin_differs_because']}.")
+    for name, reason in results.get("not_run", {}).items():
+        lines += ["", f"Not run: {name}, because {reason}. Its origin: {ORIGINS[name][1]}."]
     if why:
         lines += ["", "Where a random-split accuracy is 10 points or more from its origin's:", "", *why]
     lines += report.made_by(results)
