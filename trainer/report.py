@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 
 
 def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    """Whole or not at all: a run stopped while writing keeps the previous file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def made_by(results: dict) -> list[str]:
