@@ -425,3 +425,27 @@ def test_the_crosscorpus_command_fills_the_table_resumes_and_redraws(two_corpora
     del results["multicorpus"]["loco"]["turev-db"]  # as it reads while the second fold still trains
     partial = render_markdown(results)
     assert "**mean, the 1 run so far**" in partial and "1 of 2 held-out corpora trained so far" in partial
+
+
+def test_the_zoo_shares_the_default_networks_leave_one_corpus_out_runs_with_crosscorpus(two_corpora, tmp_path):
+    rav = make_corpus(tmp_path / "ravdess", "ravdess", speakers=range(1, 25), labels=FOUR, reps=1, seconds=0.5)
+    data = ["--data", f"ravdess={rav}", "--data", f"turev-db={two_corpora / 'turev-db'}"]
+    small = []
+    for s in ("train.epochs=2", "data.window_s=0.5", "data.epoch_clips=64", "train.threads=1", "augment.reverb_prob=0.0"):
+        small += ["--set", s]
+    runs = tmp_path / "cc"
+    crosscorpus = [sys.executable, "-m", "trainer", "crosscorpus", *data, "--emobox-folds", "--out", str(runs),
+                   "--results", str(tmp_path / "cc.json"), "--readme", str(tmp_path / "none.md"), "--no-cache", *small]
+    proc = subprocess.run(crosscorpus, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "none.md: cannot read it" in proc.stderr and "Traceback" not in proc.stderr
+    cc = json.loads((tmp_path / "cc.json").read_text())["multicorpus"]["loco"]  # the figures are kept all the same
+    assert set(cc) == {"ravdess", "turev-db"}
+
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- zoo:start -->\n<!-- zoo:end -->\n")
+    assert train_main(["zoo", *data, "--configs", "default", "--folds", "1", "--cross-corpus", "default",
+                       "--crosscorpus-out", str(runs), "--out", str(tmp_path / "zoo"), "--results", str(tmp_path / "zoo.json"),
+                       "--readme", str(readme), "--no-cache", *small]) == 0
+    row = json.loads((tmp_path / "zoo.json").read_text())["models"]["default"]
+    assert row["loco_mean_ua"] == pytest.approx(np.mean([cc[c]["ua"] for c in cc]))  # the same runs, not new ones
+    assert not (tmp_path / "zoo" / "default" / "loco").exists()

@@ -84,8 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--folds", nargs="+", default=["1", "2"], metavar="K", help="EmoBox folds (default: 1 2)")
     z.add_argument("--random-split", action="store_true", help="also one random 80/20 split (speaker-dependent)")
     z.add_argument("--cross-corpus", nargs="*", default=[], metavar="NAME",
-                   help="configs also trained leave-one-corpus-out (with the multicorpus config's sampling)")
+                   help="configs also trained leave-one-corpus-out (the multicorpus recipe with their network)")
     z.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="applied to every config")
+    z.add_argument("--crosscorpus-out", default="runs/crosscorpus", metavar="DIR",
+                   help="`ser-train crosscorpus` runs: a --cross-corpus model with its recipe shares them")
     z.add_argument("--out", default="runs/zoo", metavar="DIR")
     z.add_argument("--results", default="docs/results/zoo.json", metavar="JSON")
     z.add_argument("--readme", default="README.md", metavar="FILE")
@@ -145,6 +147,13 @@ def load_corpora(data_args: list[str], listed: list[str], data_root: str | None)
     return corpora
 
 
+def _all_corpora(args, listed: list[str]) -> list:
+    """A table's corpora: those given with --data where it names more than RAVDESS, else the
+    recipe's list, found under --data-root."""
+    others_given = any(parse_data_arg(d)[0] != "ravdess" for d in args.data)
+    return load_corpora(args.data, [] if others_given else listed, args.data_root)
+
+
 def _figures(args, argv: list[str], compute, write_results) -> dict:
     """A table's figures: read back from --results (--render-only), or computed, stamped with the
     command that made them and written there. `compute(save)` may save figures so far as it goes."""
@@ -176,7 +185,7 @@ def _crosscorpus(args, argv: list[str]) -> None:
 
     def compute(save) -> dict:
         baseline, recipe = load_config(args.baseline, args.set), load_config(args.config, args.set)
-        corpora = load_corpora(args.data, recipe.corpora, args.data_root)
+        corpora = _all_corpora(args, recipe.corpora)
         ref = Path(args.reference)
         reference = json.loads(ref.read_text()) if ref.is_file() else None
 
@@ -195,7 +204,7 @@ def _crosscorpus(args, argv: list[str]) -> None:
 def _zoo(args, argv: list[str]) -> None:
     import dataclasses
 
-    from trainer import zoo
+    from trainer import crosscorpus, zoo
 
     def compute(save) -> dict:
         names = args.configs or sorted(p.stem for p in CONFIGS.glob("*.toml")
@@ -204,17 +213,19 @@ def _zoo(args, argv: list[str]) -> None:
         if unknown:
             raise CorpusError(f"no config {', '.join(unknown)} in {CONFIGS}")
         configs = {n: load_config(CONFIGS / f"{n}.toml", args.set) for n in names}
-        mc = load_config(CONFIGS / "multicorpus.toml")
+        mc = load_config(CONFIGS / "multicorpus.toml", args.set)
         corpora = load_corpora(args.data, ["ravdess"], args.data_root)
-        everything = load_corpora(args.data, mc.corpora, args.data_root) if args.cross_corpus else None
+        everything = _all_corpora(args, mc.corpora) if args.cross_corpus else None
         missing = [n for n in args.cross_corpus if n not in configs]
         if missing:
             raise CorpusError(f"--cross-corpus {', '.join(missing)}: not among the configs run")
-        # Leave-one-corpus-out with the multi-corpus config's sampling and validation, each model's recipe otherwise.
-        keep = {k: getattr(mc, k) for k in ("sampling", "epoch_clips", "val_keep_speakers", "val_min_clips")}
-        cross = {n: dataclasses.replace(configs[n], **keep) for n in args.cross_corpus}
+        # Leave one corpus out with the multi-corpus recipe and each model's network and features: the
+        # default's figure is then the cross-corpus table's, from the same runs.
+        net = ("architecture", "hparams", "frontend", "window_s")
+        cross = {n: dataclasses.replace(mc, **{k: getattr(configs[n], k) for k in net}) for n in args.cross_corpus}
+        shared = {n: Path(args.crosscorpus_out) / "loco" for n in cross if crosscorpus.same_recipe(cross[n], mc)}
         results = zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
-                              cross, everything, save)
+                              cross, everything, save, shared)
         if not args.configs:
             results["not_run"] = {"speech_encoder": zoo.ENCODER_NOT_RUN}
         return results

@@ -40,14 +40,25 @@ def _log(text: str) -> None:
 WHERE_IT_RUNS = {"labels", "device", "threads"}
 
 
+def _as_stored(cfg: TrainConfig) -> dict:
+    return json.loads(json.dumps(cfg.to_dict()))  # as config.json holds it (tuples become lists)
+
+
+def _differences(stored: dict, current: dict) -> list[str]:
+    return sorted(k for k in current if k not in WHERE_IT_RUNS and stored.get(k) != current[k])
+
+
+def same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
+    """Whether two configs train the same model the same way (wherever they run)."""
+    return not _differences(_as_stored(a), _as_stored(b))
+
+
 def _check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
     """A kept or resumed fold must come from the same recipe, or the table would mix two."""
     path = run_dir / "config.json"
     if not path.is_file():
         return
-    stored = json.loads(path.read_text())
-    current = json.loads(json.dumps(cfg.to_dict()))  # as it would be stored (tuples become lists)
-    differ = sorted(k for k in current if k not in WHERE_IT_RUNS and stored.get(k) != current[k])
+    differ = _differences(json.loads(path.read_text()), _as_stored(cfg))
     if differ:
         raise CorpusError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
                           "use a new --out, or delete that run to retrain it")
@@ -179,7 +190,10 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
 
 def update_readme(readme: Path, markdown: str, start: str = START, end: str = END) -> None:
     """Put `markdown` between the README's two markers (the rest stays as it is)."""
-    text = readme.read_text(encoding="utf-8")
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CorpusError(f"{readme}: cannot read it to put the table in ({exc.strerror or exc})") from None
     if start not in text or end not in text:
         raise CorpusError(f"{readme}: no {start} … {end} markers to put the table between")
     head, rest = text.split(start, 1)

@@ -79,9 +79,11 @@ def _summary(s: dict) -> dict:
 
 def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: list[str], cache_dir,
             random_split: bool = False, cross_configs: dict[str, TrainConfig] | None = None,
-            all_corpora: list | None = None, progress=None) -> dict:
+            all_corpora: list | None = None, progress=None, loco_dirs: dict[str, Path] | None = None) -> dict:
     """Train (or keep) every run the table needs; return the results record. `progress(results)`
-    hears of the figures so far after each model."""
+    hears of the figures so far after each model; `loco_dirs` names where a model's
+    leave-one-corpus-out runs are (default: under --out), so runs can be shared with
+    `ser-train crosscorpus`."""
     from trainer.run import run_cv
 
     ravdess = [c for c in corpora if c.name == "ravdess"]
@@ -103,9 +105,10 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
             row["random_split"] = {**_summary(s), "protocol": s["protocol"]}
         if name in (cross_configs or {}) and all_corpora:
             loco = dataclasses.replace(cross_configs[name], protocol="loco")
+            where = (loco_dirs or {}).get(name, out / name / "loco")
             for c in all_corpora:
-                _check_same_config(out / name / "loco" / c.name, loco)
-            s = run_cv(loco, all_corpora, out / name / "loco", name, resume=True, robustness=False, cache_dir=cache_dir)
+                _check_same_config(where / c.name, loco)
+            s = run_cv(loco, all_corpora, where, name, resume=True, robustness=False, cache_dir=cache_dir)
             row["loco_mean_ua"] = s["ua"]["mean"]
         results["models"][name] = row
         if progress is not None:
