@@ -28,7 +28,7 @@ def test_app_captures_the_microphone_and_the_readout_follows(qtbot, virtual_mic,
     start = w.source.ring.written
     clip = speechlike(2.0, 16000, seed=11)
     virtual_mic.write(clip)
-    qtbot.waitUntil(lambda: w.source.ring.written - start >= clip.size, timeout=10000)
+    virtual_mic.until_heard(lambda: w.source.ring.written - start >= clip.size)
     qtbot.waitUntil(lambda: w.live.last_reading is not None and w.live.last_reading.speech, timeout=10000)
     got, _, _ = w.source.ring.since(start)
     expected = vm.VirtualMic.quantized(clip)

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -19,15 +18,6 @@ from serapp.audio.sources import (
 from serapp.live import LiveAnalyzer
 from serapp.predictor import load_model
 from serapp.settings import AnalysisSettings
-
-
-def _wait_for(predicate, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_devices_are_listed_with_the_default_marked(virtual_mic):
@@ -47,7 +37,7 @@ def test_capture_is_sample_exact(virtual_mic):
         start = src.ring.written
         clip = speechlike(1.0, 16000, seed=7)
         virtual_mic.write(clip)
-        assert _wait_for(lambda: src.ring.written - start >= clip.size)
+        virtual_mic.until_heard(lambda: src.ring.written - start >= clip.size)
         got, _, lost = src.ring.since(start)
     finally:
         src.stop()
@@ -69,7 +59,7 @@ def test_live_readout_follows_the_microphone(virtual_mic, tmp_path):
         start = src.ring.written
         clip = speechlike(1.5, 16000, seed=2)
         virtual_mic.write(clip)
-        assert _wait_for(lambda: src.ring.written - start >= clip.size)  # the event, not a guess at latency
+        virtual_mic.until_heard(lambda: src.ring.written - start >= clip.size)  # the event, not a guess at latency
         reading = analyzer.poll()
     finally:
         src.stop()

@@ -69,8 +69,10 @@ class VirtualMic:
             os.close(fd)
 
     def until_heard(self, heard, timeout: float = 20.0) -> None:
-        """Feed silence until `heard()` holds: a stream just opened may not be linked to the
-        source yet, and what the FIFO gets before then reaches nobody."""
+        """Feed silence until `heard()` holds, as a real microphone goes on delivering: a stream
+        just opened may not be linked to the source yet (what the FIFO gets before then reaches
+        nobody), and after a clip the capture side hands over whole blocks, so the clip's tail
+        can wait for the samples after it."""
         deadline = time.perf_counter() + timeout
         while not heard():
             if time.perf_counter() > deadline:
