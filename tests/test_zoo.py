@@ -126,3 +126,35 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
         {**results, "not_run": {"speech_encoder": zoo.ENCODER_NOT_RUN}})
     assert train_main(args) == 0  # a second run keeps the finished folds
     assert json.loads((tmp_path / "zoo.json").read_text())["models"]["ffn"]["emobox"] == results["models"]["ffn"]["emobox"]
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_each_architecture_runs_in_serapp_predict_and_the_live_analyzer(name, tmp_path, capsys):
+    import json
+
+    from helpers import speechlike, write_audio
+
+    from serapp.audio.sources import FileSource
+    from serapp.cli import main as serapp_main
+    from serapp.features import FrontEndConfig
+    from serapp.live import LiveAnalyzer
+    from serapp.predictor import load_model
+    from serapp.settings import AnalysisSettings
+
+    labels = ["neutral", "happy", "sad", "angry"]
+    meta = BundleMeta(architecture=name, labels=labels, frontend=FrontEndConfig(n_mels=12, normalize=True), window_s=0.5)
+    path = save_bundle(tmp_path / f"{name}.safetensors", _tiny(name).eval(), meta)
+    audio = speechlike(1.5, 16000, seed=3)
+    wav = write_audio(tmp_path / "speech.wav", audio, 16000)
+    assert serapp_main(["predict", str(wav), "--model", str(path), "--format", "jsonl", "--device", "cpu"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert list(row["probabilities"]) == labels and abs(sum(row["probabilities"].values()) - 1) < 1e-4
+
+    src = FileSource(samples=audio, sample_rate=16000, realtime=False)
+    analyzer = LiveAnalyzer(src, load_model(path, device="cpu"), AnalysisSettings(hop_s=0.25))
+    readings = []
+    for i in range(0, audio.size, 800):  # 50 ms blocks, as a device delivers them
+        src.ring.write(audio[i : i + 800])
+        readings.append(analyzer.poll())
+    spoken = [r for r in readings if r is not None and r.speech]
+    assert spoken and all(r.label in labels for r in spoken)
