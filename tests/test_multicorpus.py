@@ -449,3 +449,48 @@ def test_the_zoo_shares_the_default_networks_leave_one_corpus_out_runs_with_cros
     row = json.loads((tmp_path / "zoo.json").read_text())["models"]["default"]
     assert row["loco_mean_ua"] == pytest.approx(np.mean([cc[c]["ua"] for c in cc]))  # the same runs, not new ones
     assert not (tmp_path / "zoo" / "default" / "loco").exists()
+
+
+def test_the_zoo_gives_the_best_by_validation_all_six_folds_and_the_cross_corpus_column(two_corpora, tmp_path):
+    rav = make_corpus(tmp_path / "ravdess", "ravdess", speakers=range(1, 25), labels=FOUR, reps=1, seconds=0.5)
+    small = []
+    for s in ("train.epochs=2", "data.window_s=0.5", "data.epoch_clips=64", "train.threads=1"):
+        small += ["--set", s]
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- zoo:start -->\n<!-- zoo:end -->\n")
+    args = ["zoo", "--data", f"ravdess={rav}", "--data", f"turev-db={two_corpora / 'turev-db'}", "--configs", "logreg",
+            "ffn", "--folds", "1", "--best", "1", "--out", str(tmp_path / "zoo"), "--results", str(tmp_path / "zoo.json"),
+            "--readme", str(readme), "--no-cache", *small]
+    assert train_main(args) == 0
+    results = json.loads((tmp_path / "zoo.json").read_text())
+    rows = results["models"]
+    best = max(rows, key=lambda n: rows[n]["emobox"]["val_ua"])  # validation actors, not the test fold
+    other = ({"logreg", "ffn"} - {best}).pop()
+    assert results["chosen_by_validation"] == [best]
+    assert rows[best]["emobox"]["folds"] == 6 and len(rows[best]["emobox"]["per_fold_ua"]) == 6
+    assert 0 <= rows[best]["loco_mean_ua"] <= 1
+    assert {"ravdess", "turev-db"} <= set(os.listdir(tmp_path / "zoo" / best / "loco"))
+    assert rows[other]["emobox"]["folds"] == 1 and "loco_mean_ua" not in rows[other]
+    assert f"the 1 with the best validation UA (RAVDESS validation actors of the folds asked, never a test score): {best}." \
+        in readme.read_text()
+    bad = subprocess.run([sys.executable, "-m", "trainer", *args[:-len(small)], "--best", "3"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--best 3: choose from 0 to 2" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_zoo_model_replaces_the_default_only_by_beating_it_by_more_than_the_seed_spread_on_both_figures():
+    from trainer.zoo import SEED_SPREAD_UA, verdict
+
+    def row(ua, loco, folds=6):
+        return {"emobox": {"folds": folds, "ua": {"mean": ua}}, "loco_mean_ua": loco}
+
+    base = 0.60
+    margin = SEED_SPREAD_UA + 0.01
+    results = {"models": {"default": row(base, 0.35), "a": row(base + margin, 0.35 + margin), "b": row(base + margin, 0.36)}}
+    assert verdict(results).startswith("a beats the default by more than the seed-to-seed spread")
+    results["models"]["a"] = row(base + SEED_SPREAD_UA / 2, 0.35 + margin)
+    assert verdict(results).startswith("The default stays: no model compared (a, b) beats it")
+    results["models"]["a"] = row(base + margin, 0.35 + margin, folds=2)  # two folds are not the comparison
+    assert verdict(results).startswith("The default stays: no model compared (b) ")
+    del results["models"]["default"]["loco_mean_ua"]
+    assert verdict(results) is None

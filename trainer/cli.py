@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "multicorpus; speech_encoder only with --set model.encoder_dir=...)")
     z.add_argument("--folds", nargs="+", default=["1", "2"], metavar="K", help="EmoBox folds (default: 1 2)")
     z.add_argument("--random-split", action="store_true", help="also one random 80/20 split (speaker-dependent)")
+    z.add_argument("--best", type=int, default=0, metavar="N",
+                   help="then give the default and the N configs with the best validation UA all six EmoBox folds "
+                        "and the leave-one-corpus-out mean")
     z.add_argument("--cross-corpus", nargs="*", default=[], metavar="NAME",
                    help="configs also trained leave-one-corpus-out (the multicorpus recipe with their network)")
     z.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="applied to every config")
@@ -202,9 +205,7 @@ def _crosscorpus(args, argv: list[str]) -> None:
 
 
 def _zoo(args, argv: list[str]) -> None:
-    import dataclasses
-
-    from trainer import crosscorpus, zoo
+    from trainer import zoo
 
     def compute(save) -> dict:
         names = args.configs or sorted(p.stem for p in CONFIGS.glob("*.toml")
@@ -215,17 +216,17 @@ def _zoo(args, argv: list[str]) -> None:
         configs = {n: load_config(CONFIGS / f"{n}.toml", args.set) for n in names}
         mc = load_config(CONFIGS / "multicorpus.toml", args.set)
         corpora = load_corpora(args.data, ["ravdess"], args.data_root)
-        everything = _all_corpora(args, mc.corpora) if args.cross_corpus else None
         missing = [n for n in args.cross_corpus if n not in configs]
         if missing:
             raise CorpusError(f"--cross-corpus {', '.join(missing)}: not among the configs run")
-        # Leave one corpus out with the multi-corpus recipe and each model's network and features: the
-        # default's figure is then the cross-corpus table's, from the same runs.
-        net = ("architecture", "hparams", "frontend", "window_s")
-        cross = {n: dataclasses.replace(mc, **{k: getattr(configs[n], k) for k in net}) for n in args.cross_corpus}
-        shared = {n: Path(args.crosscorpus_out) / "loco" for n in cross if crosscorpus.same_recipe(cross[n], mc)}
+        others = [n for n in configs if n != zoo.REFERENCE]
+        if not 0 <= args.best <= len(others):
+            raise ConfigError(f"--best {args.best}: choose from 0 to {len(others)} (the configs run besides "
+                              f"{zoo.REFERENCE})")
+        everything = _all_corpora(args, mc.corpora) if args.cross_corpus or args.best else None
         results = zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
-                              cross, everything, save, shared)
+                              args.cross_corpus, args.best, mc, everything, save,
+                              Path(args.crosscorpus_out) / "loco")
         if not args.configs:
             results["not_run"] = {"speech_encoder": zoo.ENCODER_NOT_RUN}
         return results
