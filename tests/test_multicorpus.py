@@ -403,6 +403,10 @@ def test_the_crosscorpus_command_fills_the_table_resumes_and_redraws(two_corpora
     table = text.split("<!-- crosscorpus:start -->\n", 1)[1].split("<!-- crosscorpus:end -->")[0]
     assert "| TurEV-DB | Turkish | 4 | 25.0 |" in table and "**mean, all 2**" in table and text.endswith("after\n")
     assert "1 of 6 folds run" in table and "trained so far" not in table and "(not yet run)" not in text
+    assert "| held-out corpus | neutral | calm | happy | sad | angry |" in table  # recall per emotion, both recipes
+    m = results["multicorpus"]["loco"]["turev-db"]["per_class_recall"]
+    b = results["baseline"]["per_corpus"]["turev-db"]["per_class_recall"]
+    assert f"| TurEV-DB |  | {100 * m['calm']:.1f} / {100 * b['calm']:.1f} | {100 * m['happy']:.1f} / " in table
 
     readme.write_text(text.replace(table, "stale\n"))
     assert train_main([*args, "--render-only"]) == 0  # redrawn from the saved figures, nothing trained

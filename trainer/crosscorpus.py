@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError
+from serapp.labels import EMOTIONS
 from serapp.scoring import RULE
 from trainer import report
 from trainer.config import TrainConfig
@@ -167,6 +168,7 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
                      f"{_pct(statistics.fmean(corpora[n]['chance_ua'] for n in both))} | "
                      f"{_pct(statistics.fmean(base[n]['ua'] for n in both))} | "
                      f"{_pct(statistics.fmean(loco[n]['ua'] for n in both))} |")
+    lines += _recall_table(corpora, base, loco)
     emo = results["multicorpus"].get("emobox") or {}
     if emo.get("folds"):
         ref = {f["fold"]: f for f in (reference or {}).get("folds", [])}
@@ -186,6 +188,22 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
                       "the same command resumes the rest."]
     lines += report.made_by(results)
     return "\n".join(lines) + "\n"
+
+
+def _recall_table(corpora: dict, base: dict, loco: dict) -> list[str]:
+    """Recall per emotion on each held-out corpus, both recipes side by side: a mean UA can hide an
+    emotion never recognised."""
+    done = [n for n in corpora if n in loco]
+    if not done:
+        return []
+    emotions = [e for e in EMOTIONS if any(e in loco[n]["per_class_recall"] for n in done)]
+    lines = ["", "Recall per emotion on the held-out corpus, multi-corpus / RAVDESS-only recipe (%):", "",
+             "| held-out corpus | " + " | ".join(emotions) + " |", "|---|" + "--:|" * len(emotions)]
+    for n in done:
+        m, b = loco[n]["per_class_recall"], base.get(n, {}).get("per_class_recall", {})
+        cells = [(f"{_pct(m[e])} / {_pct(b[e])}" if e in b else _pct(m[e])) if e in m else "" for e in emotions]
+        lines.append(f"| {corpora[n]['title']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def update_readme(readme: Path, markdown: str, start: str = START, end: str = END) -> None:
