@@ -485,13 +485,18 @@ def test_the_zoo_gives_the_best_by_validation_all_six_folds_and_the_cross_corpus
 def test_a_zoo_model_replaces_the_default_only_by_beating_it_by_more_than_the_seed_spread_on_both_figures():
     from trainer.zoo import SEED_SPREAD_UA, verdict
 
-    def row(ua, loco, folds=6):
-        return {"emobox": {"folds": folds, "ua": {"mean": ua}}, "loco_mean_ua": loco}
+    def row(ua, loco, folds=6, val=0.5):
+        return {"emobox": {"folds": folds, "ua": {"mean": ua}, "val_ua": val}, "loco_mean_ua": loco}
 
     base = 0.60
     margin = SEED_SPREAD_UA + 0.01
     results = {"models": {"default": row(base, 0.35), "a": row(base + margin, 0.35 + margin), "b": row(base + margin, 0.36)}}
     assert verdict(results).startswith("a beats the default by more than the seed-to-seed spread")
+    assert verdict(results).endswith(": a becomes the new default.")
+    results["models"]["c"] = row(base + 2 * margin, 0.35 + 2 * margin, val=0.6)  # two win: validation picks
+    assert verdict(results).startswith("c and a beat the default") and verdict(results).endswith(
+        ": c, with the best validation UA, becomes the new default.")
+    del results["models"]["c"]
     results["models"]["a"] = row(base + SEED_SPREAD_UA / 2, 0.35 + margin)
     assert verdict(results).startswith("The default stays: no model compared (a, b) beats it")
     results["models"]["a"] = row(base + margin, 0.35 + margin, folds=2)  # two folds are not the comparison

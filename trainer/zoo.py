@@ -174,14 +174,16 @@ def verdict(results: dict) -> str | None:
     if not rivals:
         return None
     spread = f"the seed-to-seed spread ({_pct(SEED_SPREAD_UA)} points UA)"
-    winners = [n for n, r in rivals.items()
-               if r["emobox"]["ua"]["mean"] - ref["emobox"]["ua"]["mean"] > SEED_SPREAD_UA
-               and r["loco_mean_ua"] - ref["loco_mean_ua"] > SEED_SPREAD_UA]
+    winners = sorted((n for n, r in rivals.items()
+                      if r["emobox"]["ua"]["mean"] - ref["emobox"]["ua"]["mean"] > SEED_SPREAD_UA
+                      and r["loco_mean_ua"] - ref["loco_mean_ua"] > SEED_SPREAD_UA),
+                     key=lambda n: -rivals[n]["emobox"]["val_ua"])  # among winners, validation decides
     if not winners:
         return (f"The default stays: no model compared ({', '.join(rivals)}) beats it by more than {spread} "
                 "on both the RAVDESS and the cross-corpus UA.")
     return (f"{' and '.join(winners)} beat{'s' * (len(winners) == 1)} the default by more than {spread} on both "
-            "the RAVDESS and the cross-corpus UA: the first becomes the new default.")
+            f"the RAVDESS and the cross-corpus UA: {winners[0]}"
+            f"{', with the best validation UA,' * (len(winners) > 1)} becomes the new default.")
 
 
 def _pct(x) -> str:
@@ -209,7 +211,8 @@ def render_markdown(results: dict) -> str:
         lines += ["", f"Not run: {name}, because {reason}. Its origin: {ORIGINS[name][1]}."]
     chosen = results.get("chosen_by_validation")
     if chosen is not None:
-        lines += ["", f"All six folds and the cross-corpus column: the default and the {len(chosen)} with the best "
+        default = "the default and " * (REFERENCE in results["models"])
+        lines += ["", f"All six folds and the cross-corpus column: {default}the {len(chosen)} with the best "
                       f"validation UA (RAVDESS validation actors of the folds asked, never a test score): "
                       f"{', '.join(chosen)}."]
     if verdict(results):
