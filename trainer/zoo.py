@@ -12,6 +12,7 @@ multicorpus recipe lists). Runs are kept under --out and resumed, as in
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -82,7 +83,7 @@ def _summary(s: dict) -> dict:
     return {"folds": len(folds), "wa": s["wa"], "ua": s["ua"],
             "per_fold_ua": {f["fold"]: f["test"]["ua"] for f in folds},
             # what the best models are chosen by: their validation actors, never the test folds
-            "val_ua": sum(f["val"]["ua"] for f in folds) / len(folds)}
+            "val_ua": statistics.fmean(f["val"]["ua"] for f in folds)}
 
 
 def loco_recipe(cfg: TrainConfig, multicorpus: TrainConfig) -> TrainConfig:
@@ -215,8 +216,9 @@ def render_markdown(results: dict) -> str:
         lines += ["", f"All six folds and the cross-corpus column: {default}the {len(chosen)} with the best "
                       f"validation UA (RAVDESS validation actors of the folds asked, never a test score): "
                       f"{', '.join(chosen)}."]
-    if verdict(results):
-        lines += ["", verdict(results)]
+    decision = verdict(results)
+    if decision:
+        lines += ["", decision]
     if why:
         lines += ["", "Where a random-split accuracy is 10 points or more from its origin's:", "", *why]
     lines += report.made_by(results)
