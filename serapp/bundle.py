@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import struct
 import tempfile
@@ -243,6 +244,20 @@ def read_bundle_meta(path: str | os.PathLike) -> BundleMeta:
     """The metadata alone, validated (for showing a model's details before loading it)."""
     path, data = _read(path)
     return _parse_meta(path, _read_header(path, data))
+
+
+# Batch norm's running statistics are stored beside the weights but are not parameters (the
+# registry's models register no other buffers; a test holds the count to the model's own).
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def read_bundle_summary(path: str | os.PathLike) -> tuple[BundleMeta, int]:
+    """The metadata and the model's number of parameters, without building the model."""
+    path, data = _read(path)
+    header = _read_header(path, data)
+    parameters = sum(math.prod(v["shape"]) for k, v in header.items()
+                     if k != "__metadata__" and k.rsplit(".", 1)[-1] not in _BUFFERS)
+    return _parse_meta(path, header), parameters
 
 
 def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, BundleMeta]:

@@ -1,4 +1,5 @@
-"""Command line: `serapp` (the desktop app), `serapp predict` and `serapp bench-report` (headless).
+"""Command line: `serapp` (the desktop app); `serapp predict`, `serapp bench-report` and
+`serapp model-info` (headless).
 
 Exit status: 0 success, 1 a file or model failed (one line each on stderr), 2 usage error.
 No user error prints a traceback.
@@ -20,7 +21,7 @@ from serapp.errors import SerappError
 from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
 
 FORMATS = ("table", "jsonl", "csv")
-COMMANDS = ("predict", "bench-report")
+COMMANDS = ("predict", "bench-report", "model-info")
 VIEWS = ("live", "file", "listening")
 
 
@@ -82,10 +83,31 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="compute device for --model")
     b.add_argument("--root", metavar="DIR", help="the corpus folder, when it has moved since the test was taken")
     b.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
+    m = sub.add_parser("model-info", help="what a model bundle was trained on, its licences and figures",
+                       description="What a model bundle says about itself: network, features, the corpora it "
+                                   "was trained on with their licences, and the figures it was measured with.")
+    m.add_argument("bundle", nargs="?", metavar="BUNDLE", help="a model bundle (default: the bundled model)")
+    m.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
     return parser
 
 
 BUNDLED = "\0bundled"
+
+
+def run_model_info(args: argparse.Namespace) -> int:
+    from serapp.bundle import default_bundle_path, read_bundle_summary
+    from serapp.model_card import model_card
+
+    path = args.bundle or default_bundle_path()
+    if path is None:
+        print("serapp: no bundled model in this installation: name a bundle", file=sys.stderr)
+        return 1
+    meta, parameters = read_bundle_summary(path)
+    if args.format == "json":
+        print(json.dumps({"path": str(path), "parameters": parameters, **json.loads(meta.to_json())}, indent=2))
+    else:
+        print(model_card(meta, path, parameters))
+    return 0
 
 
 def run_bench_report(args: argparse.Namespace) -> int:
@@ -248,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_predict(args)
         if args.command == "bench-report":
             return run_bench_report(args)
+        if args.command == "model-info":
+            return run_model_info(args)
         return run_gui(args)
     except SerappError as exc:
         print(f"serapp: {exc}", file=sys.stderr)

@@ -260,3 +260,19 @@ def test_misleading_decoder_messages_are_replaced_by_the_cause(tmp_path, tiny_bu
     assert proc.returncode == 1 and len(err) == 2, proc.stderr
     assert err[0] == f"serapp: {text}: cannot read audio: not an audio file: it holds text"
     assert err[1] == f"serapp: {private}: cannot read audio: permission denied (cannot open it for reading)"
+
+
+def test_model_info_describes_a_bundle_and_names_a_broken_one_in_one_line(capsys, tiny_bundle, tmp_path):
+    from serapp.bundle import load_bundle
+
+    code, out, _ = run(capsys, "model-info", str(tiny_bundle), "--format", "json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["parameters"] == sum(p.numel() for p in load_bundle(tiny_bundle)[0].parameters())
+    assert info["labels"] == list(EMOTIONS) and info["path"] == str(tiny_bundle)
+    code, out, _ = run(capsys, "model-info", str(tiny_bundle))
+    assert code == 0 and out.splitlines()[1] == "labels: " + ", ".join(EMOTIONS)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model at all")
+    code, out, err = run(capsys, "model-info", str(bad))
+    assert code == 1 and out == "" and err.count("\n") == 1 and str(bad) in err

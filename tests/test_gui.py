@@ -53,6 +53,8 @@ def test_window_appears_before_the_model_is_loaded(qtbot, tmp_path, bundle):
     w.load_model_async()
     _loaded(qtbot, w)
     assert "m.safetensors" in w.model_label.text() and "cpu" in w.model_label.text()
+    card = w.model_label.toolTip()  # hovering tells what it is and what it learned from
+    assert card.startswith("m.safetensors: tcn") and "trained on: random init (test)" in card
     w.close()
 
 

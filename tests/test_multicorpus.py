@@ -329,6 +329,12 @@ def test_two_corpora_train_with_one_command_and_the_bundle_says_what_it_learned_
                                 "--model", str(out / "model.safetensors"), "--format", "jsonl", "--device", "cpu"],
                                capture_output=True, text=True, timeout=120)
     assert predicted.returncode == 0 and len(json.loads(predicted.stdout)["probabilities"]) == 5
+    # `serapp model-info` tells a person the same: each corpus, its speakers and licence.
+    info = subprocess.run([sys.executable, "-m", "serapp", "model-info", str(out / "model.safetensors")],
+                          capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0, info.stderr
+    assert "RAVDESS: 64 clips, 8 speakers: 6 training, 2 validation; CC BY-NC-SA" in info.stdout
+    assert "TurEV-DB: 48 clips, 6 speakers: 4 training, 2 validation; CC BY-NC-ND" in info.stdout
 
 
 def test_leave_one_corpus_out_run_scores_each_held_out_corpus_by_the_rule(two_corpora, tmp_path):
@@ -347,6 +353,18 @@ def test_leave_one_corpus_out_run_scores_each_held_out_corpus_by_the_rule(two_co
         assert f["test"]["ua"] >= 0.5, f["test"]
     rav_meta = json.loads((out / "ravdess" / "config.json").read_text())
     assert rav_meta["labels"] == ["calm", "happy", "sad", "angry"]  # trained on TurEV-DB alone
+    # A bundle exported with the summary carries the figures as cross-corpus ones, per held-out corpus.
+    bundle = tmp_path / "b.safetensors"
+    assert train_main(["export", str(out / "ravdess"), "--out", str(bundle), "--cv-summary", str(out / "summary.json")]) == 0
+    from serapp.bundle import read_bundle_meta
+    from serapp.model_card import model_card
+
+    xc = read_bundle_meta(bundle).training["cross_corpus"]
+    assert [f["test_corpus"] for f in xc["folds"]] == ["ravdess", "turev-db"]
+    assert xc["ua"]["mean"] == pytest.approx((folds["ravdess"]["test"]["ua"] + turev["ua"]) / 2)
+    card = model_card(read_bundle_meta(bundle), bundle).splitlines()
+    assert f"  turev-db: UA {100 * turev['ua']:.1f}% (chance 25.0%)" in card
+    assert any("over 2 corpora never seen in training" in line for line in card)
 
 
 def test_a_multi_corpus_run_resumes_to_the_same_weights(two_corpora, tmp_path):

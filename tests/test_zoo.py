@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from serapp.bundle import BundleMeta, load_bundle, save_bundle
+from serapp.bundle import BundleMeta, load_bundle, read_bundle_summary, save_bundle
 from serapp.models import ARCHITECTURES, build_model
 from serapp.predictor import Predictor
 from trainer.config import load_config
@@ -70,6 +70,7 @@ def test_bundle_round_trip_is_bit_identical_and_runs_in_the_predictor(name, tmp_
     with torch.no_grad():
         assert torch.equal(model(x), loaded(x))
     assert meta2.hparams == model.hparams
+    assert read_bundle_summary(path)[1] == sum(p.numel() for p in model.parameters())  # as model-info counts
     probs = Predictor(loaded, meta2, torch.device("cpu")).predict_prepared(np.random.default_rng(0).standard_normal(12000).astype(np.float32) * 0.1)
     assert probs.shape == (4,) and abs(probs.sum() - 1) < 1e-5
 

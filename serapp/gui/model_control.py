@@ -14,6 +14,7 @@ from PySide6 import QtWidgets
 
 from serapp.bundle import default_bundle_path, read_bundle_meta
 from serapp.errors import SerappError
+from serapp.model_card import model_card
 
 LIVE_BUDGET_MS = 50.0  # a model slower than this per window gets a longer live hop
 
@@ -102,6 +103,10 @@ class ModelActions:
         self.model_cost_ms = cost_ms
         self.live.set_predictor(predictor)
         self.model_label.setText(model_summary(predictor, cost_ms))
+        # Hovering the model field tells what the model was trained on, under which licences, and its figures.
+        # (A speech encoder's weights are not the bundle's own: no count then.)
+        own = None if predictor.meta.hparams.get("encoder_dir") else sum(p.numel() for p in predictor.model.parameters())
+        self.model_label.setToolTip(model_card(predictor.meta, predictor.path, own))
         if self.model_path:
             self.settings.setValue("model", str(self.model_path))
 

@@ -1,0 +1,77 @@
+"""What a model bundle says about itself, as text: `serapp model-info` and the app's model tooltip.
+
+A bundle's metadata (serapp.bundle) records its network, features, data, licences and figures;
+this turns that record into lines a person reads. Older bundles lack the per-corpus record and
+get their one data line and licence instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from serapp.bundle import BundleMeta
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _features(meta: BundleMeta) -> str:
+    f = meta.frontend
+    kind = {"logmel": f"{f.n_mels} log-mel bands", "mfcc": f"{f.n_mfcc} MFCCs", "waveform": "the waveform"}
+    what = kind.get(f.kind, f.kind)
+    return (f"{what} at {f.sample_rate} Hz, {1000 * f.hop_length / f.sample_rate:g} ms hop, "
+            f"{meta.window_s:g} s windows" + (", normalised per window" if f.normalize else ""))
+
+
+def _corpus_line(c: dict) -> str:
+    n_train, n_val = len(c.get("train_speakers", [])), len(c.get("val_speakers", []))
+    speakers = f"{c['speakers']} speakers" + (f": {n_train} training, {n_val} validation" if n_train else "")
+    return f"  {c.get('title', c['name'])}: {c['clips']} clips, {speakers}; {c.get('licence', 'licence not recorded')}"
+
+
+def _cross_validation(cv: dict) -> list[str]:
+    sd = f" ± {_pct(cv['ua']['sd'])}" if cv["ua"].get("sd") is not None and len(cv.get("folds", [])) > 1 else ""
+    return [f"{cv['protocol']}: UA {_pct(cv['ua']['mean'])}{sd}, WA {_pct(cv['wa']['mean'])} "
+            f"({len(cv.get('folds', []))} folds)"]
+
+
+def _cross_corpus(xc: dict) -> list[str]:
+    folds = xc.get("folds", [])
+    lines = [f"{xc['protocol']}: mean UA {_pct(xc['ua']['mean'])} over {len(folds)} corpora never seen in training"]
+    for f in folds:
+        chance = f" (chance {_pct(f['chance_ua'])})" if "chance_ua" in f else ""
+        lines.append(f"  {f.get('test_corpus', f['fold'])}: UA {_pct(f['ua'])}{chance}")
+    return lines
+
+
+def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int | None = None) -> str:
+    """Several lines: what the model is, what it hears, what it was trained on under which
+    licences, and the figures it was measured with."""
+    t = meta.training
+    head = f"{Path(path).name}: " if path else ""
+    size = f", {parameters / 1e6:.2f} M parameters" if parameters else ""
+    if parameters and meta.hparams.get("encoder_dir"):
+        size += " here, plus the speech encoder's"
+    lines = [f"{head}{meta.architecture}{size}",
+             f"labels: {', '.join(meta.labels)}",
+             f"features: {_features(meta)}"]
+    if meta.hparams.get("encoder_dir"):
+        lines.append(f"speech encoder: {meta.hparams['encoder_dir']} (this folder must be on the machine that runs it)")
+    if t.get("corpora"):
+        lines.append("trained on:")
+        lines += [_corpus_line(c) for c in t["corpora"]]
+    else:
+        lines.append(f"trained on: {t.get('data', 'not recorded')}")
+        if t.get("licence"):
+            lines.append(f"licence: {t['licence']}")
+    if t.get("cross_validation"):
+        lines += _cross_validation(t["cross_validation"])
+    if t.get("cross_corpus"):
+        lines += _cross_corpus(t["cross_corpus"])
+    if not t.get("cross_validation") and not t.get("cross_corpus") and t.get("test_metrics"):
+        lines.append(f"{t.get('protocol', 'test')}: UA {_pct(t['test_metrics']['ua'])}, "
+                     f"WA {_pct(t['test_metrics']['wa'])}")
+    made = " ".join(x for x in (f"serapp {meta.serapp_version}", meta.created_utc and f"on {meta.created_utc}") if x)
+    lines.append(f"made by {made}")
+    return "\n".join(lines)
