@@ -1,4 +1,5 @@
-"""What a model bundle says about itself, as text: `serapp model-info` and the app's model tooltip.
+"""What a model bundle says about itself, as text: `serapp model-info`, the app's model tooltip,
+and the one line the app shows when a model is opened.
 
 A bundle's metadata (serapp.bundle) records its network, features, data, licences and figures;
 this turns that record into lines a person reads. Older bundles lack the per-corpus record and
@@ -45,6 +46,25 @@ def _cross_corpus(xc: dict) -> list[str]:
     return lines
 
 
+def _figures(t: dict, per_corpus: bool) -> list[str]:
+    lines = []
+    if t.get("cross_validation"):
+        lines += _cross_validation(t["cross_validation"])
+    if t.get("cross_corpus"):
+        lines += _cross_corpus(t["cross_corpus"])[: None if per_corpus else 1]
+    if not lines and t.get("test_metrics"):
+        lines.append(f"{t.get('protocol', 'test')}: UA {_pct(t['test_metrics']['ua'])}, "
+                     f"WA {_pct(t['test_metrics']['wa'])}")
+    return lines
+
+
+def model_brief(meta: BundleMeta, path: str | Path | None = None) -> str:
+    """One line: the network, labels, data and headline figures (shown when a model is opened)."""
+    head = f"{Path(path).name}: {meta.architecture}" if path else meta.architecture
+    parts = [head, f"labels {', '.join(meta.labels)}", f"data {meta.training.get('data', 'not recorded')}"]
+    return "; ".join(parts + _figures(meta.training, per_corpus=False))
+
+
 def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int | None = None) -> str:
     """Several lines: what the model is, what it hears, what it was trained on under which
     licences, and the figures it was measured with."""
@@ -65,13 +85,7 @@ def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int
         lines.append(f"trained on: {t.get('data', 'not recorded')}")
         if t.get("licence"):
             lines.append(f"licence: {t['licence']}")
-    if t.get("cross_validation"):
-        lines += _cross_validation(t["cross_validation"])
-    if t.get("cross_corpus"):
-        lines += _cross_corpus(t["cross_corpus"])
-    if not t.get("cross_validation") and not t.get("cross_corpus") and t.get("test_metrics"):
-        lines.append(f"{t.get('protocol', 'test')}: UA {_pct(t['test_metrics']['ua'])}, "
-                     f"WA {_pct(t['test_metrics']['wa'])}")
+    lines += _figures(t, per_corpus=True)
     made = " ".join(x for x in (f"serapp {meta.serapp_version}", meta.created_utc and f"on {meta.created_utc}") if x)
     lines.append(f"made by {made}")
     return "\n".join(lines)

@@ -357,7 +357,7 @@ def test_leave_one_corpus_out_run_scores_each_held_out_corpus_by_the_rule(two_co
     bundle = tmp_path / "b.safetensors"
     assert train_main(["export", str(out / "ravdess"), "--out", str(bundle), "--cv-summary", str(out / "summary.json")]) == 0
     from serapp.bundle import read_bundle_meta
-    from serapp.model_card import model_card
+    from serapp.model_card import model_brief, model_card
 
     xc = read_bundle_meta(bundle).training["cross_corpus"]
     assert [f["test_corpus"] for f in xc["folds"]] == ["ravdess", "turev-db"]
@@ -365,6 +365,8 @@ def test_leave_one_corpus_out_run_scores_each_held_out_corpus_by_the_rule(two_co
     card = model_card(read_bundle_meta(bundle), bundle).splitlines()
     assert f"  turev-db: UA {100 * turev['ua']:.1f}% (chance 25.0%)" in card
     assert any("over 2 corpora never seen in training" in line for line in card)
+    brief = model_brief(read_bundle_meta(bundle), bundle)  # the line the app shows on opening it
+    assert "\n" not in brief and "over 2 corpora never seen in training" in brief and "turev-db: UA" not in brief
 
 
 def test_a_multi_corpus_run_resumes_to_the_same_weights(two_corpora, tmp_path):

@@ -8,13 +8,12 @@ process-wide, so it is set at the first load only, before any model runs.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from PySide6 import QtWidgets
 
 from serapp.bundle import default_bundle_path, read_bundle_meta
 from serapp.errors import SerappError
-from serapp.model_card import model_card
+from serapp.model_card import model_brief, model_card
 
 LIVE_BUDGET_MS = 50.0  # a model slower than this per window gets a longer live hop
 
@@ -48,24 +47,6 @@ def model_summary(predictor, cost_ms: float) -> str:
         parts.append(f"unseen corpora {xc:.0%}")
     parts.append(f"{cost_ms:.0f} ms/window")
     return "model: " + ", ".join(parts)
-
-
-def describe_model(path: str, meta) -> str:
-    """What a bundle says about itself, in one line (shown when it is opened)."""
-    t = meta.training
-    cv = t.get("cross_validation", {})
-    parts = [f"{Path(path).name}: {meta.architecture}", f"labels {', '.join(meta.labels)}",
-             f"data {t.get('data', '?')}", f"protocol {cv.get('protocol') or t.get('protocol', '?')}"]
-    if cv:
-        parts.append(f"UA {cv['ua']['mean']:.1%} ± {cv['ua']['sd']:.1%}, WA {cv['wa']['mean']:.1%} "
-                     f"({len(cv.get('folds', []))}-fold)")
-    xc = t.get("cross_corpus", {})
-    if xc:
-        parts.append(f"cross-corpus UA {xc['ua']['mean']:.1%} (mean over {len(xc.get('folds', []))} corpora never "
-                     "seen in training)")
-    if not cv and not xc and t.get("test_metrics"):
-        parts.append(f"test UA {t['test_metrics'].get('ua', 0):.1%}")
-    return "; ".join(parts)
 
 
 class ModelActions:
@@ -151,7 +132,7 @@ class ModelActions:
             self.notify(str(exc))
             return
         self.model_path = path
-        self.notify(describe_model(path, meta))
+        self.notify(model_brief(meta, path))
         self.load_model_async(path)
 
     def _compute_changed(self, name: str) -> None:
