@@ -359,7 +359,9 @@ def test_leave_one_corpus_out_run_scores_each_held_out_corpus_by_the_rule(two_co
     from serapp.bundle import read_bundle_meta
     from serapp.model_card import model_brief, model_card
 
-    xc = read_bundle_meta(bundle).training["cross_corpus"]
+    exported, trained = read_bundle_meta(bundle).training, read_bundle_meta(out / "ravdess" / "model.safetensors").training
+    assert exported["data"] == trained["data"] and exported["corpora"] == trained["corpora"]  # the run's record kept
+    xc = exported["cross_corpus"]
     assert [f["test_corpus"] for f in xc["folds"]] == ["ravdess", "turev-db"]
     assert xc["ua"]["mean"] == pytest.approx((folds["ravdess"]["test"]["ua"] + turev["ua"]) / 2)
     card = model_card(read_bundle_meta(bundle), bundle).splitlines()

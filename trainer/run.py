@@ -269,11 +269,11 @@ def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: boo
         state = ckpt["best_state"]
     model.load_state_dict(state)
     model.eval()
-    training = {"data": "see the run directory", "run": str(run_dir),
-                "epoch": ckpt["epoch"] if use_last else ckpt["best_epoch"]}
+    training = {"data": "see the run directory"}
     bundle_path = run_dir / "model.safetensors"
     if bundle_path.is_file():  # the run's own record (data, licence, protocol, metrics) carries over
-        training = {**read_bundle_meta(bundle_path).training, **training}
+        training.update(read_bundle_meta(bundle_path).training)
+    training.update(run=str(run_dir), epoch=ckpt["epoch"] if use_last else ckpt["best_epoch"])
     training.update(cv_record(cv_summaries))
     save_bundle(out, model, bundle_meta(cfg, cfg.labels, dict(model.hparams), training))
     if onnx is not None:
