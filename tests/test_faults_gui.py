@@ -183,3 +183,11 @@ def test_a_model_too_slow_for_the_live_view_gets_a_longer_hop_and_a_message(qtbo
     assert w.hop_spin.value() >= 2 * w.model_cost_ms / 1000 - 0.05  # a reading never waits for the last one
     assert w.live.settings.hop_s == w.hop_spin.value()
     w.close()
+
+
+def test_a_slow_model_whose_readings_fit_the_hop_keeps_it_and_no_message_says_otherwise():
+    from serapp.gui.model_control import live_hop_for
+
+    assert live_hop_for(55.0, 0.2) is None  # over the budget, but two readings fit in 0.2 s
+    assert live_hop_for(40.0, 0.05) is None  # within the budget
+    assert live_hop_for(120.0, 0.2) == 0.3 and live_hop_for(250.0, 0.2) == 0.5

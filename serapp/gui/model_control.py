@@ -30,7 +30,8 @@ def live_hop_for(cost_ms: float, hop_s: float) -> float | None:
     """A hop the live view can keep up with for a model this slow (None: the hop is fine)."""
     if cost_ms <= LIVE_BUDGET_MS:
         return None
-    return max(hop_s, round(math.ceil(2 * cost_ms / 100) / 10, 1))
+    hop = round(math.ceil(2 * cost_ms / 100) / 10, 1)
+    return hop if hop > hop_s else None  # a hop already long enough stays, without a message
 
 
 def model_summary(predictor, cost_ms: float) -> str:
