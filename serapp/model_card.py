@@ -71,8 +71,8 @@ def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int
     t = meta.training
     head = f"{Path(path).name}: " if path else ""
     size = f", {parameters / 1e6:.2f} M parameters" if parameters else ""
-    if parameters and meta.hparams.get("encoder_dir"):
-        size += " here, plus the speech encoder's"
+    if parameters and meta.hparams.get("encoder_dir") and not meta.hparams.get("finetune"):
+        size += " here, plus the frozen speech encoder's"  # a frozen encoder is not stored in the bundle
     lines = [f"{head}{meta.architecture}{size}",
              f"labels: {', '.join(meta.labels)}",
              f"features: {_features(meta)}"]
@@ -86,6 +86,5 @@ def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int
         if t.get("licence"):
             lines.append(f"licence: {t['licence']}")
     lines += _figures(t, per_corpus=True)
-    made = " ".join(x for x in (f"serapp {meta.serapp_version}", meta.created_utc and f"on {meta.created_utc}") if x)
-    lines.append(f"made by {made}")
+    lines.append(f"made by serapp {meta.serapp_version}" + (f" on {meta.created_utc}" if meta.created_utc else ""))
     return "\n".join(lines)

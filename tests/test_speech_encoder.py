@@ -69,6 +69,14 @@ def test_bundle_round_trip_and_onnx(encoder_dir, tmp_path, finetune):
         assert torch.equal(model(x), loaded(x))
     assert meta2.hparams["encoder_dir"] == str(encoder_dir) and len(meta2.hparams["encoder_sha256"]) == 64
     assert any(k.startswith("encoder.") for k in loaded.state_dict()) == finetune
+    # model-info counts what the file holds: the head alone where the encoder is frozen (and says so)
+    from serapp.bundle import read_bundle_summary
+    from serapp.model_card import model_card
+
+    stored = read_bundle_summary(path)[1]
+    assert stored == sum(p.numel() for p in model.parameters())  # a frozen encoder is outside the module tree
+    card = model_card(meta2, path, stored)
+    assert ("plus the frozen speech encoder's" in card) == (not finetune) and str(encoder_dir) in card
     onnx_path = export_onnx(model, 1, 8000, tmp_path / "enc.onnx")
     got = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(["logits"], {"features": x.numpy()})[0]
     with torch.no_grad():

@@ -11,7 +11,7 @@ import math
 
 from PySide6 import QtWidgets
 
-from serapp.bundle import default_bundle_path, read_bundle_meta
+from serapp.bundle import default_bundle_path, read_bundle_meta, read_bundle_summary
 from serapp.errors import SerappError
 from serapp.model_card import model_brief, model_card
 
@@ -19,11 +19,13 @@ LIVE_BUDGET_MS = 50.0  # a model slower than this per window gets a longer live 
 
 
 def load_in_background(path: str | None, device: str, set_threads: bool):
-    """(predictor, ms per window, compute devices present): run on a worker thread."""
+    """(predictor, ms per window, compute devices present, its model card): run on a worker thread."""
     from serapp.predictor import available_devices, load_model
 
     predictor = load_model(path, device=device, set_threads=set_threads)
-    return predictor, predictor.window_cost_ms(), available_devices()
+    meta, parameters = read_bundle_summary(predictor.path)
+    card = model_card(meta, predictor.path, parameters)
+    return predictor, predictor.window_cost_ms(), available_devices(), card
 
 
 def live_hop_for(cost_ms: float, hop_s: float) -> float | None:
@@ -67,7 +69,7 @@ class ModelActions:
         self.run_in_background(lambda: load_in_background(path, device, first), done, self._model_failed)
 
     def _adopt(self, loaded) -> tuple:
-        predictor, cost_ms, devices = loaded
+        predictor, cost_ms, devices, _ = loaded
         for name in devices:
             if self.compute_combo.findText(name) < 0:
                 self.compute_combo.addItem(name)
@@ -86,9 +88,7 @@ class ModelActions:
         self.live.set_predictor(predictor)
         self.model_label.setText(model_summary(predictor, cost_ms))
         # Hovering the model field tells what the model was trained on, under which licences, and its figures.
-        # (A speech encoder's weights are not the bundle's own: no count then.)
-        own = None if predictor.meta.hparams.get("encoder_dir") else sum(p.numel() for p in predictor.model.parameters())
-        self.model_label.setToolTip(model_card(predictor.meta, predictor.path, own))
+        self.model_label.setToolTip(loaded[3])
         if self.model_path:
             self.settings.setValue("model", str(self.model_path))
 
