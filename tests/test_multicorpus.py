@@ -3,6 +3,7 @@ the scoring rule, the protocols, and a two-corpus training run end to end."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -17,6 +18,7 @@ from helpers import make_corpus, nemo_speaker, synth_emotion
 from serapp.corpora import CorpusError, detect_corpus, load_corpus
 from serapp.labels import EMOTIONS
 from serapp.scoring import RULE, ScoringRule
+from trainer.cache import load_clips
 from trainer.cli import main as train_main
 from trainer.config import load_config
 from trainer.data import ClipSet, Data, epoch_order
@@ -106,11 +108,24 @@ def test_cache_keeps_several_corpora_apart_and_follows_changes(tmp_path):
     assert fresh.keys() == cached.keys() and all(np.array_equal(fresh[k], cached[k]) for k in fresh)
     changed = next(r.path for r in corpora[1].records)  # a file of corpus b is replaced
     sf.write(str(changed), synth_emotion("angry", 9, 9, 0.5), 16000)
-    os.utime(changed, ns=(1, 1))
     again = Data([corpora[0], load_corpus("turev-db", tmp_path / "b")], cfg, cache).audio
     assert not np.array_equal(again[changed], cached[changed])
     assert all(np.array_equal(again[k], cached[k]) for k in cached if k != changed)
     assert len(list(cache.glob("audio-*.npz"))) == 3
+
+
+def test_cache_follows_contents_so_a_fresh_copy_of_a_corpus_still_hits_it(tmp_path):
+    make_corpus(tmp_path / "a", "ravdess", speakers=[1, 2], labels=FOUR, reps=1, seconds=0.3)
+    cache = tmp_path / "cache"
+    first, _ = load_clips(load_corpus("ravdess", tmp_path / "a").records, 16000, 30.0, cache, log=lambda *a, **k: None)
+    shutil.copytree(tmp_path / "a", tmp_path / "copy", copy_function=shutil.copy)  # new path, new mtimes
+    shutil.rmtree(tmp_path / "a")  # only the cache can give the old audio now
+    said = []
+    copy, _ = load_clips(load_corpus("ravdess", tmp_path / "copy").records, 16000, 30.0, cache,
+                         log=lambda *a, **k: said.append(a))
+    assert not said, f"a copied corpus was decoded again: {said}"
+    assert len(list(cache.glob("audio-*.npz"))) == 1
+    assert len(copy) == len(first) and all(np.array_equal(a, b) for a, b in zip(first, copy))
 
 
 # --- the per-corpus label mask --------------------------------------------------------------------

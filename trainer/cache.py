@@ -1,7 +1,9 @@
 """Decoded-audio cache: a second run over the same corpus starts in seconds.
 
 What is cached is the front-end's input (mono audio at the front-end's rate, silence-trimmed
-as configured), keyed by a hash of those parameters and the file list (path, size, mtime).
+as configured), keyed by a hash of those parameters and of each file's bytes, in record order.
+The key follows the contents, not the path or mtime: a corpus copied afresh (a new checkout,
+a re-mounted share) still hits its cache, and hashing ~10k clips takes about a second.
 Features themselves are computed on the fly: augmentation acts on the waveform, and the
 front-end costs well under a millisecond per clip.
 """
@@ -27,10 +29,14 @@ DEFAULT_CACHE_DIR = Path(os.environ.get("SER_TRAIN_CACHE", Path.home() / ".cache
 
 def cache_key(records: list[Record], sample_rate: int, trim_top_db: float | None) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"sample_rate": sample_rate, "trim_top_db": trim_top_db, "v": 1}).encode())
+    h.update(json.dumps({"sample_rate": sample_rate, "trim_top_db": trim_top_db, "v": 2}).encode())
     for r in records:
-        st = r.path.stat() if r.path.exists() else None
-        h.update(f"{r.path.resolve()}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}\n".encode())
+        try:
+            with open(r.path, "rb") as f:
+                h.update(hashlib.file_digest(f, "blake2b").digest())
+        except OSError:
+            h.update(b"unreadable")  # decoding will report it; the key just has to differ
+        h.update(b"\n")
     return h.hexdigest()[:20]
 
 
