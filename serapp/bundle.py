@@ -13,8 +13,8 @@ import hashlib
 import json
 import math
 import os
+import re
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from serapp import __version__
 from serapp.errors import BundleError
 from serapp.feature_config import FrontEndConfig
+from serapp.files import write_atomically
 from serapp.settings import MAX_WINDOW_S
 
 if TYPE_CHECKING:  # torch is imported where weights are touched, not to read a bundle's metadata
@@ -142,23 +143,15 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, meta: BundleMeta) -> 
         "meta": meta.to_json(),
         "weights_sha256": tensors_digest(tensors),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        safetensors.torch.save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp creates 0600; a bundle is shareable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
+    def write(tmp: str) -> None:
+        try:
+            safetensors.torch.save_file(tensors, tmp, metadata=metadata)
+        except safetensors.SafetensorError as exc:  # its I/O errors are not OSErrors, but name the errno
+            code = re.search(r"os error (\d+)", str(exc))
+            raise (OSError(int(code[1]), os.strerror(int(code[1]))) if code else OSError(str(exc))) from exc
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return write_atomically(path, write)
 
 
 def _read_header(path: Path, data: bytes) -> dict:

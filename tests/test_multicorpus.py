@@ -128,6 +128,16 @@ def test_cache_follows_contents_so_a_fresh_copy_of_a_corpus_still_hits_it(tmp_pa
     assert len(copy) == len(first) and all(np.array_equal(a, b) for a, b in zip(first, copy))
 
 
+def test_a_cache_that_cannot_be_written_is_said_and_the_run_goes_on(tmp_path):
+    make_corpus(tmp_path / "a", "ravdess", speakers=[1, 2], labels=FOUR, reps=1, seconds=0.3)
+    (tmp_path / "file").write_text("not a folder")
+    said = []
+    clips, failures = load_clips(load_corpus("ravdess", tmp_path / "a").records, 16000, 30.0,
+                                 tmp_path / "file" / "cache", log=lambda *a, **k: said.append(" ".join(a)))
+    assert len(clips) == 8 and all(c is not None and c.size for c in clips) and not failures
+    assert any(s.startswith("decoded audio not cached (") and ": cannot write: Not a directory)" in s for s in said), said
+
+
 # --- the per-corpus label mask --------------------------------------------------------------------
 
 def test_loss_ignores_labels_a_clip_corpus_lacks():

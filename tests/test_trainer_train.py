@@ -2,6 +2,7 @@
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -185,6 +186,39 @@ def test_export_from_checkpoint(corpus, tmp_path):
     b = load_model(tmp_path / "r" / "model.safetensors", device="cpu")
     x = torch.randn(1, 8000).numpy()
     assert a.predict(x, 16000) == b.predict(x, 16000)  # best epoch, same as the run's bundle
+
+
+def _file_size_limit(limit):
+    """A real failing write: past `limit` bytes the kernel refuses it, as a full disk would."""
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return apply
+
+
+def test_a_full_disk_stops_training_with_one_line_and_leaves_nothing_torn(corpus_dir, tmp_path):
+    out = tmp_path / "run"
+    proc = _cli(*_tiny_args(corpus_dir, out, 2), preexec_fn=_file_size_limit(8000))
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"ser-train: {out / 'checkpoint.pt'}: cannot write: File too large (an earlier checkpoint, if any, "
+        f"is kept: make room, then run again with --resume --out {out})")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "split.json"]  # no partial checkpoint
+    done = _cli(*_tiny_args(corpus_dir, out, 2), "--resume")  # room again: the same command finishes
+    assert done.communicate(timeout=300)[1] is not None and done.returncode == 0
+    assert (out / "model.safetensors").is_file()
+
+
+def test_an_export_the_disk_refuses_keeps_the_bundle_it_would_replace(corpus, tmp_path):
+    run_train(tiny_config(epochs=1), corpus, tmp_path / "r", fold="1", cache_dir=None)
+    target = tmp_path / "models" / "mine.safetensors"
+    target.parent.mkdir()
+    target.write_bytes((tmp_path / "r" / "model.safetensors").read_bytes())
+    before = target.read_bytes()
+    proc = _cli("export", tmp_path / "r", "--out", target, preexec_fn=_file_size_limit(4000))
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and stderr == f"ser-train: {target}: cannot write: File too large\n"
+    assert target.read_bytes() == before and [p.name for p in target.parent.iterdir()] == ["mine.safetensors"]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from tqdm.auto import tqdm
 from serapp.audio import load_audio, trim_silence
 from serapp.corpora import Record
 from serapp.errors import AudioDecodeError
+from serapp.files import WriteError, write_atomically
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("SER_TRAIN_CACHE", Path.home() / ".cache" / "serapp"))
 
@@ -75,7 +75,10 @@ def load_clips(records: list[Record], sample_rate: int, trim_top_db: float | Non
             y, _ = trim_silence(y, sample_rate, trim_top_db)
         clips.append(np.ascontiguousarray(y, dtype=np.float32))
     if path is not None:
-        _write_cache(path, clips)
+        try:
+            _write_cache(path, clips)
+        except WriteError as exc:  # the cache only saves time: the run goes on without it
+            log(f"decoded audio not cached ({exc}); the next run decodes it again", file=sys.stderr)
     return clips, failures
 
 
@@ -84,13 +87,9 @@ def _write_cache(path: Path, clips: list) -> None:
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     flat = np.concatenate([c for c in clips if c is not None] or [np.zeros(0, np.float32)])
     ok = np.array([c is not None for c in clips])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
-    try:
+
+    def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, flat=flat, offsets=offsets, ok=ok)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomically(path, write)

@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as exc:
         print(f"ser-train: {exc}; continue with --resume --out <run dir>", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file the run needs cannot be read or written (WriteError is caught above)
+        print(f"ser-train: {exc.filename or 'file'}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

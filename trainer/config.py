@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serapp.features import FrontEndConfig
+from serapp.files import write_text
 from serapp.labels import EMOTIONS
 from serapp.models import check_hparams
 from trainer.augment import AugmentConfig
@@ -197,4 +198,4 @@ def config_from_dict(d: dict) -> TrainConfig:
 
 
 def dump_config(cfg: TrainConfig, path: Path) -> None:
-    path.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(cfg.to_dict(), indent=2) + "\n")

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError
+from serapp.files import write_text
 from serapp.labels import EMOTIONS
 from serapp.scoring import RULE
 from trainer import report
@@ -216,7 +217,7 @@ def update_readme(readme: Path, markdown: str, start: str = START, end: str = EN
         raise CorpusError(f"{readme}: no {start} … {end} markers to put the table between")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{markdown}{end}{tail}", encoding="utf-8")
+    write_text(readme, f"{head}{start}\n{markdown}{end}{tail}")
 
 
 def write_results(path: Path, results: dict) -> None:

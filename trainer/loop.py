@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from serapp.bundle import BundleMeta
 from serapp.features import FrontEnd
+from serapp.files import WriteError, write_atomically
 from serapp.metrics import classification_metrics
 from serapp.models import build_model
 from serapp.predictor import Predictor, loop_to_length, resolve_device
@@ -333,9 +334,17 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, ema: WeightAverage | None) -> None:
-    """Atomic: a Ctrl-C during the write leaves the previous checkpoint intact."""
-    tmp = path.with_suffix(".tmp")
+    """Atomic: a Ctrl-C or a full disk during the write leaves the previous checkpoint intact."""
     extra = {"ema": ema.state_dict()} if ema is not None else {}
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), **state, **extra}, tmp)
-    os.replace(tmp, path)
+    checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                  "scheduler": scheduler.state_dict(), **state, **extra}
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object, so the OS's reason for a failed write reaches us
+            torch.save(checkpoint, f)
+
+    try:
+        write_atomically(path, write)
+    except WriteError as exc:
+        raise WriteError(path, f"{exc.reason} (an earlier checkpoint, if any, is kept: make room, then "
+                               f"run again with --resume --out {path.parent})") from exc

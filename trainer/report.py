@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from pathlib import Path
+
+from serapp.files import write_atomically, write_text
 
 
 def write_json(path: Path, data) -> None:
     """Whole or not at all: a run stopped while writing keeps the previous file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def made_by(results: dict) -> list[str]:
@@ -49,8 +47,10 @@ def plot_confusion(path: Path, confusion: list[list[int]], labels: list[str], ti
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def plot_curves(path: Path, history: list[dict], title: str) -> None:
@@ -70,8 +70,10 @@ def plot_curves(path: Path, history: list[dict], title: str) -> None:
     b.legend()
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def mean_sd(values: list[float]) -> tuple[float, float]:

@@ -14,6 +14,7 @@ import torch
 
 from serapp.bundle import load_bundle, read_bundle_meta, save_bundle
 from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError
+from serapp.files import write_atomically, write_text
 from serapp.metrics import classification_metrics
 from serapp.models import build_model
 from serapp.predictor import Predictor, resolve_device
@@ -218,7 +219,7 @@ def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_n
     summary = report.summarize_cv(records, note, config_name, data.note())
     if dist_context()[0] == 0:
         report.write_json(out / "summary.json", summary)
-        (out / "summary.md").write_text(report.cv_markdown(summary), encoding="utf-8")
+        write_text(out / "summary.md", report.cv_markdown(summary))
     return summary
 
 
@@ -290,6 +291,6 @@ def export_onnx(model: torch.nn.Module, n_features: int, frames: int, path: Path
     dummy = torch.randn(1, n_features, frames)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notices (its future; fixed window sizes)
-        torch.onnx.export(model.eval(), (dummy,), str(path), input_names=["features"], output_names=["logits"],
-                          dynamic_axes={"features": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
-    return Path(path)
+        return write_atomically(path, lambda tmp: torch.onnx.export(
+            model.eval(), (dummy,), tmp, input_names=["features"], output_names=["logits"],
+            dynamic_axes={"features": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False))
