@@ -40,6 +40,26 @@ class WindowReading:
                 {k: round(v, 6) for k, v in self.probabilities.items()}}
 
 
+NO_SPEECH = "no speech"  # what a reading without speech says, in the CSV and the table
+
+
+def probability_cells(probabilities: dict[str, float] | None, labels: list[str]) -> list[str]:
+    return [f"{probabilities[k]:.6f}" for k in labels] if probabilities else [""] * len(labels)
+
+
+def timeline_header(labels: list[str]) -> list[str]:
+    return ["path", "start_s", "end_s", "speech", "label", *labels, "warning"]
+
+
+def timeline_rows(path: str | Path, segments: Iterable[WindowReading], labels: list[str],
+                  warning: str = "") -> Iterable[list]:
+    """The one timeline format, for `serapp predict --window W --format csv` and the file
+    view's export: a row per window, empty probabilities where there is no speech."""
+    for s in segments:
+        yield [str(path), f"{s.start_s:.3f}", f"{s.end_s:.3f}", int(s.speech), s.label or NO_SPEECH,
+               *probability_cells(s.probabilities, labels), warning]
+
+
 def make_gate(settings: AnalysisSettings, sample_rate: int):
     """The speech gate the app and `serapp predict` use (silero-vad; see benchmarks/bench_vad.py)."""
     from serapp.audio.vad import SileroGate

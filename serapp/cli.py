@@ -136,33 +136,30 @@ def run_bench_report(args: argparse.Namespace) -> int:
     return 0
 
 
-NO_SPEECH = "no speech"
-
-
 class _Writer:
     """Prints one result per file as soon as it is ready, in the chosen format."""
 
     def __init__(self, fmt: str, labels: list[str], windowed: bool, out=None):
+        from serapp.analysis import timeline_header
+
         self.fmt, self.labels, self.windowed = fmt, labels, windowed
         self.out = out or sys.stdout
         self._csv = csv.writer(self.out, lineterminator="\n") if fmt == "csv" else None
         if self._csv:
-            head = ["path", "start_s", "end_s"] if windowed else ["path", "duration_s", "ms"]
-            self._csv.writerow(head + ["speech", "label"] + self.labels + ["warning"])
+            self._csv.writerow(timeline_header(labels) if windowed else
+                               ["path", "duration_s", "ms", "speech", "label", *labels, "warning"])
 
-    def _probs(self, r: dict) -> list[str]:
-        p = r["probabilities"]
-        return [f"{p[k]:.6f}" for k in self.labels] if p else [""] * len(self.labels)
+    def write(self, result: dict, segments: list | None = None) -> None:
+        from serapp.analysis import NO_SPEECH, probability_cells, timeline_rows
 
-    def write(self, result: dict) -> None:
         if self.fmt == "jsonl":
             self.out.write(json.dumps(result) + "\n")
+        elif self.fmt == "csv" and self.windowed:
+            self._csv.writerows(timeline_rows(result["path"], segments, self.labels, result.get("warning", "")))
         elif self.fmt == "csv":
-            rows = result.get("segments") if self.windowed else [result]
-            for r in rows:
-                lead = [r["start_s"], r["end_s"]] if self.windowed else [result["duration_s"], result["ms"]]
-                self._csv.writerow([result["path"], *lead, int(r["speech"]), r["label"] or NO_SPEECH]
-                                   + self._probs(r) + [result.get("warning", "")])
+            self._csv.writerow([result["path"], result["duration_s"], result["ms"], int(result["speech"]),
+                                result["label"] or NO_SPEECH, *probability_cells(result["probabilities"], self.labels),
+                                result.get("warning", "")])
         else:
             line = f"{result['path']}  {result['duration_s']:.2f}s  "
             if result["label"] is None:
@@ -219,7 +216,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 print(f"serapp: warning: {path}: {fr.shortfall}", file=sys.stderr)
             if args.window is not None:
                 result["segments"] = [s.to_dict() for s in fr.segments]
-            writer.write(result)
+            writer.write(result, fr.segments)
     return 1 if failed else 0
 
 

@@ -8,15 +8,23 @@ costs as much memory as a two-minute one.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from serapp.analysis import WindowReading, analyse_file, scan
+from serapp.analysis import (
+    WindowReading,
+    analyse_file,
+    scan,
+    timeline_header,
+    timeline_rows,
+)
 from serapp.audio.io import AudioStream
 from serapp.features import FrontEndConfig, StreamingFrontEnd, display_config
+from serapp.files import write_text
 from serapp.predictor import Predictor
 from serapp.settings import AnalysisSettings
 
@@ -113,17 +121,13 @@ def analyze_file(path: str | os.PathLike, predictor: Predictor | None,
 
 
 def write_timeline_csv(path: str | os.PathLike, analysis: FileAnalysis, labels: list[str]) -> Path:
-    """One row per window: file, start_s, end_s, speech, label ("no speech" where there is none),
-    then the probability of each label (empty without speech)."""
-    path = Path(path)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "start_s", "end_s", "speech", "label", *labels])
-        for s in analysis.segments:
-            probs = [f"{s.probabilities[k]:.4f}" for k in labels] if s.probabilities else [""] * len(labels)
-            w.writerow([analysis.path.name, f"{s.start_s:.3f}", f"{s.end_s:.3f}", int(s.speech),
-                        s.label or "no speech", *probs])
-    return path
+    """The timeline as `serapp predict --window W --format csv` writes it; whole or not at all,
+    so a failed export never spoils a file it would replace."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(timeline_header(labels))
+    w.writerows(timeline_rows(analysis.path, analysis.segments, labels, analysis.shortfall or ""))
+    return write_text(path, buf.getvalue())
 
 
 

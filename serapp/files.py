@@ -7,6 +7,7 @@ full disk leaves the previous file intact and no partial one behind. A failed wr
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -37,6 +38,8 @@ def write_atomically(path: Path | str, write: Callable[[str], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         os.close(fd)
+    except FileExistsError as exc:  # the folder's name is taken by a file
+        raise WriteError(path, os.strerror(errno.ENOTDIR)) from exc
     except OSError as exc:
         raise WriteError(path, exc.strerror or str(exc)) from exc
     try:

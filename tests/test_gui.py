@@ -180,7 +180,11 @@ def test_file_analysis_and_timeline_export(qtbot, window, tmp_path):
     out = tmp_path / "timeline.csv"
     window.export_timeline(str(out))
     rows = list(csv.DictReader(open(out)))
-    assert len(rows) == 7 and rows[0]["file"] == "talk.flac" and float(rows[-1]["end_s"]) == pytest.approx(4.0)
+    assert len(rows) == 7 and rows[0]["path"] == str(clip) and float(rows[-1]["end_s"]) == pytest.approx(4.0)
+    assert list(rows[0]) == ["path", "start_s", "end_s", "speech", "label", *window.predictor.labels, "warning"]
+    (tmp_path / "afile").write_text("")
+    window.export_timeline(str(tmp_path / "afile" / "t.csv"))  # a real refused write: a file is no folder
+    assert window.messages[-1] == f"{tmp_path / 'afile' / 't.csv'}: cannot write: Not a directory"
 
 
 def test_settings_persist(qtbot, tmp_path, bundle):

@@ -10,6 +10,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from serapp.audio.io import AUDIO_EXTENSIONS
 from serapp.errors import SerappError
+from serapp.files import WriteError
 from serapp.gui.capture import CaptureActions
 from serapp.gui.model_control import ModelActions
 from serapp.gui.status import ElidedLabel
@@ -257,8 +258,8 @@ class MainWindow(CaptureActions, ModelActions, QtWidgets.QMainWindow):
         try:
             write_timeline_csv(path, a, self.predictor.labels)
             self.notify(f"timeline written to {path}")
-        except OSError as exc:
-            self.notify(f"{path}: cannot write ({exc.strerror or exc})")
+        except WriteError as exc:
+            self.notify(str(exc))
 
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
