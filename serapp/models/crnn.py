@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from serapp.models.layers import BlockMaxPool2d
 from serapp.models.tcn import _ResidualBlock
 
 
@@ -13,7 +14,7 @@ class _ConvBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.GELU(),
-            nn.MaxPool2d(pool) if pool != (1, 1) else nn.Identity(),
+            BlockMaxPool2d(pool) if pool != (1, 1) else nn.Identity(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

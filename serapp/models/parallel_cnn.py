@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from serapp.models.layers import BlockMaxPool2d
+
 
 class _ConvBranch(nn.Module):
     def __init__(self, channels: tuple[int, ...], pools: tuple[int, ...], dropout: float):
@@ -21,7 +23,7 @@ class _ConvBranch(nn.Module):
         layers, c = [], 1
         for c_out, pool in zip(channels, pools):
             layers += [nn.Conv2d(c, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
-                       nn.MaxPool2d(pool, ceil_mode=True), nn.Dropout(dropout)]
+                       BlockMaxPool2d((pool, pool), ceil_mode=True), nn.Dropout(dropout)]
             c = c_out
         self.body = nn.Sequential(*layers)
 
@@ -41,7 +43,7 @@ class ParallelCNNTransformer(nn.Module):
             raise ValueError(f"the Transformer's heads ({heads}) must divide the features ({n_features})")
         widths = (conv_channels, 2 * conv_channels, 4 * conv_channels)
         self.branches = nn.ModuleList([_ConvBranch(widths, (2, 4, 4), dropout) for _ in range(2)])
-        self.time_pool = nn.MaxPool2d((1, time_pool), ceil_mode=True)
+        self.time_pool = BlockMaxPool2d((1, time_pool), ceil_mode=True)
         layer = nn.TransformerEncoderLayer(n_features, heads, feedforward, dropout=0.4, batch_first=True)
         self.transformer = nn.TransformerEncoder(layer, transformer_layers, enable_nested_tensor=False)
         bands = n_features
