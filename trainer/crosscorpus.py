@@ -175,7 +175,7 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
         ref = {f["fold"]: f for f in (reference or {}).get("folds", [])}
         n = len(emo["folds"])
         lines += ["", f"RAVDESS EmoBox folds with the other corpora added to training ({n} of 6 folds run; "
-                      "the RAVDESS-only column is today's recipe on the same folds):", "",
+                      "the RAVDESS-only column is that recipe, the previous default, on the same test actors):", "",
                   "| fold | test actors | multi-corpus WA % | multi-corpus UA % | RAVDESS-only UA % |", "|---|---|--:|--:|--:|"]
         for f in emo["folds"]:
             r = ref.get(f["fold"], {})
