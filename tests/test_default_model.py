@@ -56,6 +56,16 @@ def test_bundled_model_carries_its_leave_one_corpus_out_figures():
     assert 0 < xc["ua"]["mean"] <= 1
 
 
+def test_bundled_model_carries_its_ravdess_emobox_figures():
+    """The multi-corpus recipe on EmoBox RAVDESS folds (the other corpora in training): README
+    "Results: voices and languages the model never heard"."""
+    cv = read_bundle_meta(BUNDLE).training["cross_validation"]
+    assert cv["protocol"].startswith("speaker-independent")
+    assert [f["fold"] for f in cv["folds"]] == ["fold1", "fold3"]
+    assert all(len(f["test_speakers"]) == 4 and 0 < f["ua"] <= 1 for f in cv["folds"])
+    assert min(f["ua"] for f in cv["folds"]) <= cv["ua"]["mean"] <= max(f["ua"] for f in cv["folds"])
+
+
 def test_predict_uses_the_bundled_model_by_default(tmp_path):
     clip = write_audio(tmp_path / "x.wav", speechlike(2.0), 16000)
     proc = subprocess.run([sys.executable, "-m", "serapp", "predict", str(clip), "--format", "jsonl"],
