@@ -1,10 +1,12 @@
-"""Shared layers: the block max-pool gives nn.MaxPool2d's output to the bit, with or without a gradient."""
+"""Layers written for speed: the block max-pool gives nn.MaxPool2d's output to the bit, with or
+without a gradient; CkConv's FFT path gives the direct causal convolution's output and gradients."""
 
 import pytest
 import torch
 from torch import nn
 
 from serapp.models.layers import BlockMaxPool2d
+from serapp.models.timnet import CkConv1d, fft_size
 
 CASES = [(kernel, ceil_mode, shape)
          for kernel in [(2, 1), (2, 2), (1, 4), (4, 4), (3, 2)]
@@ -32,3 +34,38 @@ def test_the_training_path_gives_the_same_output_and_a_gradient_to_each_blocks_m
     assert torch.equal(training.detach(), inference)
     training.sum().backward()
     assert int(leaf.grad.sum()) == inference.numel() and set(leaf.grad.unique().tolist()) == {0.0, 1.0}
+
+
+def _direct_causal(conv: CkConv1d, x: torch.Tensor) -> torch.Tensor:
+    """y[b, o, t] = bias[o] + sum_i sum_(j <= t) kernel[o, i, j] x[b, i, t - j], term by term."""
+    n = x.shape[-1]
+    k = conv.kernel(n, x.device, x.dtype)
+    back = x.flip(-1)  # back[..., n - 1 - t:] is x[..., t], x[..., t - 1], ..., x[..., 0]
+    cols = [torch.einsum("oij,bij->bo", k[:, :, : t + 1], back[:, :, n - 1 - t:]) for t in range(n)]
+    return torch.stack(cols, dim=-1) + conv.bias[:, None]
+
+
+@pytest.mark.parametrize("frames", [1, 2, 7, 64, 301])
+def test_the_continuous_kernel_convolution_through_the_fft_is_the_causal_sum(frames):
+    torch.manual_seed(frames)
+    conv = CkConv1d(3, 5)
+    with torch.no_grad():
+        conv.bias.normal_()
+    x = torch.randn(2, 3, frames, requires_grad=True)
+    fast, slow = conv(x), _direct_causal(conv, x)
+    assert fast.shape == slow.shape == (2, 5, frames)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-4)
+    weights = torch.randn_like(slow)
+    grads = [torch.autograd.grad((out * weights).sum(), [x, *conv.parameters()]) for out in (conv(x), slow)]
+    for g_fast, g_slow in zip(*grads):
+        torch.testing.assert_close(g_fast, g_slow, atol=1e-4, rtol=1e-3)
+
+
+def test_the_fft_length_holds_the_whole_linear_convolution_and_has_only_factors_two_three_five():
+    for needed in range(1, 3000):
+        size = fft_size(needed)
+        odd = size
+        while odd % 2 == 0:
+            odd //= 2
+        assert size >= needed and odd in (1, 3, 5)
+        assert size < 2 * needed or size == 1  # never more than double what is needed

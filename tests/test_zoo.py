@@ -110,8 +110,10 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
     for name in ("logreg", "ffn"):
         row = results["models"][name]
         assert row["emobox"]["folds"] == 1 and 0 <= row["emobox"]["ua"]["mean"] <= 1 and row["parameters"] > 0
-        assert "speaker-dependent" in row["random_split"]["protocol"] and row["cpu_ms"] > 0
+        assert row["cpu_ms"] > 0
+    assert "speaker-dependent" in results["models"]["logreg"]["random_split"]["protocol"]
     assert results["models"]["logreg"]["origin"].startswith("37.8%")
+    assert "random_split" not in results["models"]["ffn"]  # no origin figure to stand beside: not trained
     from trainer import zoo
     from trainer.zoo import render_markdown
 

@@ -2,8 +2,8 @@
 
 For each config: parameters, bundle MB, CPU milliseconds per 3 s window on one thread, the
 speaker-independent EmoBox RAVDESS figures (the folds asked for; the table says how many),
-optionally a random-split figure (speaker-dependent, as the origins measured) beside the
-origin's own number, and, for the default and the --best configs by validation UA (all six
+optionally a random-split figure (speaker-dependent, as the origins measured) for the configs
+whose origin reported one, beside that number, and, for the default and the --best configs by validation UA (all six
 folds) and those named with --cross-corpus, the leave-one-corpus-out mean (with the corpora the
 multicorpus recipe lists). Runs are kept under --out and resumed, as in
 `ser-train crosscorpus`; the figures go to docs/results/zoo.json.
@@ -132,7 +132,7 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         figure, origin, why = ORIGINS.get(name, (None, None, None))
         row = {"architecture": cfg.architecture, **measure(cfg), "origin": origin, "origin_accuracy": figure,
                "origin_differs_because": why, "emobox": emobox(name, list(folds))}
-        if random_split:
+        if random_split and figure is not None:  # only beside an origin's own random-split number
             rnd = dataclasses.replace(cfg, protocol="random")
             s = run_cv(rnd, ravdess, out / name / "random", name, resume=True, robustness=False, cache_dir=cache_dir,
                        folds=["1"])
