@@ -113,6 +113,8 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
         assert row["cpu_ms"] > 0
     assert "speaker-dependent" in results["models"]["logreg"]["random_split"]["protocol"]
     assert results["models"]["logreg"]["origin"].startswith("37.8%")
+    costs = [row["cpu_ms"] for row in results["models"].values()]
+    assert costs == sorted(costs)  # trained, and listed, cheapest per window first
     assert "random_split" not in results["models"]["ffn"]  # no origin figure to stand beside: not trained
     from trainer import zoo
     from trainer.zoo import render_markdown

@@ -105,11 +105,11 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
             shared_loco: Path | None = None) -> dict:
     """Train (or keep) every run the table needs; return the results record.
 
-    First every config on the EmoBox folds asked (and a random split); then the reference and the
-    `best` models by validation UA get all six folds, and they and those named in `cross` are
-    trained leave one corpus out on `all_corpora` with `multicorpus`'s recipe. A recipe equal to
-    it keeps its runs in `shared_loco` (`ser-train crosscorpus`'s). `progress(results)` hears of
-    the figures so far after each step."""
+    First every config on the EmoBox folds asked (and a random split), cheapest per window first;
+    then the reference and the `best` models by validation UA get all six folds, and they and
+    those named in `cross` are trained leave one corpus out on `all_corpora` with `multicorpus`'s
+    recipe. A recipe equal to it keeps its runs in `shared_loco` (`ser-train crosscorpus`'s).
+    `progress(results)` hears of the figures so far after each step."""
     from trainer.run import run_cv
 
     ravdess = [c for c in corpora if c.name == "ravdess"]
@@ -127,10 +127,13 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         if progress is not None:
             progress(results)
 
-    for name, cfg in configs.items():
+    costs = {name: measure(cfg) for name, cfg in configs.items()}
+    # Cheapest first, so the table fills early on a slow machine (and reads in order of cost).
+    for name in sorted(configs, key=lambda n: costs[n]["cpu_ms"]):
+        cfg = configs[name]
         _log(f"== {name} ({cfg.architecture})")
         figure, origin, why = ORIGINS.get(name, (None, None, None))
-        row = {"architecture": cfg.architecture, **measure(cfg), "origin": origin, "origin_accuracy": figure,
+        row = {"architecture": cfg.architecture, **costs[name], "origin": origin, "origin_accuracy": figure,
                "origin_differs_because": why, "emobox": emobox(name, list(folds))}
         if random_split and figure is not None:  # only beside an origin's own random-split number
             rnd = dataclasses.replace(cfg, protocol="random")
