@@ -129,7 +129,8 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
 
     costs = {name: measure(cfg) for name, cfg in configs.items()}
     # Cheapest first, so the table fills early on a slow machine (and reads in order of cost).
-    for name in sorted(configs, key=lambda n: costs[n]["cpu_ms"]):
+    results["planned"] = sorted(configs, key=lambda n: costs[n]["cpu_ms"])
+    for name in results["planned"]:
         cfg = configs[name]
         _log(f"== {name} ({cfg.architecture})")
         figure, origin, why = ORIGINS.get(name, (None, None, None))
@@ -162,6 +163,7 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         s = run_cv(recipe, all_corpora, where, name, resume=True, robustness=False, cache_dir=cache_dir)
         rows[name]["loco_mean_ua"] = s["ua"]["mean"]
         saved()
+    results["finished"] = True
     return results
 
 
@@ -219,9 +221,15 @@ def render_markdown(results: dict) -> str:
         lines += ["", f"All six folds and the cross-corpus column: {default}the {len(chosen)} with the best "
                       f"validation UA (RAVDESS validation actors of the folds asked, never a test score): "
                       f"{', '.join(chosen)}."]
-    decision = verdict(results)
-    if decision:
-        lines += ["", decision]
+    if results.get("finished"):
+        decision = verdict(results)
+        if decision:
+            lines += ["", decision]
+    else:  # figures saved as the runs went: no verdict until every run the table needs is done
+        waiting = [n for n in results.get("planned", []) if n not in results["models"]]
+        lines += ["", "Still running: these are the runs finished so far"
+                      + (f"; not trained yet: {', '.join(waiting)}" if waiting else "")
+                      + ". The same command resumes where it stopped."]
     if why:
         lines += ["", "Where a random-split accuracy is 10 points or more from its origin's:", "", *why]
     lines += report.made_by(results)
