@@ -36,12 +36,15 @@ class GlobalFeatureLogReg(nn.Module):
 
 
 class StatsFeedForward(nn.Module):
-    """Each band's mean and standard deviation over the window, through a two-layer MLP."""
+    """Each band's mean and standard deviation over the window, standardised (a scaler's job),
+    through a two-layer MLP. Its features must not be normalised per utterance: that sets every
+    band's mean to 0 and spread to 1, and leaves the net nothing to see."""
 
     def __init__(self, n_features: int, n_classes: int, hidden: int = 256, dropout: float = 0.3):
         super().__init__()
         self.hparams = dict(hidden=hidden, dropout=dropout)
-        self.net = nn.Sequential(nn.Linear(2 * n_features, hidden), nn.ReLU(), nn.Dropout(dropout),
+        self.net = nn.Sequential(nn.BatchNorm1d(2 * n_features),
+                                 nn.Linear(2 * n_features, hidden), nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hidden // 2, n_classes))
 
