@@ -82,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--configs", nargs="+", metavar="NAME", help="config names in trainer/configs (default: all but "
                    "multicorpus; speech_encoder only with --set model.encoder_dir=...)")
     z.add_argument("--folds", nargs="+", default=["1", "2"], metavar="K", help="EmoBox folds (default: 1 2)")
-    z.add_argument("--random-split", action="store_true", help="also one random 80/20 split (speaker-dependent) for each config "
-                   "whose origin reported a random-split figure, beside it")
+    z.add_argument("--random-split", action="store_true",
+                   help="also one random 80/20 split (speaker-dependent) for each config whose origin reported "
+                        "a random-split figure, beside it")
     z.add_argument("--best", type=int, default=0, metavar="N",
                    help="then give the default and the N configs with the best validation UA all six EmoBox folds "
                         "and the leave-one-corpus-out mean")

@@ -3,9 +3,9 @@
 For each config: parameters, bundle MB, CPU milliseconds per 3 s window on one thread, the
 speaker-independent EmoBox RAVDESS figures (the folds asked for; the table says how many),
 optionally a random-split figure (speaker-dependent, as the origins measured) for the configs
-whose origin reported one, beside that number, and, for the default and the --best configs by validation UA (all six
-folds) and those named with --cross-corpus, the leave-one-corpus-out mean (with the corpora the
-multicorpus recipe lists). Runs are kept under --out and resumed, as in
+whose origin reported one, beside that number, and, for the default and the --best configs by
+validation UA (all six folds) and those named with --cross-corpus, the leave-one-corpus-out mean
+(with the corpora the multicorpus recipe lists). Runs are kept under --out and resumed, as in
 `ser-train crosscorpus`; the figures go to docs/results/zoo.json.
 """
 
