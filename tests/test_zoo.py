@@ -155,6 +155,44 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
     assert json.loads((tmp_path / "zoo.json").read_text())["models"]["ffn"]["emobox"] == results["models"]["ffn"]["emobox"]
 
 
+def test_the_zoo_with_two_jobs_gives_the_same_figures_as_one_and_a_log_per_config(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from helpers import make_ravdess_corpus
+
+    from trainer.cli import main as train_main
+
+    corpus = make_ravdess_corpus(tmp_path / "rav", actors=range(1, 25), labels=("neutral", "angry"), reps=1, seconds=0.3)
+
+    def args(out, jobs, threads):
+        readme = tmp_path / f"README-{out}.md"
+        readme.write_text("<!-- zoo:start -->\n<!-- zoo:end -->\n")
+        return ["zoo", "--data", f"ravdess={corpus}", "--configs", "logreg", "ffn", "--folds", "1",
+                "--random-split", "--jobs", str(jobs), "--out", str(tmp_path / out), "--results",
+                str(tmp_path / f"{out}.json"), "--readme", str(readme), "--no-cache", "--set", "train.epochs=2",
+                "--set", "data.window_s=0.5", "--set", f"train.threads={threads}"]
+
+    assert train_main(args("one", 1, 1)) == 0
+    assert train_main(args("two", 2, 2)) == 0  # each worker gets one of the two threads: the same arithmetic
+    one, two = (json.loads((tmp_path / f"{out}.json").read_text()) for out in ("one", "two"))
+    assert list(two["models"]) == two["planned"] and two["finished"]  # the planned order, however the jobs ended
+    for name in two["planned"]:
+        for figure in ("emobox", "random_split"):
+            assert one["models"][name].get(figure) == two["models"][name].get(figure)
+        assert "epoch" in (tmp_path / "two" / name / "train.log").read_text()
+        assert json.loads((tmp_path / "two" / name / "emobox" / "fold1" / "config.json").read_text())["threads"] == 1
+
+    # a worker's failure ends the command with its one line, as without workers
+    stored = tmp_path / "two" / "ffn" / "emobox" / "fold1" / "config.json"
+    stored.write_text(stored.read_text().replace('"epochs": 2', '"epochs": 3'))
+    bad = subprocess.run([sys.executable, "-m", "trainer", *args("two", 2, 2)], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode != 0 and "was trained with other settings (epochs)" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_each_architecture_runs_in_serapp_predict_and_the_live_analyzer(name, tmp_path, capsys):
     import json

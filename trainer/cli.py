@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and the leave-one-corpus-out mean")
     z.add_argument("--cross-corpus", nargs="*", default=[], metavar="NAME",
                    help="configs also trained leave-one-corpus-out (the multicorpus recipe with their network)")
+    z.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="train N configs at once, each in its own process with its share of train.threads (and its "
+                        "log in OUT/NAME/train.log); small models use two threads poorly (default: 1)")
     z.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="applied to every config")
     z.add_argument("--crosscorpus-out", default="runs/crosscorpus", metavar="DIR",
                    help="`ser-train crosscorpus` runs: a --cross-corpus model with its recipe shares them")
@@ -225,10 +228,12 @@ def _zoo(args, argv: list[str]) -> None:
         if not 0 <= args.best <= len(others):
             raise ConfigError(f"--best {args.best}: choose from 0 to {len(others)} (the configs run besides "
                               f"{zoo.REFERENCE})")
+        if not 1 <= args.jobs <= 64:
+            raise ConfigError(f"--jobs {args.jobs}: choose from 1 to 64")
         everything = _all_corpora(args, mc.corpora) if args.cross_corpus or args.best else None
         results = zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
                               args.cross_corpus, args.best, mc, everything, save,
-                              Path(args.crosscorpus_out) / "loco")
+                              Path(args.crosscorpus_out) / "loco", args.jobs)
         if not args.configs:
             results["not_run"] = {"speech_encoder": zoo.ENCODER_NOT_RUN}
         return results

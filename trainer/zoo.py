@@ -12,9 +12,12 @@ validation UA (all six folds) and those named with --cross-corpus, the leave-one
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -99,70 +102,134 @@ def choose_best(rows: dict, n: int) -> list[str]:
     return sorted(others, key=lambda name: -rows[name]["emobox"]["val_ua"])[:n]
 
 
+def _emobox(name: str, cfg: TrainConfig, ravdess: list, out: Path, which: list[str] | None, cache_dir) -> dict:
+    from trainer.run import run_cv
+
+    emo, where = dataclasses.replace(cfg, protocol="emobox"), out / name / "emobox"
+    for k in which or [str(k) for k in EMOBOX_RAVDESS]:
+        _check_same_config(where / f"fold{k}", emo)
+    return _summary(run_cv(emo, ravdess, where, name, resume=True, robustness=False, cache_dir=cache_dir,
+                           folds=which))
+
+
+def _first_stage(name: str, cfg: TrainConfig, ravdess: list, out: Path, folds: list[str], cache_dir,
+                 random_split: bool) -> dict:
+    """A config's EmoBox folds asked, and its random split beside an origin's own number."""
+    from trainer.run import run_cv
+
+    part = {"emobox": _emobox(name, cfg, ravdess, out, folds, cache_dir)}
+    if random_split and name in ORIGINS:
+        s = run_cv(dataclasses.replace(cfg, protocol="random"), ravdess, out / name / "random", name, resume=True,
+                   robustness=False, cache_dir=cache_dir, folds=["1"])
+        part["random_split"] = {**_summary(s), "protocol": s["protocol"]}
+    return part
+
+
+def _second_stage(name: str, cfg: TrainConfig, ravdess: list, out: Path, cache_dir, six: bool,
+                  recipe: TrainConfig | None, loco_dir: Path | None, all_corpora: list | None) -> dict:
+    """All six EmoBox folds (`six`), and the leave-one-corpus-out mean with `recipe`."""
+    from trainer.run import run_cv
+
+    part = {"emobox": _emobox(name, cfg, ravdess, out, None, cache_dir)} if six else {}
+    if recipe is not None:
+        for c in all_corpora:
+            _check_same_config(loco_dir / c.name, recipe)
+        s = run_cv(recipe, all_corpora, loco_dir, name, resume=True, robustness=False, cache_dir=cache_dir)
+        part["loco_mean_ua"] = s["ua"]["mean"]
+    return part
+
+
+def _in_worker(log: Path, task, *args):
+    """A task in a worker process, its progress into its own log (several would interleave)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", buffering=1) as stream:
+        sys.stderr = stream
+        return task(*args)
+
+
+def _run_tasks(tasks: dict[str, tuple], jobs: int, out: Path, on_done) -> None:
+    """Run {name: (task, *args)} one after another, or `jobs` at a time in spawned worker processes
+    (a fork would copy torch's running thread pool) logging to out/NAME/train.log; on_done(name,
+    result) runs here as each ends. A failure stops the tasks not yet started and is raised."""
+    if jobs <= 1:
+        for name, (task, *args) in tasks.items():
+            _log(f"== {name}")
+            on_done(name, task(*args))
+        return
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = {}
+        for name, (task, *args) in tasks.items():
+            futures[pool.submit(_in_worker, out / name / "train.log", task, *args)] = name
+            _log(f"== {name}: queued for a worker (its log: {out / name / 'train.log'})")
+        for future in as_completed(futures):
+            on_done(futures[future], future.result())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
 def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: list[str], cache_dir,
             random_split: bool = False, cross: list[str] = (), best: int = 0,
             multicorpus: TrainConfig | None = None, all_corpora: list | None = None, progress=None,
-            shared_loco: Path | None = None) -> dict:
+            shared_loco: Path | None = None, jobs: int = 1) -> dict:
     """Train (or keep) every run the table needs; return the results record.
 
     First every config on the EmoBox folds asked (and a random split), cheapest per window first;
     then the reference and the `best` models by validation UA get all six folds, and they and
     those named in `cross` are trained leave one corpus out on `all_corpora` with `multicorpus`'s
     recipe. A recipe equal to it keeps its runs in `shared_loco` (`ser-train crosscorpus`'s).
+    With `jobs` > 1, that many configs train at once, each with its share of the threads.
     `progress(results)` hears of the figures so far after each step."""
-    from trainer.run import run_cv
-
     ravdess = [c for c in corpora if c.name == "ravdess"]
     results = {"folds_asked": list(folds), "models": {}}
-    rows = results["models"]
-
-    def emobox(name: str, which: list[str] | None) -> dict:
-        emo = dataclasses.replace(configs[name], protocol="emobox")
-        for k in which or [str(k) for k in EMOBOX_RAVDESS]:
-            _check_same_config(out / name / "emobox" / f"fold{k}", emo)
-        return _summary(run_cv(emo, ravdess, out / name / "emobox", name, resume=True, robustness=False,
-                               cache_dir=cache_dir, folds=which))
-
-    def saved() -> None:
-        if progress is not None:
-            progress(results)
+    if jobs > 1:  # each worker gets its share of the threads; where a run runs is no part of its recipe
+        def share(c: TrainConfig) -> TrainConfig:
+            return dataclasses.replace(c, threads=max(1, (c.threads or os.cpu_count() or 1) // jobs))
+        configs = {n: share(c) for n, c in configs.items()}
+        multicorpus = multicorpus and share(multicorpus)
 
     costs = {name: measure(cfg) for name, cfg in configs.items()}
     # Cheapest first, so the table fills early on a slow machine (and reads in order of cost).
-    results["planned"] = sorted(configs, key=lambda n: costs[n]["cpu_ms"])
-    for name in results["planned"]:
-        cfg = configs[name]
-        _log(f"== {name} ({cfg.architecture})")
+    results["planned"] = planned = sorted(configs, key=lambda n: costs[n]["cpu_ms"])
+    done = {}
+
+    def first_done(name: str, part: dict) -> None:
         figure, origin, why = ORIGINS.get(name, (None, None, None))
-        row = {"architecture": cfg.architecture, **costs[name], "origin": origin, "origin_accuracy": figure,
-               "origin_differs_because": why, "emobox": emobox(name, list(folds))}
-        if random_split and figure is not None:  # only beside an origin's own random-split number
-            rnd = dataclasses.replace(cfg, protocol="random")
-            s = run_cv(rnd, ravdess, out / name / "random", name, resume=True, robustness=False, cache_dir=cache_dir,
-                       folds=["1"])
-            row["random_split"] = {**_summary(s), "protocol": s["protocol"]}
-        rows[name] = row
-        saved()
+        done[name] = {"architecture": configs[name].architecture, **costs[name], "origin": origin,
+                      "origin_accuracy": figure, "origin_differs_because": why, **part}
+        results["models"] = {n: done[n] for n in planned if n in done}  # in the planned order, however they end
+        _log(f"== {name}: done")
+        if progress is not None:
+            progress(results)
+
+    _run_tasks({n: (_first_stage, n, configs[n], ravdess, out, list(folds), cache_dir, random_split)
+                for n in planned}, jobs, out, first_done)
     full = []
     if best:
-        results["chosen_by_validation"] = choose_best(rows, best)
+        results["chosen_by_validation"] = choose_best(results["models"], best)
         full = [REFERENCE] * (REFERENCE in configs) + results["chosen_by_validation"]
+    second = {}
     for name in dict.fromkeys([*full, *cross]):
-        if name in full:
-            _log(f"== {name}: all six EmoBox folds")
-            rows[name]["emobox"] = emobox(name, None)
-            saved()
-        if multicorpus is None or not all_corpora:
+        recipe = where = None
+        if multicorpus is not None and all_corpora:
+            recipe = loco_recipe(configs[name], multicorpus)
+            shared = shared_loco is not None and same_recipe(recipe, dataclasses.replace(multicorpus, protocol="loco"))
+            where = shared_loco if shared else out / name / "loco"
+        steps = ["all six EmoBox folds"] * (name in full) + ["leave one corpus out"] * (recipe is not None)
+        if not steps:
             continue
-        _log(f"== {name}: leave one corpus out")
-        recipe = loco_recipe(configs[name], multicorpus)
-        shared = shared_loco is not None and same_recipe(recipe, dataclasses.replace(multicorpus, protocol="loco"))
-        where = shared_loco if shared else out / name / "loco"
-        for c in all_corpora:
-            _check_same_config(where / c.name, recipe)
-        s = run_cv(recipe, all_corpora, where, name, resume=True, robustness=False, cache_dir=cache_dir)
-        rows[name]["loco_mean_ua"] = s["ua"]["mean"]
-        saved()
+        _log(f"== {name}: {', '.join(steps)}")
+        second[name] = (_second_stage, name, configs[name], ravdess, out, cache_dir, name in full, recipe, where,
+                        all_corpora)
+
+    def second_done(name: str, part: dict) -> None:
+        results["models"][name].update(part)
+        if progress is not None:
+            progress(results)
+
+    _run_tasks(second, jobs, out, second_done)
     results["finished"] = True
     return results
 
