@@ -148,7 +148,7 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
     assert "Not run" not in text  # the configs were named; run with none named, it says why the encoders were not
     assert results["finished"] and "Still running" not in text
     partial = {**results, "finished": False, "planned": [*results["planned"], "tcn"]}  # as saved mid-run
-    assert "Still running: these are the runs finished so far; not trained yet: tcn." in render_markdown(partial)
+    assert "Still running: these are the runs finished so far; not finished yet: tcn." in render_markdown(partial)
     assert "Not run: speech_encoder, because it needs pretrained weights" in render_markdown(
         {**results, "not_run": {"speech_encoder": zoo.ENCODER_NOT_RUN}})
     assert train_main(args) == 0  # a second run keeps the finished folds

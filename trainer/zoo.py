@@ -295,7 +295,7 @@ def render_markdown(results: dict) -> str:
     else:  # figures saved as the runs went: no verdict until every run the table needs is done
         waiting = [n for n in results.get("planned", []) if n not in results["models"]]
         lines += ["", "Still running: these are the runs finished so far"
-                      + (f"; not trained yet: {', '.join(waiting)}" if waiting else "")
+                      + (f"; not finished yet: {', '.join(waiting)}" if waiting else "")
                       + ". The same command resumes where it stopped."]
     if why:
         lines += ["", "Where a random-split accuracy is 10 points or more from its origin's:", "", *why]
