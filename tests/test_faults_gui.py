@@ -124,11 +124,11 @@ def test_a_new_clip_is_never_played_by_the_previous_stream(qtbot, virtual_mic):
     first = np.full(48000, 0.1, np.float32)
     second = speechlike(0.8, seed=3)
     player.play(first, 16000)
-    qtbot.waitUntil(lambda: player.position_s() is not None, timeout=10000)
+    qtbot.waitUntil(lambda: player.position_s() is not None, timeout=60000)
     old = player._clip
     player.play(second, 16000)  # while the first stream is still closing
     new = player._clip
-    qtbot.waitUntil(player.ended, timeout=30000)
+    qtbot.waitUntil(player.ended, timeout=60000)
     pos_of_old = old.pos
     assert new.pos == second.size  # every sample of the new clip was handed out once, in order
     starts = [first_sample for _, first_sample, _ in new.marks]
@@ -147,7 +147,7 @@ def test_the_playback_cursor_follows_the_samples_played_not_the_clock(qtbot, vir
     fv.toggle_play()
     assert fv.play_button.text() == "Stop", w.messages
     player = fv.player
-    qtbot.waitUntil(lambda: fv.cursors[0].value() > 0.5, timeout=10000)
+    qtbot.waitUntil(lambda: fv.cursors[0].value() > 0.5, timeout=60000)
     for _ in range(5):  # the cursor never runs ahead of what PortAudio has been given
         qtbot.wait(50)
         assert fv.cursors[0].value() <= player._clip.pos / player._clip.rate + 1e-6

@@ -150,7 +150,7 @@ def test_an_answer_that_cannot_be_saved_is_said_and_the_clip_stays(qtbot, window
     _set_up(view, corpus_dir, tmp_path / "not-a-folder" / "ann.csv", practice=0)
     view.setup.checks["sad"].setChecked(False)  # no broken clip: the first clip plays, no skip row is tried first
     assert view.start()
-    qtbot.waitUntil(lambda: view.first_end is not None, timeout=15000)  # the first clip has played
+    qtbot.waitUntil(lambda: view.first_end is not None, timeout=60000)  # the first clip has played
     clip = view.record
     assert clip is not None and not any("cannot save" in m for m in window.messages)
     qtbot.keyClick(view.trial, "1")  # the answer cannot be saved
