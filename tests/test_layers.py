@@ -69,3 +69,27 @@ def test_the_fft_length_holds_the_whole_linear_convolution_and_has_only_factors_
             odd //= 2
         assert size >= needed and odd in (1, 3, 5)
         assert size < 2 * needed or size == 1  # never more than double what is needed
+
+
+def test_a_kept_kernel_follows_every_change_of_weights_and_never_stands_in_for_training():
+    torch.manual_seed(3)
+    conv, other = CkConv1d(3, 5).eval(), CkConv1d(3, 5)
+    x = torch.randn(2, 3, 40)
+
+    def matches_the_causal_sum(frames: int = 40):
+        with torch.inference_mode():
+            fast = conv(x[..., :frames])
+        with torch.no_grad():
+            torch.testing.assert_close(fast, _direct_causal(conv, x[..., :frames]), atol=1e-5, rtol=1e-4)
+
+    matches_the_causal_sum()
+    matches_the_causal_sum()  # read again: the kernel kept from the first read
+    matches_the_causal_sum(25)  # another length
+    with torch.no_grad():
+        conv.l1.weight.mul_(1.5)  # in place, as an optimiser or a weight average does
+    matches_the_causal_sum()
+    conv.load_state_dict(other.state_dict())
+    matches_the_causal_sum()
+    # With gradients on (eval mode, as in a saliency map) every weight still gets its gradient.
+    grads = torch.autograd.grad(conv(x).sum(), list(conv.parameters()))
+    assert all(g.abs().sum() > 0 for g in grads)

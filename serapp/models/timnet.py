@@ -31,6 +31,7 @@ class CkConv1d(nn.Module):
         self.l2 = nn.Linear(hidden, hidden)
         self.l3 = nn.Linear(hidden, c_in * c_out)
         self.bias = nn.Parameter(torch.zeros(c_out))
+        self._cached_spectrum: tuple | None = None  # (key, spectrum): see spectrum()
         with torch.no_grad():  # SIREN initialisation: sine layers stay in their useful range
             self.l1.weight.uniform_(-1.0, 1.0)
             bound = math.sqrt(6.0 / hidden) / omega_0
@@ -60,6 +61,19 @@ class CkConv1d(nn.Module):
         return tuple((part.contiguous() @ weight.t()).reshape(-1, self.c_in, self.c_out)
                      for part in (spectrum.real, spectrum.imag))
 
+    def spectrum(self, length: int, size: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """kernel_spectrum, kept between calls when nothing can learn from it: in eval mode without
+        gradients (the app reads every window at one length, and the kernel is half the cost of
+        a read). The key holds each weight's storage and in-place version, so loading, averaging
+        or training the weights makes it stale."""
+        weights = list(self.parameters())
+        if self.training or torch.is_grad_enabled() or any(w.is_inference() for w in weights):
+            return self.kernel_spectrum(length, size, device, dtype)
+        key = (length, size, device, dtype, tuple((w.data_ptr(), w._version) for w in weights))
+        if self._cached_spectrum is None or self._cached_spectrum[0] != key:
+            self._cached_spectrum = (key, self.kernel_spectrum(length, size, device, dtype))
+        return self._cached_spectrum[1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = int(x.shape[-1])  # a plain number: an exported graph has the window's fixed kernel
         if torch.onnx.is_in_onnx_export():
@@ -71,7 +85,7 @@ class CkConv1d(nn.Module):
         # at least 2n - 1, so nothing wraps round.
         size = fft_size(2 * n - 1)
         xs = torch.fft.rfft(x, size).permute(2, 0, 1)  # (freq, batch, c_in)
-        kr, ki = self.kernel_spectrum(n, size, x.device, x.dtype)
+        kr, ki = self.spectrum(n, size, x.device, x.dtype)
         # The complex product as real batched matmuls on contiguous parts (torch's complex or
         # strided matmul on the CPU is 35 times slower): [xr; xi] @ kr and [xr; xi] @ ki.
         both = torch.cat([xs.real, xs.imag], dim=1).contiguous()
