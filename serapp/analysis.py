@@ -20,44 +20,9 @@ import numpy as np
 from serapp.audio.io import AudioStream, FrameLevels
 from serapp.predictor import Predictor, loop_to_length, model_pieces, window_starts
 from serapp.settings import AnalysisSettings
+from serapp.timeline import WindowReading
 
 TRIM_FRAME_S, TRIM_HOP_S = 0.025, 0.010  # as serapp.audio.io.trim_silence
-
-
-@dataclass
-class WindowReading:
-    start_s: float
-    end_s: float
-    speech: bool
-    speech_fraction: float
-    probabilities: dict[str, float] | None  # None: no speech (and the gate on)
-    label: str | None
-
-    def to_dict(self) -> dict:
-        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "speech": self.speech,
-                "speech_fraction": round(self.speech_fraction, 3), "label": self.label,
-                "probabilities": None if self.probabilities is None else
-                {k: round(v, 6) for k, v in self.probabilities.items()}}
-
-
-NO_SPEECH = "no speech"  # what a reading without speech says, in the CSV and the table
-
-
-def probability_cells(probabilities: dict[str, float] | None, labels: list[str]) -> list[str]:
-    return [f"{probabilities[k]:.6f}" for k in labels] if probabilities else [""] * len(labels)
-
-
-def timeline_header(labels: list[str]) -> list[str]:
-    return ["path", "start_s", "end_s", "speech", "label", *labels, "warning"]
-
-
-def timeline_rows(path: str | Path, segments: Iterable[WindowReading], labels: list[str],
-                  warning: str = "") -> Iterable[list]:
-    """The one timeline format, for `serapp predict --window W --format csv` and the file
-    view's export: a row per window, empty probabilities where there is no speech."""
-    for s in segments:
-        yield [str(path), f"{s.start_s:.3f}", f"{s.end_s:.3f}", int(s.speech), s.label or NO_SPEECH,
-               *probability_cells(s.probabilities, labels), warning]
 
 
 def make_gate(settings: AnalysisSettings, sample_rate: int):

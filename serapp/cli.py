@@ -140,7 +140,7 @@ class _Writer:
     """Prints one result per file as soon as it is ready, in the chosen format."""
 
     def __init__(self, fmt: str, labels: list[str], windowed: bool, out=None):
-        from serapp.analysis import timeline_header
+        from serapp.timeline import timeline_header
 
         self.fmt, self.labels, self.windowed = fmt, labels, windowed
         self.out = out or sys.stdout
@@ -150,7 +150,7 @@ class _Writer:
                                ["path", "duration_s", "ms", "speech", "label", *labels, "warning"])
 
     def write(self, result: dict, segments: list | None = None) -> None:
-        from serapp.analysis import NO_SPEECH, probability_cells, timeline_rows
+        from serapp.timeline import NO_SPEECH, probability_cells, timeline_rows
 
         if self.fmt == "jsonl":
             self.out.write(json.dumps(result) + "\n")

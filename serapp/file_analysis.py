@@ -15,18 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from serapp.analysis import (
-    WindowReading,
-    analyse_file,
-    scan,
-    timeline_header,
-    timeline_rows,
-)
+from serapp.analysis import analyse_file, scan
 from serapp.audio.io import AudioStream
 from serapp.features import FrontEndConfig, StreamingFrontEnd, display_config
 from serapp.files import write_text
 from serapp.predictor import Predictor
 from serapp.settings import AnalysisSettings
+from serapp.timeline import WindowReading, timeline_header, timeline_rows
 
 DISPLAY_POINTS = 4000  # waveform min/max pairs
 DISPLAY_COLUMNS = 3000  # spectrogram columns (each the loudest of the frames it covers)

@@ -18,6 +18,7 @@ import soxr
 from serapp.analysis import make_gate
 from serapp.audio.ringbuffer import RingBuffer
 from serapp.settings import MAX_WINDOW_S, AnalysisSettings
+from serapp.timeline import WindowReading
 
 
 class StreamResampler:
@@ -46,6 +47,12 @@ class Reading:
     features_ms: float = 0.0
     model_ms: float = 0.0
     speech_fraction: float = 0.0
+    window_s: float = 0.0  # seconds of audio the window held (less than asked while it fills)
+
+    def window_reading(self, since: float = 0.0) -> WindowReading:
+        """As a timeline row, its times counted from source time `since`."""
+        return WindowReading(self.t - self.window_s - since, self.t - since, self.speech, self.speech_fraction,
+                             self.probabilities, self.label)
 
 
 class LiveAnalyzer:
@@ -128,7 +135,7 @@ class LiveAnalyzer:
         fraction = voiced / recent.size if recent.size else 0.0
         if settings.gate and voiced * self.gate.frame / self.rate < settings.min_speech_s:
             self._smoothed = None
-            return Reading(t, False, None, None, speech_fraction=fraction)
+            return Reading(t, False, None, None, speech_fraction=fraction, window_s=samples.size / self.rate)
         probs = self.predictor.predict_prepared(samples)
         if settings.smoothing > 0 and self._smoothed is not None:
             probs = settings.smoothing * self._smoothed + (1 - settings.smoothing) * probs
@@ -136,7 +143,7 @@ class LiveAnalyzer:
         labels = self.predictor.labels
         timing = self.predictor.last_timing
         return Reading(t, True, {k: float(p) for k, p in zip(labels, probs)}, labels[int(np.argmax(probs))],
-                       timing["features_ms"], timing["model_ms"], fraction)
+                       timing["features_ms"], timing["model_ms"], fraction, samples.size / self.rate)
 
 
 class LiveWorker:

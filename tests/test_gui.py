@@ -18,6 +18,7 @@ from PySide6 import QtCore  # noqa: E402
 from serapp.audio.sources import FileSource  # noqa: E402
 from serapp.gui.main_window import MainWindow  # noqa: E402
 from serapp.gui.plots import configure_pyqtgraph  # noqa: E402
+from serapp.timeline import timeline_header  # noqa: E402
 
 
 @pytest.fixture
@@ -127,8 +128,15 @@ def test_recording_leaves_a_valid_wav_and_timeline_even_when_the_app_closes(qtbo
         data = np.frombuffer(w.readframes(frames), dtype="<i2").astype(np.float32) / 32768
     assert frames == audio.size - start  # every sample captured since Record, none lost
     np.testing.assert_allclose(data, audio[start:], atol=1 / 16384)  # 16-bit quantisation only
-    rows = list(csv.DictReader(open(wav_path.with_suffix(".csv"))))
-    assert rows and set(rows[0]) >= {"time_s", "speech", "label", *window.predictor.labels}
+    with open(csv_path, newline="") as f:
+        assert next(csv.reader(f)) == timeline_header(window.predictor.labels)  # `serapp predict`'s columns
+        f.seek(0)
+        rows = list(csv.DictReader(f))
+    window_s = window.live.settings.window_for(window.predictor)
+    for row in rows:  # each window ends inside the WAV, and is at most the window long
+        start_s, end_s = float(row["start_s"]), float(row["end_s"])
+        assert row["path"] == str(wav_path) and 0 < end_s <= frames / 16000 + 1e-3
+        assert 0 < end_s - start_s <= window_s + 1e-3
     assert "recorded" in window.messages[-1]
     src.stop()
 

@@ -13,6 +13,7 @@ from serapp.audio.vad import EnergyGate, SileroGate
 from serapp.live import LiveAnalyzer, LiveWorker, StreamResampler
 from serapp.predictor import load_model
 from serapp.settings import AnalysisSettings
+from serapp.timeline import WindowReading
 
 
 def test_ring_latest_is_contiguous_across_the_wrap():
@@ -205,12 +206,13 @@ def test_a_killed_recording_is_still_a_valid_wav(tmp_path):
 import os, signal, numpy as np
 from serapp.audio.ringbuffer import RingBuffer
 from serapp.audio.recorder import Recorder
+from serapp.timeline import WindowReading
 import time
 ring = RingBuffer(16000)
 rec = Recorder({str(tmp_path / 'take.wav')!r}, ring, 16000, ["a", "b"])
 for i in range(5):
     ring.write(np.full(1600, 0.25, np.float32))
-rec.add_reading(0.5, True, "a", {{"a": 0.7, "b": 0.3}})
+rec.add_reading(WindowReading(-2.5, 0.5, True, 0.9, {{"a": 0.7, "b": 0.3}}, "a"))
 deadline = time.time() + 30  # the writer thread takes it from here; wait for it, then die
 while (rec.frames < 8000 or len(open({str(tmp_path / 'take.csv')!r}).read().splitlines()) < 2) and time.time() < deadline:
     time.sleep(0.01)
@@ -223,7 +225,8 @@ os.kill(os.getpid(), signal.SIGKILL)
         data = np.frombuffer(w.readframes(8000), "<i2")
     assert np.all(np.abs(data / 32768 - 0.25) < 1e-3)
     lines = (tmp_path / "take.csv").read_text().splitlines()
-    assert lines == ["time_s,speech,label,a,b,silence_s", "0.500,1,a,0.7000,0.3000,0.000"]
+    wav = tmp_path / "take.wav"  # the timeline's columns, as `serapp predict --window W --format csv` writes
+    assert lines == ["path,start_s,end_s,speech,label,a,b,warning", f"{wav},-2.500,0.500,1,a,0.700000,0.300000,"]
 
 
 def test_the_recorder_writes_on_its_own_thread_and_fills_losses_with_silence(tmp_path):
@@ -239,14 +242,15 @@ def test_the_recorder_writes_on_its_own_thread_and_fills_losses_with_silence(tmp
     ring.write(np.full(10000, -0.5, np.float32))  # laps the 4000-sample ring before the writer wakes
     while rec.frames < 13000 and time.time() < deadline:
         time.sleep(0.01)
-    rec.add_reading(0.8, True, "a", {"a": 1.0})
+    rec.add_reading(WindowReading(0.3, 0.8, False, 0.0, None, None))
     rec.close()
     with wave.open(str(tmp_path / "r.wav")) as w:
         data = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768
     assert data.size == 13000 and rec.lost == 6000  # every sample accounted for: the timeline stays aligned
     assert np.allclose(data[:3000], 0.5, atol=1e-3) and np.all(data[3000:9000] == 0)
     assert np.allclose(data[9000:], -0.5, atol=1e-3)
-    assert (tmp_path / "r.csv").read_text().splitlines()[-1].endswith(",0.375")  # 6000 / 16000 s of silence
+    row = (tmp_path / "r.csv").read_text().splitlines()[-1]  # 6000 / 16000 s of silence
+    assert row == f"{tmp_path / 'r.wav'},0.300,0.800,0,no speech,,0.375 s missed so far and written as silence"
     assert rec.closed and rec.error is None
 
 

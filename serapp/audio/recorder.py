@@ -1,11 +1,13 @@
-"""Recording what the microphone captured: a WAV at the capture rate plus the live timeline CSV.
+"""Recording what the microphone captured: a WAV at the capture rate plus the live timeline CSV
+(serapp.timeline's format, as `serapp predict --window W --format csv` writes for a file; times
+count from the WAV's first sample).
 
 A writer thread does the disk work (never the GUI thread): every 50 ms it takes what arrived
 in the ring buffer and appends it. Nothing recorded is lost to a crash: the standard library's
 `wave` writer patches the header's lengths on every `writeframes`, and each block and CSV row
 is flushed to the OS, so a killed app leaves a valid WAV up to the last block. If the writer
 ever falls more than a ring behind, the samples it missed are written as silence, so the WAV
-stays aligned with the timeline; the CSV's `silence_s` column counts them.
+stays aligned with the timeline; each row's `warning` says how much silence was written so far.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from serapp.audio.ringbuffer import RingBuffer
+from serapp.timeline import WindowReading, timeline_header, timeline_rows
 
 _INTERVAL_S = 0.05
 
@@ -46,8 +49,8 @@ class Recorder:
         except BaseException:
             self._file.close()
             raise
-        self._csv = csv.writer(self._csv_file)
-        self._csv.writerow(["time_s", "speech", "label", *self.labels, "silence_s"])
+        self._csv = csv.writer(self._csv_file, lineterminator="\n")
+        self._csv.writerow(timeline_header(self.labels))
         self._csv_file.flush()
         self._rows: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -77,10 +80,11 @@ class Recorder:
     def _write_rows(self) -> None:
         while True:
             try:
-                row = self._rows.get_nowait()
+                reading = self._rows.get_nowait()
             except queue.Empty:
                 break
-            self._csv.writerow([*row, f"{self.lost / self.sample_rate:.3f}"])
+            warning = f"{self.lost / self.sample_rate:.3f} s missed so far and written as silence" if self.lost else ""
+            self._csv.writerows(timeline_rows(self.wav_path, [reading], self.labels, warning))
         self._csv_file.flush()
 
     def _run(self) -> None:
@@ -93,12 +97,11 @@ class Recorder:
         except OSError as exc:  # a full disk, a vanished folder: say so; what was written stays valid
             self.error = f"{self.wav_path}: recording stopped: {exc.strerror or exc}"
 
-    def add_reading(self, t_s: float, speech: bool, label: str | None, probabilities: dict | None) -> None:
-        """One timeline row (written by the writer thread); `t_s` is seconds since the recording started."""
-        if self._closed:
-            return
-        probs = [f"{probabilities[k]:.4f}" for k in self.labels] if probabilities else [""] * len(self.labels)
-        self._rows.put([f"{t_s:.3f}", int(speech), label or "", *probs])
+    def add_reading(self, reading: WindowReading) -> None:
+        """One timeline row (written by the writer thread); its times are seconds since the
+        recording started (a window that began before it starts below 0)."""
+        if not self._closed:
+            self._rows.put(reading)
 
     def close(self) -> None:
         """Write what is left and finalise both files. Safe to call twice."""
