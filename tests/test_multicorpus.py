@@ -502,7 +502,7 @@ def test_the_zoo_shares_the_default_networks_leave_one_corpus_out_runs_with_cros
     assert not (tmp_path / "zoo" / "default" / "loco").exists()
 
 
-def test_the_zoo_gives_the_best_by_validation_all_six_folds_and_the_cross_corpus_column(two_corpora, tmp_path):
+def test_the_zoo_gives_the_best_by_validation_all_six_folds_and_the_cross_corpus_column(two_corpora, tmp_path, capsys):
     rav = make_corpus(tmp_path / "ravdess", "ravdess", speakers=range(1, 25), labels=FOUR, reps=1, seconds=0.5)
     small = []
     for s in ("train.epochs=2", "data.window_s=0.5", "data.epoch_clips=64", "train.threads=1"):
@@ -522,6 +522,9 @@ def test_the_zoo_gives_the_best_by_validation_all_six_folds_and_the_cross_corpus
     assert 0 <= rows[best]["loco_mean_ua"] <= 1
     assert {"ravdess", "turev-db"} <= set(os.listdir(tmp_path / "zoo" / best / "loco"))
     assert rows[other]["emobox"]["folds"] == 1 and "loco_mean_ua" not in rows[other]
+    log = [line for line in capsys.readouterr().err.splitlines() if line.startswith("== ")]
+    assert log.count(f"== {best}: all six EmoBox folds, leave one corpus out") == 1
+    assert log.count(f"== {best}") == log.count(f"== {other}") == 1  # the first stage, one line each
     assert f"the 1 with the best validation UA (RAVDESS validation actors of the folds asked, never a test score): {best}." \
         in readme.read_text()
     bad = subprocess.run([sys.executable, "-m", "trainer", *args[:-len(small)], "--best", "3"],

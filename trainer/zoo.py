@@ -147,13 +147,17 @@ def _in_worker(log: Path, task, *args):
         return task(*args)
 
 
-def _run_tasks(tasks: dict[str, tuple], jobs: int, out: Path, on_done) -> None:
+def _run_tasks(tasks: dict[str, tuple], jobs: int, out: Path, on_done, what: dict[str, str] | None = None) -> None:
     """Run {name: (task, *args)} one after another, or `jobs` at a time in spawned worker processes
     (a fork would copy torch's running thread pool) logging to out/NAME/train.log; on_done(name,
-    result) runs here as each ends. A failure stops the tasks not yet started and is raised."""
+    result) runs here as each ends. A failure stops the tasks not yet started and is raised.
+    `what[name]` says in the log what a task does."""
+    def title(name: str) -> str:
+        return f"{name}: {what[name]}" if what and name in what else name
+
     if jobs <= 1:
         for name, (task, *args) in tasks.items():
-            _log(f"== {name}")
+            _log(f"== {title(name)}")
             on_done(name, task(*args))
         return
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
@@ -161,7 +165,7 @@ def _run_tasks(tasks: dict[str, tuple], jobs: int, out: Path, on_done) -> None:
         futures = {}
         for name, (task, *args) in tasks.items():
             futures[pool.submit(_in_worker, out / name / "train.log", task, *args)] = name
-            _log(f"== {name}: queued for a worker (its log: {out / name / 'train.log'})")
+            _log(f"== {title(name)}: queued for a worker (its log: {out / name / 'train.log'})")
         for future in as_completed(futures):
             on_done(futures[future], future.result())
     except BaseException:
@@ -210,7 +214,7 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
     if best:
         results["chosen_by_validation"] = choose_best(results["models"], best)
         full = [REFERENCE] * (REFERENCE in configs) + results["chosen_by_validation"]
-    second = {}
+    second, what = {}, {}
     for name in dict.fromkeys([*full, *cross]):
         recipe = where = None
         if multicorpus is not None and all_corpora:
@@ -220,7 +224,7 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         steps = ["all six EmoBox folds"] * (name in full) + ["leave one corpus out"] * (recipe is not None)
         if not steps:
             continue
-        _log(f"== {name}: {', '.join(steps)}")
+        what[name] = ", ".join(steps)
         second[name] = (_second_stage, name, configs[name], ravdess, out, cache_dir, name in full, recipe, where,
                         all_corpora)
 
@@ -229,7 +233,7 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         if progress is not None:
             progress(results)
 
-    _run_tasks(second, jobs, out, second_done)
+    _run_tasks(second, jobs, out, second_done, what)
     results["finished"] = True
     return results
 
