@@ -70,9 +70,10 @@ class CkConv1d(nn.Module):
         if self.training or torch.is_grad_enabled() or any(w.is_inference() for w in weights):
             return self.kernel_spectrum(length, size, device, dtype)
         key = (length, size, device, dtype, tuple((w.data_ptr(), w._version) for w in weights))
-        if self._cached_spectrum is None or self._cached_spectrum[0] != key:
-            self._cached_spectrum = (key, self.kernel_spectrum(length, size, device, dtype))
-        return self._cached_spectrum[1]
+        cached = self._cached_spectrum  # read once: another thread may read another length meanwhile
+        if cached is None or cached[0] != key:
+            cached = self._cached_spectrum = (key, self.kernel_spectrum(length, size, device, dtype))
+        return cached[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = int(x.shape[-1])  # a plain number: an exported graph has the window's fixed kernel
