@@ -59,6 +59,11 @@ class Recorder:
         self._thread.start()
 
     @property
+    def start_s(self) -> float:
+        """Source time (seconds of the ring's audio) at the WAV's first sample."""
+        return self.start_position / self.sample_rate
+
+    @property
     def seconds(self) -> float:
         return self.frames / self.sample_rate
 

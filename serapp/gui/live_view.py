@@ -229,7 +229,7 @@ class LiveView(QtWidgets.QWidget):
                     for listener in self.reading_listeners:
                         listener(r.probabilities)
                     if self.recorder is not None:
-                        self.recorder.add_reading(r.window_reading(self.recorder.start_position / self.source.sample_rate))
+                        self.recorder.add_reading(r.window_reading(self.recorder.start_s))
         # Every frame the content glides left with the clock, up to 50 ms past the newest audio,
         # while the axes stay put: moving the view's range made every axis and item repaint
         # (half of each frame's painting). A frame that brought audio placed it already (lag 0).
