@@ -45,9 +45,7 @@ ORIGINS = {
     "cktimnet": (0.795, "79.5% (EMOVO, random split, 3 blocks; 90.2% with augmentation)",
                  "it was measured on EMOVO (6 Italian actors, 588 clips), not on RAVDESS"),
     "logreg": (0.378, "37.8% (course project, random split)", "the course project's own clips and split"),
-    "transformer": (0.514, "51.4% (course project, random split)",
-                    "the course project's own clips and split; here it also underfits the shared augmentation "
-                    "chain (transformer.toml says by how much)"),
+    "transformer": (0.514, "51.4% (course project, random split)", "the course project's own clips and split"),
     "speech_encoder": (0.625, "62.5% fine-tuned wav2vec2-base (course project, validation, random split); "
                               "published on unseen RAVDESS actors: 54% UA frozen wav2vec2-base, 72% WavLM-large",
                        "it was fine-tuned and scored on a validation split; which encoder and whether it is frozen "
