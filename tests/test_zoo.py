@@ -30,6 +30,29 @@ def test_every_architecture_has_a_config_and_a_tiny_form():
     assert set(ARCHITECTURES) == in_configs == set(TINY) | {"speech_encoder"}  # that one: tests/test_speech_encoder.py
 
 
+def test_the_cross_corpus_recipe_is_the_multi_corpus_data_and_schedule_with_the_models_own_training():
+    import dataclasses
+
+    from trainer.crosscorpus import same_recipe
+    from trainer.zoo import loco_recipe
+
+    multicorpus = load_config(ROOT / "trainer" / "configs" / "multicorpus.toml")
+    for path in CONFIGS:
+        cfg = load_config(path)
+        recipe = loco_recipe(cfg, multicorpus)
+        mine = ("architecture", "hparams", "frontend", "window_s", "augment")
+        assert all(getattr(recipe, k) == getattr(cfg, k) for k in mine), path.stem
+        theirs = {f.name for f in dataclasses.fields(cfg)} - set(mine) - {"protocol"}
+        assert all(getattr(recipe, k) == getattr(multicorpus, k) for k in theirs), path.stem
+        assert recipe.protocol == "loco"
+    # the default's recipe is the cross-corpus table's, so the zoo reads those runs
+    default = loco_recipe(load_config(ROOT / "trainer" / "configs" / "default.toml"), multicorpus)
+    assert same_recipe(default, dataclasses.replace(multicorpus, protocol="loco"))
+    # a config that leaves the shared chain keeps its own augmentation across corpora too
+    noise_only = loco_recipe(load_config(ROOT / "trainer" / "configs" / "parallel_cnn.toml"), multicorpus)
+    assert noise_only.augment != multicorpus.augment and noise_only.augment.mixup_alpha == 0
+
+
 @pytest.mark.parametrize("config", [p for p in CONFIGS if p.stem != "speech_encoder"], ids=lambda p: p.stem)
 def test_each_config_builds_its_model_within_the_bundle_budget(config):
     cfg = load_config(config)
