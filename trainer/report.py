@@ -30,6 +30,15 @@ def _pyplot():
     return plt
 
 
+def _save_png(plt, fig, path: Path) -> None:
+    """Write the figure whole or not at all, and free it either way (pyplot keeps every figure)."""
+    fig.tight_layout()
+    try:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
+
+
 def plot_confusion(path: Path, confusion: list[list[int]], labels: list[str], title: str) -> None:
     plt = _pyplot()
     n = len(labels)
@@ -46,11 +55,7 @@ def plot_confusion(path: Path, confusion: list[list[int]], labels: list[str], ti
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    try:
-        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    _save_png(plt, fig, path)
 
 
 def plot_curves(path: Path, history: list[dict], title: str) -> None:
@@ -69,11 +74,7 @@ def plot_curves(path: Path, history: list[dict], title: str) -> None:
     b.set_ylim(0, 1)
     b.legend()
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    try:
-        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    _save_png(plt, fig, path)
 
 
 def mean_sd(values: list[float]) -> tuple[float, float]:
