@@ -94,8 +94,8 @@ def loco_recipe(cfg: TrainConfig, multicorpus: TrainConfig) -> TrainConfig:
     network, features and augmentation (what it trains with on RAVDESS: a network that underfits the
     shared chain keeps its own here too). For the default that is the cross-corpus table's recipe,
     whose runs are then shared."""
-    net = ("architecture", "hparams", "frontend", "window_s", "augment")
-    return dataclasses.replace(multicorpus, **{k: getattr(cfg, k) for k in net}, protocol="loco")
+    own = ("architecture", "hparams", "frontend", "window_s", "augment")
+    return dataclasses.replace(multicorpus, **{k: getattr(cfg, k) for k in own}, protocol="loco")
 
 
 def choose_best(rows: dict, n: int) -> list[str]:
