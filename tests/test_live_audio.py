@@ -182,18 +182,23 @@ def test_live_analyzer_skips_stale_hops_and_smooths(predictor):
 
 
 def test_live_worker_runs_off_the_calling_thread(predictor):
-    src = FileSource(samples=speechlike(1.5), sample_rate=16000, realtime=True, block_s=0.02)
+    # The audio arrives a hop at a time and the test waits for each reading, so a slow machine
+    # cannot make the analyzer skip hops (which it does on purpose when it falls behind).
+    audio = speechlike(1.5)
+    src = FileSource(samples=audio, sample_rate=16000, realtime=False)
     worker = LiveWorker(LiveAnalyzer(src, predictor, AnalysisSettings(hop_s=0.25, window_s=0.5)), interval_s=0.02)
-    src.start()
     worker.start()
-    deadline = time.time() + 5
-    readings = []
-    while time.time() < deadline and len(readings) < 4:
-        readings += worker.drain()
-        time.sleep(0.05)
+    readings, written = [], 0
+    for end in (8000, 12000, 16000, 20000, 24000):
+        src.ring.write(audio[written:end])
+        written, deadline, got = end, time.time() + 30, []
+        while not got and time.time() < deadline:
+            time.sleep(0.01)
+            got = worker.drain()  # the calling thread only collects: the worker polls the analyzer
+        readings += got
     worker.stop()
-    src.stop()
-    assert len(readings) >= 4 and all(r.speech for r in readings[1:])
+    assert [r.t for r in readings] == pytest.approx([0.5, 0.75, 1.0, 1.25, 1.5])
+    assert all(r.speech for r in readings[1:])
     assert worker.error is None and not worker.running
 
 
