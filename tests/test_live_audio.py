@@ -188,10 +188,13 @@ def test_live_worker_runs_off_the_calling_thread(predictor):
     src = FileSource(samples=audio, sample_rate=16000, realtime=False)
     worker = LiveWorker(LiveAnalyzer(src, predictor, AnalysisSettings(hop_s=0.25, window_s=0.5)), interval_s=0.02)
     worker.start()
-    readings, written = [], 0
-    for end in (8000, 12000, 16000, 20000, 24000):
-        src.ring.write(audio[written:end])
-        written, deadline, got = end, time.time() + 30, []
+    readings = []
+    for start in range(0, 24000, 4000):
+        src.ring.write(audio[start:start + 4000])
+        if start == 0:
+            continue  # the first reading needs the whole 0.5 s window
+        deadline = time.time() + 30
+        got = []
         while not got and time.time() < deadline:
             time.sleep(0.01)
             got = worker.drain()  # the calling thread only collects: the worker polls the analyzer
