@@ -61,6 +61,20 @@ def test_the_continuous_kernel_convolution_through_the_fft_is_the_causal_sum(fra
         torch.testing.assert_close(g_fast, g_slow, atol=1e-4, rtol=1e-3)
 
 
+def test_the_continuous_kernel_convolution_trains_under_bfloat16_autocast():
+    """bf16 autocast (the trainer's `amp` on a GPU; CPU autocast takes the same path) hands the
+    layer bfloat16 input, which torch's FFT refuses: the sum runs in float32 and matches it."""
+    torch.manual_seed(0)
+    conv = CkConv1d(3, 5)
+    x = torch.randn(2, 3, 40)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv(x.bfloat16())
+        out.float().square().sum().backward()
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, conv(x.bfloat16().float()), atol=1e-5, rtol=1e-4)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in conv.parameters())
+
+
 def test_the_fft_length_holds_the_whole_linear_convolution_and_has_only_factors_two_three_five():
     for needed in range(1, 3000):
         size = fft_size(needed)

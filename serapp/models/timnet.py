@@ -84,16 +84,20 @@ class CkConv1d(nn.Module):
             return nn.functional.conv1d(nn.functional.pad(x, (n - 1, 0)), k.flip(-1), self.bias)
         # The same sum through the FFT, as CkConv's own code does for long kernels: zero-padded to
         # at least 2n - 1, so nothing wraps round.
-        size = fft_size(2 * n - 1)
-        xs = torch.fft.rfft(x, size).permute(2, 0, 1)  # (freq, batch, c_in)
-        kr, ki = self.spectrum(n, size, x.device, x.dtype)
-        # The complex product as real batched matmuls on contiguous parts (torch's complex or
-        # strided matmul on the CPU is 35 times slower): [xr; xi] @ kr and [xr; xi] @ ki.
-        both = torch.cat([xs.real, xs.imag], dim=1).contiguous()
-        by_r, by_i = torch.bmm(both, kr), torch.bmm(both, ki)
-        b = x.shape[0]
-        y = torch.complex(by_r[:, :b] - by_i[:, b:], by_i[:, :b] + by_r[:, b:]).permute(1, 2, 0)
-        return torch.fft.irfft(y, size)[..., :n] + self.bias[:, None]
+        # torch's FFT has no bfloat16 kernels: under autocast (bf16 training on a GPU) this sum
+        # runs in float32.
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+            size = fft_size(2 * n - 1)
+            xs = torch.fft.rfft(x, size).permute(2, 0, 1)  # (freq, batch, c_in)
+            kr, ki = self.spectrum(n, size, x.device, x.dtype)
+            # The complex product as real batched matmuls on contiguous parts (torch's complex or
+            # strided matmul on the CPU is 35 times slower): [xr; xi] @ kr and [xr; xi] @ ki.
+            both = torch.cat([xs.real, xs.imag], dim=1).contiguous()
+            by_r, by_i = torch.bmm(both, kr), torch.bmm(both, ki)
+            b = x.shape[0]
+            y = torch.complex(by_r[:, :b] - by_i[:, b:], by_i[:, :b] + by_r[:, b:]).permute(1, 2, 0)
+            return torch.fft.irfft(y, size)[..., :n] + self.bias[:, None]
 
 
 def fft_size(length: int) -> int:
