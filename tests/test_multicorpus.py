@@ -531,6 +531,19 @@ def test_the_zoo_gives_the_best_by_validation_all_six_folds_and_the_cross_corpus
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--best 3: choose from 0 to 2" in bad.stderr and "Traceback" not in bad.stderr
 
+    # With workers, each fold is a task of its own (the second stage's too) and the figures are the same.
+    jobs = [*args, "--jobs", "2"]
+    jobs[jobs.index("--out") + 1], jobs[jobs.index("--results") + 1] = str(tmp_path / "zoo2"), str(tmp_path / "zoo2.json")
+    assert train_main(jobs) == 0
+    again = json.loads((tmp_path / "zoo2.json").read_text())
+    assert again["chosen_by_validation"] == [best]
+    for name in rows:
+        assert {k: again["models"][name].get(k) for k in ("emobox", "loco_mean_ua")} == \
+            {k: rows[name].get(k) for k in ("emobox", "loco_mean_ua")}
+    queued = capsys.readouterr().err
+    assert f"== {best} loco turev-db: all six EmoBox folds, leave one corpus out: queued for a worker" in queued
+    assert f"== {best} emobox fold6: all six EmoBox folds, leave one corpus out: queued for a worker" in queued
+
 
 def test_a_zoo_model_replaces_the_default_only_by_beating_it_by_more_than_the_seed_spread_on_both_figures():
     from trainer.zoo import SEED_SPREAD_UA, verdict

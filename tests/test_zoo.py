@@ -178,7 +178,7 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
     assert json.loads((tmp_path / "zoo.json").read_text())["models"]["ffn"]["emobox"] == results["models"]["ffn"]["emobox"]
 
 
-def test_the_zoo_with_two_jobs_gives_the_same_figures_as_one_and_a_log_per_config(tmp_path):
+def test_the_zoo_with_two_jobs_gives_the_same_figures_as_one_and_a_log_per_config(tmp_path, capsys):
     import json
     import subprocess
     import sys
@@ -198,7 +198,12 @@ def test_the_zoo_with_two_jobs_gives_the_same_figures_as_one_and_a_log_per_confi
                 "--set", "data.window_s=0.5", "--set", f"train.threads={threads}"]
 
     assert train_main(args("one", 1, 1)) == 0
+    capsys.readouterr()
     assert train_main(args("two", 2, 2)) == 0  # each worker gets one of the two threads: the same arithmetic
+    queued = capsys.readouterr().err
+    # the workers take single folds, so one config's two runs can train at once
+    for run in ("logreg emobox fold1", "logreg random fold1", "ffn emobox fold1"):
+        assert f"== {run}: queued for a worker" in queued
     one, two = (json.loads((tmp_path / f"{out}.json").read_text()) for out in ("one", "two"))
     assert list(two["models"]) == two["planned"] and two["finished"]  # the planned order, however the jobs ended
     for name in two["planned"]:

@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--cross-corpus", nargs="*", default=[], metavar="NAME",
                    help="configs also trained leave-one-corpus-out (the multicorpus recipe with their network)")
     z.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="train N configs at once, each in its own process with its share of train.threads (and its "
-                        "log in OUT/NAME/train.log); small models use two threads poorly (default: 1)")
+                   help="train N runs (one fold each) at once, each in its own process with its share of "
+                        "train.threads (and its config's log in OUT/NAME/train.log); small models use two threads "
+                        "poorly (default: 1)")
     z.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="applied to every config")
     z.add_argument("--crosscorpus-out", default="runs/crosscorpus", metavar="DIR",
                    help="`ser-train crosscorpus` runs: a --cross-corpus model with its recipe shares them")

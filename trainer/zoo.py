@@ -141,6 +141,35 @@ def _second_stage(name: str, cfg: TrainConfig, ravdess: list, out: Path, cache_d
     return part
 
 
+def _one_fold(cfg: TrainConfig, corpora: list, where: Path, name: str, fold: str, cache_dir) -> None:
+    """One fold of a stage's run, trained (or kept) in a worker; the stage then finds it done."""
+    from trainer.run import run_cv
+
+    _check_same_config(where / fold, cfg)
+    run_cv(cfg, corpora, where, name, resume=True, robustness=False, cache_dir=cache_dir, folds=[fold])
+
+
+def _first_folds(name: str, cfg: TrainConfig, ravdess: list, out: Path, folds: list[str], cache_dir,
+                 random_split: bool) -> list[tuple]:
+    """The runs `_first_stage` (with the same arguments) reads, one per fold: (config, corpora,
+    directory, fold)."""
+    emo = dataclasses.replace(cfg, protocol="emobox")
+    runs = [(emo, ravdess, out / name / "emobox", f"fold{k}") for k in folds]
+    if random_split and name in ORIGINS:
+        runs.append((dataclasses.replace(cfg, protocol="random"), ravdess, out / name / "random", "fold1"))
+    return runs
+
+
+def _second_folds(name: str, cfg: TrainConfig, ravdess: list, out: Path, cache_dir, six: bool,
+                  recipe: TrainConfig | None, loco_dir: Path | None, all_corpora: list | None) -> list[tuple]:
+    """The runs `_second_stage` (with the same arguments) reads, one per fold, the long
+    cross-corpus ones first."""
+    runs = [(recipe, all_corpora, loco_dir, c.name) for c in all_corpora] if recipe is not None else []
+    if six:
+        runs += _first_folds(name, cfg, ravdess, out, [str(k) for k in EMOBOX_RAVDESS], cache_dir, False)
+    return runs
+
+
 def _in_worker(log: Path, task, *args):
     """A task in a worker process, its progress into its own log (several would interleave)."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -153,9 +182,10 @@ def _run_tasks(tasks: dict[str, tuple], jobs: int, out: Path, on_done, what: dic
     """Run {name: (task, *args)} one after another, or `jobs` at a time in spawned worker processes
     (a fork would copy torch's running thread pool) logging to out/NAME/train.log; on_done(name,
     result) runs here as each ends. A failure stops the tasks not yet started and is raised.
-    `what[name]` says in the log what a task does."""
-    def title(name: str) -> str:
-        return f"{name}: {what[name]}" if what and name in what else name
+    `what[name]` says in the log what a task does. A name may be "NAME FOLD": its log is NAME's."""
+    def title(key: str) -> str:
+        name = key.split(" ")[0]
+        return f"{key}: {what[name]}" if what and name in what else key
 
     if jobs <= 1:
         for name, (task, *args) in tasks.items():
@@ -166,14 +196,40 @@ def _run_tasks(tasks: dict[str, tuple], jobs: int, out: Path, on_done, what: dic
     try:
         futures = {}
         for name, (task, *args) in tasks.items():
-            futures[pool.submit(_in_worker, out / name / "train.log", task, *args)] = name
-            _log(f"== {title(name)}: queued for a worker (its log: {out / name / 'train.log'})")
+            log = out / name.split(" ")[0] / "train.log"
+            futures[pool.submit(_in_worker, log, task, *args)] = name
+            _log(f"== {title(name)}: queued for a worker (its log: {log})")
         for future in as_completed(futures):
             on_done(futures[future], future.result())
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
+
+
+def _run_stage(stage, folds_of, args: dict[str, tuple], jobs: int, out: Path, cache_dir, on_done,
+               what: dict[str, str] | None = None) -> None:
+    """`stage(*args[name])` for each config, its figures to on_done(name, part). With jobs > 1, the
+    runs it reads train first, one fold per worker (`folds_of(*args[name])`), so a few configs
+    with many folds still keep every worker busy; a config's figures are read here as soon as
+    its last fold ends (its runs are all done then, so `stage` only reads them)."""
+    if jobs <= 1:
+        _run_tasks({n: (stage, *a) for n, a in args.items()}, 1, out, on_done, what)
+        return
+    runs = {n: folds_of(*a) for n, a in args.items()}
+    left = {n: len(r) for n, r in runs.items()}
+
+    def fold_done(key: str, _) -> None:
+        name = key.split(" ")[0]
+        left[name] -= 1
+        if not left[name]:
+            on_done(name, stage(*args[name]))
+
+    for name in [n for n, k in left.items() if not k]:
+        on_done(name, stage(*args[name]))
+    tasks = {f"{n} {cfg.protocol} {fold}": (_one_fold, cfg, corpora, where, n, fold, cache_dir)
+             for n, rs in runs.items() for cfg, corpora, where, fold in rs}
+    _run_tasks(tasks, jobs, out, fold_done, what)
 
 
 def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: list[str], cache_dir,
@@ -186,7 +242,7 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
     then the reference and the `best` models by validation UA get all six folds, and they and
     those named in `cross` are trained leave one corpus out on `all_corpora` with `multicorpus`'s
     recipe. A recipe equal to it keeps its runs in `shared_loco` (`ser-train crosscorpus`'s).
-    With `jobs` > 1, that many configs train at once, each with its share of the threads.
+    With `jobs` > 1, that many runs (one fold each) train at once, each with its share of the threads.
     `progress(results)` hears of the figures so far after each step."""
     ravdess = [c for c in corpora if c.name == "ravdess"]
     results = {"folds_asked": list(folds), "models": {}}
@@ -210,8 +266,8 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         if progress is not None:
             progress(results)
 
-    _run_tasks({n: (_first_stage, n, configs[n], ravdess, out, list(folds), cache_dir, random_split)
-                for n in planned}, jobs, out, first_done)
+    _run_stage(_first_stage, _first_folds, {n: (n, configs[n], ravdess, out, list(folds), cache_dir, random_split)
+                                            for n in planned}, jobs, out, cache_dir, first_done)
     full = []
     if best:
         results["chosen_by_validation"] = choose_best(results["models"], best)
@@ -227,15 +283,14 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         if not steps:
             continue
         what[name] = ", ".join(steps)
-        second[name] = (_second_stage, name, configs[name], ravdess, out, cache_dir, name in full, recipe, where,
-                        all_corpora)
+        second[name] = (name, configs[name], ravdess, out, cache_dir, name in full, recipe, where, all_corpora)
 
     def second_done(name: str, part: dict) -> None:
         results["models"][name].update(part)
         if progress is not None:
             progress(results)
 
-    _run_tasks(second, jobs, out, second_done, what)
+    _run_stage(_second_stage, _second_folds, second, jobs, out, cache_dir, second_done, what)
     results["finished"] = True
     return results
 
