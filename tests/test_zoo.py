@@ -172,6 +172,7 @@ def test_the_zoo_command_trains_each_config_and_fills_the_table(tmp_path):
     assert results["finished"] and "Still running" not in text
     partial = {**results, "finished": False, "planned": [*results["planned"], "tcn"]}  # as saved mid-run
     assert "Still running: these are the runs finished so far; not finished yet: tcn." in render_markdown(partial)
+    assert "not finished yet: the second stage." in render_markdown({**results, "finished": False})
     assert "Not run: speech_encoder, because it needs pretrained weights" in render_markdown(
         {**results, "not_run": {"speech_encoder": zoo.ENCODER_NOT_RUN}})
     assert train_main(args) == 0  # a second run keeps the finished folds
@@ -204,6 +205,8 @@ def test_the_zoo_with_two_jobs_gives_the_same_figures_as_one_and_a_log_per_confi
     # the workers take single folds, so one config's two runs can train at once
     for run in ("logreg emobox fold1", "logreg random fold1", "ffn emobox fold1"):
         assert f"== {run}: queued for a worker" in queued
+    assert train_main(args("two", 2, 2)) == 0  # again: the finished folds are read, no worker starts
+    assert "queued for a worker" not in capsys.readouterr().err
     one, two = (json.loads((tmp_path / f"{out}.json").read_text()) for out in ("one", "two"))
     assert list(two["models"]) == two["planned"] and two["finished"]  # the planned order, however the jobs ended
     for name in two["planned"]:

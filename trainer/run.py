@@ -184,6 +184,15 @@ def run_train(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, fold:
     return train_one(cfg, data, split, out, resume=resume, data_note=data_note, cv_summaries=cv_summaries)
 
 
+def finished_fold(fold_dir: Path) -> dict | None:
+    """A fold's record if its run finished (test figures written), else None."""
+    path = fold_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if "test" in record else None
+
+
 def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_name: str, resume: bool = False,
            robustness: bool = True, cache_dir: Path | None = DEFAULT_CACHE_DIR, folds: list[str] | None = None,
            on_fold=None) -> dict:
@@ -205,9 +214,9 @@ def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_n
     records = []
     for split in splits:
         fold_dir = out / split.name
-        done = fold_dir / "metrics.json"
-        if resume and done.is_file() and "test" in json.loads(done.read_text()):
-            records.append(json.loads(done.read_text()))
+        done = finished_fold(fold_dir) if resume else None
+        if done is not None:
+            records.append(done)
             _log(f"{split.name}: already done, kept")
         else:
             records.append(train_one(cfg, data, split, fold_dir, resume=resume, robustness=robustness))

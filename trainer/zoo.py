@@ -213,10 +213,13 @@ def _run_stage(stage, folds_of, args: dict[str, tuple], jobs: int, out: Path, ca
     runs it reads train first, one fold per worker (`folds_of(*args[name])`), so a few configs
     with many folds still keep every worker busy; a config's figures are read here as soon as
     its last fold ends (its runs are all done then, so `stage` only reads them)."""
+    from trainer.run import finished_fold
+
     if jobs <= 1:
         _run_tasks({n: (stage, *a) for n, a in args.items()}, 1, out, on_done, what)
         return
-    runs = {n: folds_of(*a) for n, a in args.items()}
+    # A finished fold needs no worker: the stage reads it as it would without workers.
+    runs = {n: [r for r in folds_of(*a) if finished_fold(r[2] / r[3]) is None] for n, a in args.items()}
     left = {n: len(r) for n, r in runs.items()}
 
     def fold_done(key: str, _) -> None:
@@ -272,6 +275,8 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
     if best:
         results["chosen_by_validation"] = choose_best(results["models"], best)
         full = [REFERENCE] * (REFERENCE in configs) + results["chosen_by_validation"]
+        if progress is not None:  # the table names the second stage's configs while they train
+            progress(results)
     second, what = {}, {}
     for name in dict.fromkeys([*full, *cross]):
         recipe = where = None
@@ -356,7 +361,7 @@ def render_markdown(results: dict) -> str:
     else:  # figures saved as the runs went: no verdict until every run the table needs is done
         waiting = [n for n in results.get("planned", []) if n not in results["models"]]
         lines += ["", "Still running: these are the runs finished so far"
-                      + (f"; not finished yet: {', '.join(waiting)}" if waiting else "")
+                      + f"; not finished yet: {', '.join(waiting) or 'the second stage'}"
                       + ". The same command resumes where it stopped."]
     if why:
         lines += ["", "Where a random-split accuracy is 10 points or more from its origin's:", "", *why]
