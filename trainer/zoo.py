@@ -142,7 +142,7 @@ def _second_stage(name: str, cfg: TrainConfig, ravdess: list, out: Path, cache_d
 
 
 def _one_fold(cfg: TrainConfig, corpora: list, where: Path, name: str, fold: str, cache_dir) -> None:
-    """One fold of a stage's run, trained (or kept) in a worker; the stage then finds it done."""
+    """One fold of a stage's run, trained (or resumed) in a worker; the stage then finds it done."""
     from trainer.run import run_cv
 
     _check_same_config(where / fold, cfg)
