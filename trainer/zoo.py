@@ -178,13 +178,18 @@ def _in_worker(log: Path, task, *args):
         return task(*args)
 
 
+def _config_of(key: str) -> str:
+    """The config a task belongs to: a task is "NAME" or "NAME PROTOCOL FOLD"."""
+    return key.split(" ")[0]
+
+
 def _run_tasks(tasks: dict[str, tuple], jobs: int, out: Path, on_done, what: dict[str, str] | None = None) -> None:
     """Run {name: (task, *args)} one after another, or `jobs` at a time in spawned worker processes
     (a fork would copy torch's running thread pool) logging to out/NAME/train.log; on_done(name,
     result) runs here as each ends. A failure stops the tasks not yet started and is raised.
     `what[name]` says in the log what a task does. A name may be "NAME FOLD": its log is NAME's."""
     def title(key: str) -> str:
-        name = key.split(" ")[0]
+        name = _config_of(key)
         return f"{key}: {what[name]}" if what and name in what else key
 
     if jobs <= 1:
@@ -196,7 +201,7 @@ def _run_tasks(tasks: dict[str, tuple], jobs: int, out: Path, on_done, what: dic
     try:
         futures = {}
         for name, (task, *args) in tasks.items():
-            log = out / name.split(" ")[0] / "train.log"
+            log = out / _config_of(name) / "train.log"
             futures[pool.submit(_in_worker, log, task, *args)] = name
             _log(f"== {title(name)}: queued for a worker (its log: {log})")
         for future in as_completed(futures):
@@ -223,7 +228,7 @@ def _run_stage(stage, folds_of, args: dict[str, tuple], jobs: int, out: Path, ca
     left = {n: len(r) for n, r in runs.items()}
 
     def fold_done(key: str, _) -> None:
-        name = key.split(" ")[0]
+        name = _config_of(key)
         left[name] -= 1
         if not left[name]:
             on_done(name, stage(*args[name]))
