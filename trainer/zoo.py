@@ -224,7 +224,8 @@ def _run_stage(stage, folds_of, args: dict[str, tuple], jobs: int, out: Path, ca
         _run_tasks({n: (stage, *a) for n, a in args.items()}, 1, out, on_done, what)
         return
     # A finished fold needs no worker: the stage reads it as it would without workers.
-    runs = {n: [r for r in folds_of(*a) if finished_fold(r[2] / r[3]) is None] for n, a in args.items()}
+    runs = {n: [(cfg, corpora, where, fold) for cfg, corpora, where, fold in folds_of(*a)
+                if finished_fold(where / fold) is None] for n, a in args.items()}
     left = {n: len(r) for n, r in runs.items()}
 
     def fold_done(key: str, _) -> None:
