@@ -89,9 +89,12 @@ def scan(blocks: Iterable[np.ndarray], rate: int, gate, trim_top_db: float | Non
 
 
 def read_file_windows(blocks: Iterable[np.ndarray], predictor: Predictor, windows: list[tuple[int, int]],
-                      skip: set[int] = frozenset()) -> list[np.ndarray | None]:
+                      skip: set[int] = frozenset(), voice=None, read=None) -> list[np.ndarray | None]:
     """Probabilities for each window [start, end) of a signal given in blocks (None for those in
-    `skip`); only the audio the pending windows still need is held."""
+    `skip`), normalised by `voice` where the model adapts; `read` replaces the reading (pieces ->
+    rows: `Predictor.pooled` for a voice's statistics). Only the audio the pending windows still
+    need is held."""
+    read = read or (lambda pieces: predictor.probabilities(pieces, voice))
     model_window = predictor.model_window
     jobs = sorted(((s, e, k) for k, (ws, we) in enumerate(windows) if k not in skip
                    for s, e in model_pieces(ws, we, model_window)))
@@ -101,7 +104,7 @@ def read_file_windows(blocks: Iterable[np.ndarray], predictor: Predictor, window
 
     def flush() -> None:
         if batch:
-            probs = predictor.probabilities(np.stack([loop_to_length(x, model_window) for _, x in batch]))
+            probs = read(np.stack([loop_to_length(x, model_window) for _, x in batch]))
             for (k, _), p in zip(batch, probs):
                 rows[k].append(p)
             batch.clear()
@@ -130,10 +133,19 @@ class FileReading:
     shortfall: str | None
 
 
+def _speech(sc: FileScan, windows: list[tuple[int, int]], settings: AnalysisSettings, gated: bool, rate: int):
+    """(speech fraction, speech?) per window: a window reads speech when it holds at least
+    min_speech_s of it (the live view's rule too)."""
+    counts = [speech_frames(sc.decisions, sc.frame, s, e) if gated else (1, 1) for s, e in windows]
+    fractions = [voiced / max(1, total) for voiced, total in counts]
+    return fractions, [not gated or voiced * sc.frame / rate >= settings.min_speech_s - 1e-9 for voiced, _ in counts]
+
+
 def analyse_file(path: str | Path, predictor: Predictor, settings: AnalysisSettings = AnalysisSettings(),
-                 timeline: bool = False, gate=None, consumers=()) -> FileReading:
+                 timeline: bool = False, gate=None, consumers=(), voice=None) -> FileReading:
     """The whole file (trimmed as the bundle says) and, with `timeline`, sliding windows over it
-    (untrimmed, the last one ending at the end); the gate judges each. Two passes of decoding."""
+    (untrimmed, the last one ending at the end); the gate judges each; `voice`: a voice's
+    adaptation state (serapp.adaptation) where the model adapts. Two passes of decoding."""
     rate = predictor.sample_rate
     gate = (gate or make_gate(settings, rate)) if settings.gate else None
     first = AudioStream(path, rate)
@@ -146,12 +158,31 @@ def analyse_file(path: str | Path, predictor: Predictor, settings: AnalysisSetti
         w = max(1, int(round(settings.window_for(predictor) * rate)))
         h = max(1, int(round(settings.hop_s * rate)))
         windows += [(s, min(s + w, n)) for s in window_starts(n, w, h)]
-    counts = [speech_frames(sc.decisions, sc.frame, s, e) if gate is not None else (1, 1) for s, e in windows]
-    fractions = [voiced / max(1, total) for voiced, total in counts]
-    # A window reads speech when it holds at least min_speech_s of it (the live view's rule too).
-    speech = [gate is None or voiced * sc.frame / rate >= settings.min_speech_s - 1e-9 for voiced, _ in counts]
+    fractions, speech = _speech(sc, windows, settings, gate is not None, rate)
     skip = {k for k in range(len(windows)) if not speech[k]}
-    probs = read_file_windows(AudioStream(path, rate), predictor, windows, skip)
+    probs = read_file_windows(AudioStream(path, rate), predictor, windows, skip, voice)
     readings = [reading(predictor, p, s / rate, e / rate, f, ok)
                 for (s, e), p, f, ok in zip(windows, probs, fractions, speech)]
     return FileReading(Path(path), n / rate, readings[0], readings[1:], sc.shortfall)
+
+
+ADAPT_HOP_S = 0.5  # the hop of the windows a voice's statistics are taken over (as in training)
+
+
+def adapt_to_file(path: str | Path, predictor: Predictor, voice, settings: AnalysisSettings = AnalysisSettings(),
+                  gate=None) -> int:
+    """Add a file's speech windows (the model's length, at ADAPT_HOP_S, untrimmed) to `voice`;
+    returns how many windows it added. Labels are never needed."""
+    rate = predictor.sample_rate
+    gate = (gate or make_gate(settings, rate)) if settings.gate else None
+    first = AudioStream(path, rate)
+    sc = scan(first, rate, gate, None)
+    w = predictor.model_window
+    windows = [(s, min(s + w, sc.n_samples)) for s in window_starts(sc.n_samples, w, int(round(ADAPT_HOP_S * rate)))]
+    _, speech = _speech(sc, windows, settings, gate is not None, rate)
+    rows = read_file_windows(AudioStream(path, rate), predictor, windows,
+                             {k for k in range(len(windows)) if not speech[k]}, read=predictor.pooled)
+    kept = [r for r in rows if r is not None]
+    if kept:
+        voice.update(np.stack(kept))
+    return len(kept)

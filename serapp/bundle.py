@@ -239,9 +239,10 @@ def read_bundle_meta(path: str | os.PathLike) -> BundleMeta:
     return _parse_meta(path, _read_header(path, data))
 
 
-# Batch norm's running statistics are stored beside the weights but are not parameters (the
-# registry's models register no other buffers; a test holds the count to the model's own).
-_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+# Batch norm's running statistics, a speech-encoder head's population statistics and Whisper's
+# position table are stored beside the weights but are not parameters (a test holds the count to
+# the model's own).
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "norm_mean", "norm_std", "positional_embedding")
 
 
 def read_bundle_summary(path: str | os.PathLike) -> tuple[BundleMeta, int]:
@@ -283,8 +284,9 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
         model = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
     except (ValueError, TypeError, OSError) as exc:  # an external part (a speech encoder) missing or different
         raise BundleError(path, _first_line(exc)) from None
+    expected = model.state_dict()
     for name, t in tensors.items():
-        want = model.state_dict()[name]
+        want = expected[name]
         if t.dtype != want.dtype:
             raise BundleError(path, f"tensor {name!r} is {t.dtype} in the file, the model expects {want.dtype}")
     model.load_state_dict(tensors, strict=True)

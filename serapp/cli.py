@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"timeline hop in seconds (default 0.5, at least {MIN_HOP_S:g}; needs --window)")
     p.add_argument("--no-gate", action="store_true",
                    help="read every file and window, even without speech (default: they read 'no speech')")
+    p.add_argument("--adapt", nargs="+", metavar="FILE|DIR",
+                   help="these files are one speaker: learn that voice's statistics from their speech first (no labels "
+                        "needed), then read every file with them (a model that adapts, such as the bundled one)")
     b = sub.add_parser("bench-report", help="score listening-test answer files (people, agreement, a model)",
                        description="Accuracy and UA per rater and pooled, confusion, Fleiss' kappa, and "
                                    "optionally a model on exactly the same clips.")
@@ -193,6 +196,12 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"serapp: {path}: cannot read this folder ({reason}); its files were not analysed", file=sys.stderr)
         failed += 1
 
+    voice = None
+    if args.adapt:
+        voice = _adapt(args.adapt, predictor, settings, gate, unreadable)
+        if voice is None:
+            return 2 if not predictor.adapts else 1
+
     for given in args.paths:
         files = list(iter_audio_files([given], on_error=unreadable))
         if not files and Path(given).is_dir():
@@ -201,7 +210,7 @@ def run_predict(args: argparse.Namespace) -> int:
         for path in files:
             t0 = time.perf_counter()
             try:
-                fr = analyse_file(path, predictor, settings, timeline=args.window is not None, gate=gate)
+                fr = analyse_file(path, predictor, settings, timeline=args.window is not None, gate=gate, voice=voice)
             except SerappError as exc:
                 print(f"serapp: {exc}", file=sys.stderr)
                 failed += 1
@@ -218,6 +227,30 @@ def run_predict(args: argparse.Namespace) -> int:
                 result["segments"] = [s.to_dict() for s in fr.segments]
             writer.write(result, fr.segments)
     return 1 if failed else 0
+
+
+def _adapt(paths: list[str], predictor, settings: AnalysisSettings, gate, unreadable):
+    """A voice's adaptation state from the speech of `paths` (one speaker); None, said, when the
+    model cannot adapt or no speech was found."""
+    from serapp.analysis import adapt_to_file
+    from serapp.audio.io import iter_audio_files
+
+    if not predictor.adapts:
+        print(f"serapp: --adapt: the model {predictor.path.name if predictor.path else ''} does not adapt to a voice "
+              "(it has no speaker normalisation)", file=sys.stderr)
+        return None
+    voice = predictor.new_voice()
+    for path in iter_audio_files(paths, on_error=unreadable):
+        try:
+            adapt_to_file(path, predictor, voice, settings, gate)
+        except SerappError as exc:
+            print(f"serapp: --adapt: {exc}", file=sys.stderr)
+    if not voice.adapted:
+        print(f"serapp: --adapt: no speech found in {', '.join(paths)}: nothing to adapt to", file=sys.stderr)
+        return None
+    print(f"serapp: adapted to the voice in {', '.join(paths)}: {voice.windows} speech windows "
+          f"(about {voice.seconds:.0f} s)", file=sys.stderr)
+    return voice
 
 
 def _display_problem() -> str | None:

@@ -25,10 +25,13 @@ CORPUS_LICENCES = {
     "urdu": "research purposes only (URDU dataset, Latif et al. 2018, arXiv 1812.10411)",
     "turev-db": "CC BY-NC-ND 4.0 (TurEV-DB, Canpolat et al. 2020; its repository's licence file says GPL-3.0, "
                 "the stricter terms are followed): non-commercial use, no derivatives",
+    "ased": "research use (ASED v1, Retta et al., ACM TALLIP 2022; no licence file, the authors ask that the paper "
+            "be cited): treated as non-commercial research use",
+    "emovo": "research use with acknowledgement of the authors (EMOVO, Costantini et al., LREC 2014)",
 }
 
 CORPUS_TITLES = {"ravdess": "RAVDESS", "crema-d": "CREMA-D", "tess": "TESS", "emodb": "EMO-DB",
-                 "savee": "SAVEE", "emovo": "EMOVO", "nemo": "nEMO", "urdu": "URDU", "turev-db": "TurEV-DB",
+                 "savee": "SAVEE", "emovo": "EMOVO", "nemo": "nEMO", "urdu": "URDU", "turev-db": "TurEV-DB", "ased": "ASED",
                  "folders": "folder-per-label corpus", "manifest": "CSV manifest"}
 
 
@@ -59,6 +62,7 @@ NEMO_EMOTIONS = {"anger": "angry", "fear": "fearful", "happiness": "happy", "neu
                  "sadness": "sad", "surprised": "surprised"}
 URDU_EMOTIONS = {"A": "angry", "H": "happy", "N": "neutral", "S": "sad"}
 TUREV_EMOTIONS = {"kz": "angry", "sk": "calm", "mt": "happy", "hl": "sad"}
+ASED_EMOTIONS = {"n": "neutral", "f": "fearful", "h": "happy", "s": "sad", "a": "angry"}
 
 _RAVDESS_RE = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _CREMA_RE = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
@@ -69,6 +73,7 @@ _EMOVO_RE = re.compile(r"^([a-z]{3})-([fm]\d)-([a-z]\d)$")
 _NEMO_RE = re.compile(r"^([A-Z]{2}\d)_([a-z]+)_(\d+)$")
 _URDU_RE = re.compile(r"^S([MF])(\d+)_F(\d+)_([AHNS])(\d+)$")
 _TUREV_RE = re.compile(r"^(\d+)_([a-z]{2})_(.+)$")
+_ASED_RE = re.compile(r"^([nfhsaNFHSA])(\d)-(\d\d)-(\d\d)-(0[12])-(\d\d)$")
 
 
 def _parse_ravdess(path: Path):
@@ -122,7 +127,7 @@ def _parse_emovo(path: Path):
     if not m or m.group(1) not in EMOVO_EMOTIONS:
         return None
     emo, speaker, sentence = m.groups()
-    return EMOVO_EMOTIONS[emo], speaker, (("sentence", sentence),)
+    return EMOVO_EMOTIONS[emo], speaker, (("sentence", sentence), ("sex", "female" if speaker[0] == "f" else "male"))
 
 
 def _parse_nemo(path: Path):
@@ -153,6 +158,18 @@ def _parse_turev(path: Path):
     return TUREV_EMOTIONS[code], speaker, (("word", word),)
 
 
+def _parse_ased(path: Path):
+    """`<e><N>-<ss>-<rr>-<gg>-<kk>`, e.g. a5-03-01-02-50: angry, sentence 3, first take, speaker 50.
+    The speaker is `kk`: five files carry another gender code than the rest of their speaker's,
+    so the speaker's sex comes from the majority of their files (`ased_speaker_sex`)."""
+    m = _ASED_RE.match(path.stem)
+    if not m:
+        return None
+    emo, _, sentence, repetition, sex, speaker = m.groups()
+    return (ASED_EMOTIONS[emo.lower()], speaker,
+            (("sentence", sentence), ("repetition", repetition), ("sex", "female" if sex == "01" else "male")))
+
+
 def _parse_folder_label(path: Path):
     name = path.parent.name.lower()
     if name in NO_COUNTERPART:
@@ -171,6 +188,7 @@ NAMED_PARSERS: dict[str, Callable] = {
     "nemo": _parse_nemo,
     "urdu": _parse_urdu,
     "turev-db": _parse_turev,
+    "ased": _parse_ased,
     "folders": _parse_folder_label,  # last: it accepts any folder named like a label
 }
 
@@ -191,5 +209,17 @@ def nemo_speaker_sex(root: Path) -> dict[str, str]:
     return out
 
 
-# Side tables some corpora ship beside their audio: corpus -> function(root) -> {speaker: sex}.
-SPEAKER_SEX_TABLES: dict[str, Callable[[Path], dict[str, str]]] = {"nemo": nemo_speaker_sex}
+def ased_speaker_sex(root: Path) -> dict[str, str]:
+    """Speaker -> the sex most of their file names give (five ASED files disagree with the rest)."""
+    from collections import Counter
+
+    votes: dict[str, Counter] = {}
+    for path in root.rglob("*"):
+        parsed = _parse_ased(path) if path.is_file() else None
+        if parsed is not None:
+            votes.setdefault(parsed[1], Counter())[dict(parsed[2])["sex"]] += 1
+    return {speaker: c.most_common(1)[0][0] for speaker, c in votes.items()}
+
+
+# Side tables: corpus -> function(root) -> {speaker: sex} (nEMO's data.tsv, ASED's majority vote).
+SPEAKER_SEX_TABLES: dict[str, Callable[[Path], dict[str, str]]] = {"nemo": nemo_speaker_sex, "ased": ased_speaker_sex}

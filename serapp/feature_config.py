@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FEATURE_KINDS = ("logmel", "mfcc", "waveform")  # waveform: the samples themselves (speech encoders)
+# waveform: the samples themselves (speech encoders); whisper: Whisper's own log-mel (its encoder's input)
+FEATURE_KINDS = ("logmel", "mfcc", "waveform", "whisper")
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class FrontEndConfig:
     fmax: float | None = None  # None: Nyquist
     log_floor: float = 1e-10  # power floor before the log: -100 dB
     normalize: bool = False  # per-utterance mean/variance per band (needs the whole window)
-    kind: str = "logmel"  # "logmel" (dB), "mfcc", or "waveform" (1 feature: the samples; normalize per window)
+    kind: str = "logmel"  # "logmel" (dB), "mfcc", "waveform" (1 feature: the samples) or "whisper"
     n_mfcc: int = 40
 
     def __post_init__(self):
@@ -53,6 +54,8 @@ class FrontEndConfig:
             raise ValueError("hop_length must be in (0, n_fft]")
         if self.kind == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
             raise ValueError("n_mfcc must be in (0, n_mels]")
+        if self.kind == "whisper" and (self.sample_rate, self.n_fft, self.win_length, self.hop_length) != (16000, 400, 400, 160):
+            raise ValueError("Whisper's log-mel is 16 kHz with n_fft = win_length = 400 and hop_length = 160")
 
     @property
     def n_features(self) -> int:
@@ -66,6 +69,8 @@ class FrontEndConfig:
         """Frames the centred (batch) form gives for a signal of n_samples (samples, for "waveform")."""
         if self.kind == "waveform":
             return n_samples
+        if self.kind == "whisper":  # reflect-padded and the last frame dropped, as Whisper does
+            return n_samples // self.hop_length
         padded = n_samples + 2 * (self.n_fft // 2)
         return 1 + (padded - self.n_fft) // self.hop_length if padded >= self.n_fft else 0
 

@@ -98,7 +98,22 @@ class FrontEnd(nn.Module):
         """Log-mel in dB (..., n_mels, frames), floored at `log_floor`."""
         return 10.0 * torch.log10(self.mel_power(waveform, center).clamp_min(self.config.log_floor))
 
+    def whisper_log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Whisper's input, as openai-whisper computes it: reflect padding, the last frame dropped,
+        log10 floored 8 below the window's maximum, scaled by (x + 4) / 4."""
+        c = self.config
+        lead = waveform.shape[:-1]
+        flat = waveform.reshape(-1, waveform.shape[-1])
+        spec = torch.stft(flat, n_fft=c.n_fft, hop_length=c.hop_length, window=self.window.to(flat.dtype),
+                          center=True, pad_mode="reflect", return_complex=True)[..., :-1]
+        mel = torch.matmul(self.mel_fb.to(flat.dtype), spec.real.square() + spec.imag.square())
+        log = torch.log10(mel.clamp_min(1e-10))
+        log = torch.maximum(log, log.amax(dim=(-2, -1), keepdim=True) - 8.0)
+        return ((log + 4.0) / 4.0).reshape(*lead, c.n_mels, log.shape[-1])
+
     def forward(self, waveform: torch.Tensor, center: bool = True) -> torch.Tensor:
+        if self.config.kind == "whisper":
+            return self.whisper_log_mel(waveform)
         if self.config.kind == "waveform":
             features = waveform.unsqueeze(-2)
             return normalize_features(features) if self.config.normalize else features

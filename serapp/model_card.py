@@ -19,7 +19,8 @@ def _pct(x) -> str:
 
 def _features(meta: BundleMeta) -> str:
     f = meta.frontend
-    kind = {"logmel": f"{f.n_mels} log-mel bands", "mfcc": f"{f.n_mfcc} MFCCs", "waveform": "the waveform"}
+    kind = {"logmel": f"{f.n_mels} log-mel bands", "mfcc": f"{f.n_mfcc} MFCCs", "waveform": "the waveform",
+            "whisper": f"Whisper's {f.n_mels}-band log-mel"}
     what = kind.get(f.kind, f.kind)
     return (f"{what} at {f.sample_rate} Hz, {1000 * f.hop_length / f.sample_rate:g} ms hop, "
             f"{meta.window_s:g} s windows" + (", normalised per window" if f.normalize else ""))
@@ -78,6 +79,12 @@ def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int
              f"features: {_features(meta)}"]
     if meta.hparams.get("encoder_dir"):
         lines.append(f"speech encoder: {meta.hparams['encoder_dir']} (this folder must be on the machine that runs it)")
+    if meta.hparams.get("backbone") == "whisper":
+        lines.append(f"speech encoder: Whisper base's audio encoder, its first {meta.hparams.get('blocks')} blocks, frozen, "
+                     "inside this bundle; " + t.get("encoder_licence", "MIT licence, Copyright (c) 2022 OpenAI"))
+    if meta.hparams.get("speaker_norm"):
+        lines.append("adapts to a voice: features normalised by the speaker's statistics (the population's until "
+                     "it has heard the voice; serapp predict --adapt FILES)")
     if t.get("corpora"):
         lines.append("trained on:")
         lines += [_corpus_line(c) for c in t["corpora"]]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from serapp.adaptation import PRIOR_WINDOWS, VoiceState
 from serapp.audio.io import load_audio, resample, trim_silence
 from serapp.bundle import (  # noqa: F401
     DEFAULT_BUNDLE_NAME,
@@ -130,19 +131,45 @@ class Predictor:
     def window_s(self) -> float:
         return float(self.meta.window_s)
 
+    @property
+    def adapts(self) -> bool:
+        """Whether the model normalises by a voice's statistics (and so can adapt to one)."""
+        return bool(getattr(self.model, "speaker_norm", False))
+
+    def new_voice(self, hop_s: float = 0.5) -> VoiceState | None:
+        """A fresh adaptation state at the cold start (None for a model that does not adapt)."""
+        if not self.adapts:
+            return None
+        return VoiceState(self.model.norm_mean.cpu().numpy(), self.model.norm_std.cpu().numpy(),
+                          float(getattr(self.model, "prior_windows", PRIOR_WINDOWS)), hop_s)
+
     @torch.no_grad()
-    def probabilities(self, windows: np.ndarray) -> np.ndarray:
-        """(n, samples) at the model's rate -> (n, n_labels) probabilities. Records stage times."""
+    def probabilities(self, windows: np.ndarray, voice: VoiceState | None = None) -> np.ndarray:
+        """(n, samples) at the model's rate -> (n, n_labels) probabilities, normalised by `voice`'s
+        statistics where the model adapts (None: the population's). Records stage times."""
         windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
         with self._lock:
             t0 = time.perf_counter()
             feats = self.frontend(torch.from_numpy(windows).to(self.device))
             _synchronize(self.device)  # so the stage times are real on asynchronous devices
             t1 = time.perf_counter()
-            probs = torch.softmax(self.model(feats).float(), dim=-1).cpu().numpy()
+            if voice is not None and self.adapts:
+                mean, std = (torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in voice.statistics())
+                logits = self.model.classify(self.model.pooled(feats), mean, std)
+            else:
+                logits = self.model(feats)
+            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             t2 = time.perf_counter()
         self._local.timing = {"features_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3}
         return probs
+
+    @torch.no_grad()
+    def pooled(self, windows: np.ndarray) -> np.ndarray:
+        """(n, samples) -> the encoder's pooled features (n, layers, size): what a voice's
+        statistics are taken over."""
+        windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
+        with self._lock:
+            return self.model.pooled(self.frontend(torch.from_numpy(windows).to(self.device))).float().cpu().numpy()
 
     def _prepare(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
         samples = np.asarray(waveform, dtype=np.float32)
@@ -164,7 +191,7 @@ class Predictor:
             samples, _ = trim_silence(samples, self.sample_rate, self.meta.trim_top_db)
         return self._as_dict(self.predict_prepared(samples))
 
-    def predict_prepared(self, samples: np.ndarray) -> np.ndarray:
+    def predict_prepared(self, samples: np.ndarray, voice: VoiceState | None = None) -> np.ndarray:
         """Probabilities (n_labels,) for one window of mono samples at the model's rate: the mean
         over its model-length pieces (`model_pieces`). The one reading rule of the trainer, the
         live view, the file view and `serapp predict`."""
@@ -173,7 +200,8 @@ class Predictor:
         spans = model_pieces(0, samples.size, window)
         out = []
         for i in range(0, len(spans), _BATCH_WINDOWS):
-            out.append(self.probabilities(np.stack([loop_to_length(samples[s:e], window) for s, e in spans[i : i + _BATCH_WINDOWS]])))
+            out.append(self.probabilities(np.stack([loop_to_length(samples[s:e], window)
+                                                    for s, e in spans[i : i + _BATCH_WINDOWS]]), voice))
         return np.concatenate(out).mean(axis=0)
 
     def window_cost_ms(self, runs: int = 3) -> float:

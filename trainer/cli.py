@@ -76,6 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="applied to both recipes, e.g. --set train.device=\"cuda\" (repeatable)")
     k.add_argument("--cache-dir", metavar="DIR")
     k.add_argument("--no-cache", action="store_true")
+    w = sub.add_parser("encoder-table", help="the encoder recipe leave-one-corpus-out, cold and adapted to each "
+                                             "voice, clip and window UA, and the EmoBox folds: the README's tables")
+    w.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="a corpus (repeatable)")
+    w.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora the config lists")
+    w.add_argument("--config", default=str(CONFIGS / "whisper.toml"), metavar="TOML",
+                   help="the encoder recipe (default: the whisper config)")
+    w.add_argument("--encoder-dir", default="../shared/models/whisper-base", metavar="DIR",
+                   help="the folder holding the encoder's published weights (encoder.safetensors)")
+    w.add_argument("--emobox-folds", nargs="*", default=["1", "2", "3", "4", "5", "6"], metavar="K",
+                   help="EmoBox RAVDESS folds to run (default: all 6; none: skip)")
+    w.add_argument("--reference", default="docs/results/crosscorpus.json", metavar="JSON",
+                   help="the CRNN recipe's cross-corpus figures shown beside the new ones")
+    w.add_argument("--out", default="runs/encoder-table", metavar="DIR", help="each fold's figures (kept; rerun resumes)")
+    w.add_argument("--results", default="docs/results/encoder.json", metavar="JSON")
+    w.add_argument("--readme", default="README.md", metavar="FILE", help="where the tables go, between markers")
+    w.add_argument("--render-only", action="store_true", help="redraw the README tables from --results; no training")
+    w.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="a config override (repeatable)")
+    w.add_argument("--cache-dir", metavar="DIR")
+    w.add_argument("--no-cache", action="store_true")
     z = sub.add_parser("zoo", help="every architecture on the same footing: the model-zoo table in the README")
     z.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="RAVDESS (and, for --cross-corpus, the others)")
     z.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora by name")
@@ -210,6 +229,25 @@ def _crosscorpus(args, argv: list[str]) -> None:
     _publish(args, crosscorpus.render_markdown(results, results.get("reference_emobox")))
 
 
+def _encoder_table(args, argv: list[str]) -> None:
+    from trainer import encoder_table
+
+    def compute(save) -> dict:
+        cfg = load_config(args.config, [*args.set, f"model.encoder_dir={json.dumps(args.encoder_dir)}"])
+        corpora = _all_corpora(args, cfg.corpora)
+        ref = Path(args.reference)
+        reference = json.loads(ref.read_text()) if ref.is_file() else None
+        results = encoder_table.run_encoder_table(cfg, corpora, Path(args.out), _cache_dir(args), args.emobox_folds,
+                                                  lambda r: save({**r, "reference": reference}))
+        return {**results, "reference": reference}
+
+    from trainer.crosscorpus import write_results
+
+    results = _figures(args, argv, compute, write_results)
+    _publish(args, encoder_table.render_markdown(results, results.get("reference")), encoder_table.START,
+             encoder_table.END)
+
+
 def _zoo(args, argv: list[str]) -> None:
     from trainer import zoo
 
@@ -277,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                 print("  recall: " + "  ".join(f"{k} {100 * v:.0f}%" for k, v in m["per_class_recall"].items()))
         elif args.command == "crosscorpus":
             _crosscorpus(args, sys.argv[1:] if argv is None else list(argv))
+        elif args.command == "encoder-table":
+            _encoder_table(args, sys.argv[1:] if argv is None else list(argv))
         elif args.command == "zoo":
             _zoo(args, sys.argv[1:] if argv is None else list(argv))
         elif args.command == "export":

@@ -74,6 +74,8 @@ def _build(raw: dict, where: str) -> TrainConfig:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)} (known: {', '.join(sorted(_SECTIONS))})")
     model = dict(raw.get("model", {}))
     top = {**raw.get("data", {}), **raw.get("train", {})}
+    if top.get("trim_top_db") is False:  # TOML has no null: false reads the audio untrimmed
+        top["trim_top_db"] = None
     bad = sorted(set(top) - _TOP)
     if bad:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(bad)}")

@@ -31,7 +31,7 @@ from trainer.config import TrainConfig
 
 START, END = "<!-- crosscorpus:start -->", "<!-- crosscorpus:end -->"
 LANGUAGES = {"ravdess": "English", "tess": "English", "nemo": "Polish", "urdu": "Urdu", "turev-db": "Turkish",
-             "crema-d": "English", "emodb": "German", "savee": "English", "emovo": "Italian"}
+             "crema-d": "English", "emodb": "German", "savee": "English", "emovo": "Italian", "ased": "Amharic"}
 
 
 def _log(text: str) -> None:

@@ -37,10 +37,13 @@ class ClipSet:
     groups: list[str] = field(default_factory=list)  # corpus name per clip ("" when unknown)
     label_sets: dict[str, list[str]] = field(default_factory=dict)  # corpus -> the labels it has
     labels: list[str] = field(default_factory=list)  # what the targets index
+    speakers: list[str] = field(default_factory=list)  # "corpus/speaker" per clip ("" when unknown)
 
     def __post_init__(self):
         if not self.groups:
             self.groups = [""] * len(self.clips)
+        if not self.speakers:
+            self.speakers = [""] * len(self.clips)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -97,6 +100,7 @@ class Data:
 
     def __init__(self, corpora: Corpus | list[Corpus], cfg, cache_dir: Path | None):
         self.corpora = [corpora] if isinstance(corpora, Corpus) else list(corpora)
+        self.cache_dir = cache_dir  # also where a frozen encoder's outputs are cached
         names = [c.name for c in self.corpora]
         if len(set(names)) != len(names):
             raise CorpusError(f"a corpus is given twice: {', '.join(names)}")
@@ -139,7 +143,8 @@ class Data:
         kept = [r for r in records if r.label in self.label_sets.get(r.corpus, ()) and r.label in labels
                 and r.path in self.audio]
         return ClipSet([self.audio[r.path] for r in kept], [labels.index(r.label) for r in kept],
-                       [r.corpus for r in kept], {g: list(v) for g, v in self.label_sets.items()}, labels)
+                       [r.corpus for r in kept], {g: list(v) for g, v in self.label_sets.items()}, labels,
+                       [f"{r.corpus}/{r.speaker}" if r.speaker is not None else "" for r in kept])
 
     def clips_of(self, corpus: Corpus) -> int:
         return sum(1 for r in corpus.records if r.path in self.audio)

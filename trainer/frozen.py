@@ -1,70 +1,284 @@
 """Training the head of a frozen pretrained speech encoder, in minutes on a CPU.
 
-The encoder never changes, so each clip's per-layer averages are computed once: for every
-model-length piece of the clip (as the app reads it, `model_pieces`), the mean over time of
-every layer's output. The head (the layers' weighting and a small classifier) then trains on
-those numbers alone, seconds an epoch. No waveform augmentation here: the encoder's features
-are fixed, which is the point. Validation scores each clip as the app would (the mean of its
-pieces' probabilities, the one scoring rule) and picks the epoch, as in the main loop.
+The encoder never changes, so its output is computed once per window and cached on disk:
+each clip is cut into the windows the app reads (`window_starts` at `hop_s`, the model's
+length, untrimmed, so silence at the edges is in them as it is live), each read as the app
+reads it (a piece looped to the model's length), pooled per layer over time
+(`model.pooled`). The speech gate's verdict on each window is kept beside it. The cache is
+keyed by the audio's bytes, the encoder's weights and the windowing, one file per corpus, so
+every protocol over the same corpora costs one extraction, and an interrupted extraction
+resumes where it stopped.
+
+The head (speaker normalisation, the layers' weighting, a small classifier) then trains on
+those numbers alone, seconds an epoch. Each training speaker's features are z-scored by that
+speaker's own statistics; the population's go into the bundle as the cold start.
+Validation scores each clip as the app would (the mean of its pieces' probabilities, the one
+scoring rule), with the population's statistics, and picks the epoch.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from serapp.predictor import loop_to_length, model_pieces
+from serapp.adaptation import mean_and_std
+from serapp.analysis import speech_frames
+from serapp.bundle import tensors_digest
+from serapp.files import WriteError, write_atomically
+from serapp.predictor import loop_to_length, model_pieces, window_starts
 from trainer.data import ClipSet
 
+HOP_S = 0.5  # windows for training and window scores: `serapp predict --window W --hop 0.5`
+MIN_SPEECH_S = 0.1  # as serapp.settings.AnalysisSettings: a window with less reads "no speech"
+_SAVE_EVERY = 400  # clips between saves of a growing cache (an interrupted extraction resumes)
 
-@torch.no_grad()
-def clip_layer_means(model, frontend, clips: list[np.ndarray], window: int, device, batch: int = 8,
-                     desc: str = "encoder") -> list[torch.Tensor]:
-    """Per clip, a (pieces, layers, width) tensor of the encoder's per-layer time averages."""
-    model.eval()
-    out = []
-    for clip in tqdm(clips, desc=desc, unit="clip", file=sys.stderr, disable=None, leave=False):
-        pieces = [loop_to_length(clip[s:e], window) for s, e in model_pieces(0, clip.size, window)]
+
+@dataclass
+class Windows:
+    """The cached windows of a list of clips, concatenated."""
+
+    feats: np.ndarray  # (windows, layers, size) float16
+    clip: np.ndarray  # index of the clip each window belongs to
+    start: np.ndarray  # samples
+    end: np.ndarray
+    speech_s: np.ndarray  # seconds of speech the gate found in the window (inf: not gated)
+    piece: np.ndarray  # bool: one of the whole-clip reading's pieces (`model_pieces`)
+    window: np.ndarray  # bool: one of the sliding windows (`window_starts` at the hop)
+
+    def select(self, mask: np.ndarray) -> "Windows":
+        return Windows(*(getattr(self, f)[mask] for f in Windows.__dataclass_fields__))
+
+    @property
+    def speech(self) -> np.ndarray:
+        return self.speech_s >= MIN_SPEECH_S - 1e-9
+
+
+def clip_spans(n: int, window: int, hop: int) -> tuple[list[tuple[int, int]], list[bool], list[bool]]:
+    """The spans to read for a clip of n samples: its sliding windows and its whole-clip pieces
+    (with hop dividing half the model window, the pieces are among the windows)."""
+    wins = [(s, min(s + window, n)) for s in window_starts(n, window, hop)]
+    pieces = model_pieces(0, n, window)
+    spans = list(dict.fromkeys(wins + pieces))
+    return spans, [s in pieces for s in spans], [s in wins for s in spans]
+
+
+def _clip_key(clip: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(clip, np.float32).tobytes(), digest_size=16).hexdigest()
+
+
+class WindowCache:
+    """Pooled encoder features per window, on disk per corpus, keyed by the clips' bytes."""
+
+    def __init__(self, model, frontend, window: int, hop: int, cache_dir: Path | None, device, gate: bool = True):
+        self.model, self.frontend, self.window, self.hop, self.device = model, frontend, window, hop, device
+        self.gate = gate
+        encoder = model.speech_encoder.state_dict()
+        params = {"v": 1, "encoder": tensors_digest(encoder), "pooling": model.pooling, "window": window, "hop": hop,
+                  "frontend": frontend.config.to_dict(), "gate": gate}
+        self.tag = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.entries: dict[str, dict[str, dict]] = {}
+
+    def _path(self, group: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / f"encoder-{self.tag}-{group or 'clips'}.npz"
+
+    def _load(self, group: str) -> dict[str, dict]:
+        if group in self.entries:
+            return self.entries[group]
+        found: dict[str, dict] = {}
+        path = self._path(group)
+        if path is not None and path.is_file():
+            try:
+                with np.load(path) as z:
+                    keys, bounds = z["keys"], z["bounds"]
+                    arrays = {k: z[k] for k in ("feats", "start", "end", "speech_s", "piece", "window")}
+                for i, key in enumerate(keys):
+                    a, b = bounds[i], bounds[i + 1]
+                    found[str(key)] = {k: v[a:b] for k, v in arrays.items()}
+            except (OSError, KeyError, ValueError, IndexError):
+                print(f"encoder cache {path} is damaged; computing it again", file=sys.stderr)
+                found = {}
+        self.entries[group] = found
+        return found
+
+    def _save(self, group: str) -> None:
+        path = self._path(group)
+        if path is None:
+            return
+        found = self.entries[group]
+        keys = list(found)
+        bounds = np.concatenate([[0], np.cumsum([len(found[k]["start"]) for k in keys])]).astype(np.int64)
+        arrays = {k: np.concatenate([found[key][k] for key in keys]) for k in ("feats", "start", "end", "speech_s", "piece", "window")}
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, keys=np.array(keys), bounds=bounds, **arrays)
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, write)
+        except (WriteError, OSError) as exc:  # the cache only saves time
+            print(f"encoder outputs not cached ({exc}); the next run computes them again", file=sys.stderr)
+
+    @torch.no_grad()
+    def _compute(self, clip: np.ndarray, gate) -> dict:
+        spans, piece, win = clip_spans(clip.size, self.window, self.hop)
         rows = []
-        for i in range(0, len(pieces), batch):
-            wave = torch.from_numpy(np.stack(pieces[i : i + batch])).to(device)
-            rows.append(model.layer_means(frontend(wave)).float().cpu())
-        out.append(torch.cat(rows))
+        for i in range(0, len(spans), 8):
+            batch = np.stack([loop_to_length(clip[s:e], self.window) for s, e in spans[i:i + 8]])
+            rows.append(self.model.pooled(self.frontend(torch.from_numpy(batch).to(self.device))).float().cpu())
+        if gate is not None:
+            decisions = gate.frames(clip, reset=True)
+            speech = [speech_frames(decisions, gate.frame, s, e)[0] * gate.frame / 16000 for s, e in spans]
+        else:
+            speech = [math.inf] * len(spans)
+        return {"feats": torch.cat(rows).numpy().astype(np.float16), "start": np.array([s for s, _ in spans], np.int64),
+                "end": np.array([e for _, e in spans], np.int64), "speech_s": np.array(speech, np.float32),
+                "piece": np.array(piece), "window": np.array(win)}
+
+    def windows(self, data: ClipSet, desc: str = "encoder") -> Windows:
+        """Every window of every clip in `data`, computing (and caching) what is missing."""
+        self.model.eval()
+        keys = [_clip_key(c) for c in data.clips]
+        missing = [i for i, (k, g) in enumerate(zip(keys, data.groups)) if k not in self._load(g)]
+        gate = None
+        if missing and self.gate:
+            from serapp.audio.vad import SileroGate
+
+            gate = SileroGate(16000)
+        done_since_save: dict[str, int] = {}
+        for i in tqdm(missing, desc=desc, unit="clip", file=sys.stderr, disable=None or not missing, leave=False):
+            g = data.groups[i]
+            self.entries[g][keys[i]] = self._compute(data.clips[i], gate)
+            done_since_save[g] = done_since_save.get(g, 0) + 1
+            if done_since_save[g] >= _SAVE_EVERY:
+                self._save(g)
+                done_since_save[g] = 0
+        for g, n in done_since_save.items():
+            if n:
+                self._save(g)
+        parts = [self.entries[g][k] for k, g in zip(keys, data.groups)]
+        out = {f: np.concatenate([p[f] for p in parts]) for f in ("feats", "start", "end", "speech_s", "piece", "window")}
+        owner = np.concatenate([np.full(len(p["start"]), i) for i, p in enumerate(parts)]).astype(np.int64)
+        return Windows(out["feats"], owner, out["start"], out["end"], out["speech_s"], out["piece"], out["window"])
+
+
+def training_windows(w: Windows, n_clips: int) -> np.ndarray:
+    """Which windows train: what the app reads, the speech windows; a labelled clip in which the
+    gate heard no speech at all is speech the gate missed, and all its windows train."""
+    heard = np.bincount(w.clip[w.window & w.speech], minlength=n_clips) > 0
+    return w.window & (w.speech | ~heard[w.clip])
+
+
+def speaker_statistics(feats: np.ndarray, speakers: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each speaker's (mean, std) over their windows' features."""
+    return {s: mean_and_std(feats[speakers == s]) for s in np.unique(speakers)}
+
+
+def population_statistics(stats: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The cold start: the mean of the speakers' means, and the root mean of their variances (a
+    typical voice, as the per-speaker normalised training data saw voices)."""
+    means = np.stack([m for m, _ in stats.values()])
+    variances = np.stack([np.square(s) for _, s in stats.values()])
+    return means.mean(axis=0), np.sqrt(variances.mean(axis=0))
+
+
+def normalised(feats: np.ndarray, speakers: np.ndarray, stats: dict) -> np.ndarray:
+    out = np.empty(feats.shape, np.float32)
+    for s, (mean, std) in stats.items():
+        rows = speakers == s
+        out[rows] = (feats[rows] - mean) / std
     return out
 
 
-def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device, progress):
-    """Train `model`'s head on cached encoder outputs; returns (history, best_state, best_epoch)."""
+def clip_probabilities(model, w: Windows, n_clips: int, device, mean=None, std=None) -> np.ndarray:
+    """The whole-clip reading of each clip (the mean of its pieces' probabilities), as the app
+    makes it; `mean`/`std` a voice's statistics (default: the population's)."""
+    pieces = w.select(w.piece)
+    probs = window_probabilities(model, pieces.feats, device, mean, std)
+    out = np.zeros((n_clips, probs.shape[1]))
+    np.add.at(out, pieces.clip, probs)
+    counts = np.bincount(pieces.clip, minlength=n_clips)
+    return out / np.maximum(counts, 1)[:, None]
+
+
+@torch.no_grad()
+def window_probabilities(model, feats: np.ndarray, device, mean=None, std=None) -> np.ndarray:
+    x = torch.from_numpy(np.asarray(feats, np.float32)).to(device)
+    m = None if mean is None else torch.as_tensor(np.asarray(mean), dtype=torch.float32, device=device)
+    s = None if std is None else torch.as_tensor(np.asarray(std), dtype=torch.float32, device=device)
+    model.eval()
+    return torch.softmax(model.classify(x, m, s), dim=-1).cpu().numpy()
+
+
+def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device, progress, cache_dir=None):
+    """Train `model`'s head on the encoder's outputs (cached in `cache_dir` unless None); returns
+    (history, best_state, best_epoch)."""
     from trainer.loop import masked_cross_entropy, score_clips, seeded_generator
 
     window = int(round(cfg.window_s * cfg.frontend.sample_rate))
+    cache = WindowCache(model, frontend, window, int(round(HOP_S * cfg.frontend.sample_rate)),
+                        cache_dir, device,
+                        gate=cfg.frontend.sample_rate == 16000)  # the speech gate works at 16 kHz
     t0 = time.perf_counter()
-    train_means = clip_layer_means(model, frontend, train.clips, window, device, desc="encoder (training clips)")
-    val_means = clip_layer_means(model, frontend, val.clips, window, device, desc="encoder (validation clips)")
-    progress.line(f"encoder outputs of {len(train)} + {len(val)} clips computed once ({time.perf_counter() - t0:.0f} s)")
-    x = torch.cat(train_means).to(device)
-    owner = torch.cat([torch.full((m.shape[0],), i) for i, m in enumerate(train_means)])
-    y = torch.tensor(train.targets)[owner].to(device)
+    tw = cache.windows(train, desc="encoder (training clips)")
+    vw = cache.windows(val, desc="encoder (validation clips)")
+    progress.line(f"encoder outputs of {len(train)} + {len(val)} clips ({len(tw.start)} + {len(vw.start)} windows) "
+                  f"computed once and cached ({time.perf_counter() - t0:.0f} s)")
+    tw = tw.select(training_windows(tw, len(train)))
+    feats = tw.feats.astype(np.float32)
+    if model.speaker_norm:
+        speakers = np.array(train.speakers)[tw.clip]
+        stats = speaker_statistics(feats, speakers)
+        feats = normalised(feats, speakers, stats)
+        pop_mean, pop_std = population_statistics(stats)
+        model.norm_mean.copy_(torch.from_numpy(pop_mean))
+        model.norm_std.copy_(torch.from_numpy(pop_std))
+        # the head sees already normalised features in training: identity statistics
+        ident = (torch.zeros_like(model.norm_mean), torch.ones_like(model.norm_std))
+    else:
+        ident = (None, None)
+    x = torch.from_numpy(feats).to(device)
+    y = torch.tensor(train.targets)[torch.from_numpy(tw.clip)].to(device)
     masks = train.masks()
-    m_all = masks[owner].to(device) if masks is not None else None
+    m_all = masks[torch.from_numpy(tw.clip)].to(device) if masks is not None else None
+    draw = None
+    if cfg.sampling == "balanced":
+        from trainer.data import balanced_weights
+
+        per_clip = balanced_weights(train, cfg.corpus_weights, cfg.corpus_power)
+        n_windows = np.bincount(tw.clip, minlength=len(train))
+        draw = (per_clip[tw.clip] / torch.from_numpy(np.maximum(n_windows, 1)[tw.clip])).float()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     history, best, best_state, best_epoch, bad = [], -1.0, None, 0, 0
+    id_mean = None if ident[0] is None else ident[0].to(device)
+    id_std = None if ident[1] is None else ident[1].to(device)
     for epoch in range(cfg.epochs):
         if bad >= cfg.patience:
             break
         t1 = time.perf_counter()
         model.train()
-        order = torch.randperm(len(x), generator=seeded_generator(cfg.seed, epoch))
+        gen = seeded_generator(cfg.seed, epoch)
+        if draw is None:
+            order = torch.randperm(len(x), generator=gen)
+        else:  # balanced over corpora and their emotions, as the main loop's "balanced" sampling
+            order = torch.multinomial(draw, len(x), replacement=True, generator=gen)
         loss_sum, correct = 0.0, 0
         for b in range(math.ceil(len(order) / cfg.batch_size)):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size].to(device)
-            logits = model.classify(x[idx])
+            logits = model.classify(x[idx], id_mean, id_std)
             loss = masked_cross_entropy(logits, y[idx], None if m_all is None else m_all[idx], cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -72,14 +286,11 @@ def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device
             loss_sum += float(loss) * len(idx)
             scored = logits if m_all is None else logits.masked_fill(~m_all[idx], float("-inf"))
             correct += int((scored.argmax(-1) == y[idx]).sum())
-        model.eval()
-        with torch.no_grad():
-            probs = np.stack([torch.softmax(model.classify(m.to(device)), dim=-1).mean(dim=0).cpu().numpy()
-                              for m in val_means]) if val_means else np.zeros((0, len(train.labels)))
+        probs = clip_probabilities(model, vw, len(val), device) if len(val) else np.zeros((0, len(train.labels)))
         metrics = score_clips(probs, list(train.labels), val)
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, len(x)), "train_acc": correct / max(1, len(x)),
                   "val_loss": metrics["loss"], "val_ua": metrics["ua"], "val_wa": metrics["wa"], "lr": cfg.lr,
-                  "seconds": time.perf_counter() - t1, "train_clips": len(train), "world_size": 1}
+                  "seconds": time.perf_counter() - t1, "train_clips": len(train), "train_windows": len(x), "world_size": 1}
         history.append(record)
         if metrics["ua"] >= best:  # ties go to the later epoch, as in the main loop
             best, best_epoch, bad = metrics["ua"], epoch + 1, 0

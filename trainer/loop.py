@@ -202,7 +202,8 @@ def bundle_meta(cfg: TrainConfig, labels: list[str], hparams: dict, training: di
 
 
 def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str], run_dir: Path,
-                resume: bool = False, stop_after_epochs: int | None = None, verbose: bool = True) -> TrainResult:
+                resume: bool = False, stop_after_epochs: int | None = None, verbose: bool = True,
+                cache_dir: Path | None = None) -> TrainResult:
     rank, world = dist_context()
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
@@ -217,7 +218,7 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
     if getattr(model, "frozen_encoder", False):  # a pretrained encoder stays fixed: train its head on cached outputs
         from trainer.frozen import train_frozen_head
 
-        history, best_state, best_epoch = train_frozen_head(cfg, model, frontend, train, val, device, progress)
+        history, best_state, best_epoch = train_frozen_head(cfg, model, frontend, train, val, device, progress, cache_dir)
         if best_state is not None:
             model.load_state_dict(best_state)
         model.eval()

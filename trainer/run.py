@@ -57,7 +57,7 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
         report.write_json(run_dir / "split.json", {**described, "protocol": split.protocol_note})
     t0 = time.perf_counter()
     result = train_split(cfg, data.clipset(split.train, labels), data.clipset(split.val), labels, run_dir,
-                         resume=resume, stop_after_epochs=stop_after_epochs)
+                         resume=resume, stop_after_epochs=stop_after_epochs, cache_dir=data.cache_dir)
     record = {"fold": split.name, "test_speakers": sorted(split.speakers("test"), key=str), "protocol": split.protocol_note,
               "best_epoch": result.best_epoch, "val": _brief(result.val_metrics),
               "train_seconds": round(time.perf_counter() - t0, 1)}
@@ -82,6 +82,8 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
     if split.held_out:
         training["test_corpus"] = split.held_out
     training.update(cv_record(cv_summaries))
+    if getattr(result.model, "licence", ""):  # a pretrained part inside the bundle, with its own notice
+        training["encoder_licence"] = result.model.licence
     meta = bundle_meta(cfg, labels, result.meta.hparams, training)
     if rank == 0:
         save_bundle(run_dir / "model.safetensors", result.model.cpu(), meta)

@@ -1,6 +1,18 @@
-"""Pretrained speech encoders (wav2vec 2.0, HuBERT, WavLM through `transformers`, an optional
-extra) with a small head: a learned weighted sum of the encoder's layers, averaged over time,
-through a two-layer classifier.
+"""Pretrained speech encoders with a small head: each layer's output pooled over time, each
+speaker's pooled features normalised by that speaker's statistics, a learned weighted sum of
+the layers, a two-layer classifier.
+
+Two backbones:
+- `backbone = "whisper"`: Whisper's audio encoder in plain torch (serapp/models/whisper.py,
+  MIT), its first `blocks` blocks, its weights inside the bundle (float16 on disk, float32 in
+  memory). The trainer copies them once from `encoder_dir` (a folder with openai-whisper-named
+  `encoder.safetensors`); a bundle needs no folder. Input: Whisper's log-mel (front-end kind
+  "whisper").
+- `backbone = "hf"`: wav2vec 2.0, HuBERT, WavLM through `transformers` (an optional extra).
+
+Speaker normalisation (`speaker_norm`): the pooled features (layers x width) are z-scored
+with a speaker's mean and standard deviation. The bundle stores population statistics
+(`norm_mean`, `norm_std`: the cold start); serapp.adaptation estimates a voice's own.
 
 The encoder is read only from a local folder the user names, in the Hugging Face layout
 (`config.json` and `model.safetensors` or `pytorch_model.bin`); nothing is ever downloaded.
@@ -21,6 +33,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from serapp.models.whisper import LICENCE as WHISPER_LICENCE
+from serapp.models.whisper import WhisperDims, WhisperEncoder, load_whisper_weights
+
+BACKBONES = ("hf", "whisper")
+POOLINGS = ("mean", "mean+std")
 LAYOUT = "a Hugging Face model folder: config.json and model.safetensors (or pytorch_model.bin)"
 
 
@@ -66,53 +83,138 @@ def load_encoder(folder: str, checksum: str = "", weights: bool = True) -> nn.Mo
     return transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
 
 
+def _half_on_disk(module, state_dict, prefix, local_metadata) -> None:
+    """The frozen Whisper weights are stored as float16 (as distributed); loading copies them
+    back into float32 parameters."""
+    for key, value in state_dict.items():
+        if key.startswith(prefix) and value.is_floating_point():
+            state_dict[key] = value.half()
+
+
 class SpeechEncoderClassifier(nn.Module):
-    """(batch, 1, samples) normalised waveform -> logits."""
+    """(batch, n_features, frames) -> logits: (batch, 1, samples) normalised waveform for "hf",
+    (batch, 80, frames) Whisper log-mel for "whisper"."""
 
     frozen_encoder: bool
 
     def __init__(self, n_features: int, n_classes: int, encoder_dir: str = "", encoder_sha256: str = "",
-                 finetune: bool = False, hidden: int = 128, dropout: float = 0.2):
+                 finetune: bool = False, hidden: int = 128, dropout: float = 0.2, backbone: str = "hf",
+                 blocks: int = 4, pooling: str = "mean", speaker_norm: bool = False, width: int = 512, heads: int = 8,
+                 prior_windows: float = 10.0):
         super().__init__()
+        if backbone not in BACKBONES or pooling not in POOLINGS:
+            raise ValueError(f"backbone must be one of {', '.join(BACKBONES)} and pooling one of {', '.join(POOLINGS)}")
+        if not isinstance(blocks, int) or isinstance(blocks, bool) or not 1 <= blocks <= 32:
+            raise ValueError(f"blocks must be a whole number in [1, 32], not {blocks!r}")
+        self.hparams = dict(encoder_dir=encoder_dir, encoder_sha256=encoder_sha256, finetune=finetune, hidden=hidden,
+                            dropout=dropout, backbone=backbone, blocks=blocks, pooling=pooling, speaker_norm=speaker_norm,
+                            width=width, heads=heads, prior_windows=prior_windows)
+        if not isinstance(prior_windows, (int, float)) or isinstance(prior_windows, bool) or not 0 <= prior_windows <= 1e6:
+            raise ValueError(f"prior_windows must be a number in [0, 1e6], not {prior_windows!r}")
+        self.prior_windows = float(prior_windows)
+        self.backbone = backbone
+        self.pooling = pooling
+        self.frozen_encoder = not finetune
+        on_meta = torch.empty(0).device.type == "meta"  # a bundle being checked: no weights to read
+        if backbone == "whisper":
+            width, n_layers = self._whisper(n_features, encoder_dir, encoder_sha256, WhisperDims(
+                n_mels=80, width=width, heads=heads, n_blocks=blocks).check(), on_meta)
+        else:
+            width, n_layers = self._hf(n_features, encoder_dir, encoder_sha256, on_meta)
+        size = width * (2 if pooling == "mean+std" else 1)
+        if speaker_norm:  # the population's statistics: the cold start (serapp.adaptation)
+            self.register_buffer("norm_mean", torch.zeros(n_layers, size))
+            self.register_buffer("norm_std", torch.ones(n_layers, size))
+        self.speaker_norm = speaker_norm
+        self.layer_weights = nn.Parameter(torch.zeros(n_layers))
+        self.head = nn.Sequential(nn.Linear(size, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+
+    def _whisper(self, n_features, encoder_dir, encoder_sha256, dims: WhisperDims, on_meta) -> tuple[int, int]:
+        if n_features != 80:
+            raise ValueError('the Whisper encoder reads its own log-mel: set features.kind = "whisper" (80 bands)')
+        if encoder_dir and not on_meta:  # training starts from the published weights; a bundle carries its own
+            path = Path(encoder_dir).expanduser() / "encoder.safetensors"
+            if not path.is_file():
+                raise EncoderUnavailable(f"{path}: no Whisper encoder here (model.encoder_dir must name a folder "
+                                         "holding openai-whisper-named encoder.safetensors; nothing is downloaded)")
+            self.encoder = load_whisper_weights(path, dims.n_blocks, post_ln=False)
+            d = self.encoder.dims  # the file's: recorded, so a bundle builds the same network
+            self.hparams.update(encoder_dir="", encoder_sha256=encoder_sha256 or encoder_checksum_file(path),
+                                width=d.width, heads=d.heads)
+        else:
+            self.encoder = WhisperEncoder(dims)
+        if self.frozen_encoder:
+            self.encoder.requires_grad_(False)
+        self.encoder._register_state_dict_hook(_half_on_disk)
+        return self.encoder.dims.width, self.encoder.dims.n_blocks + 1
+
+    def _hf(self, n_features, encoder_dir, encoder_sha256, on_meta) -> tuple[int, int]:
         if n_features != 1:
             raise ValueError('speech encoders read the waveform: set features.kind = "waveform"')
-        self.hparams = dict(encoder_dir=encoder_dir, encoder_sha256=encoder_sha256, finetune=finetune,
-                            hidden=hidden, dropout=dropout)
-        on_meta = torch.empty(0).device.type == "meta"  # a bundle being checked: no weights to read
         encoder = load_encoder(encoder_dir, encoder_sha256, weights=not on_meta)
         if not encoder_sha256 and not on_meta:  # recorded at training time, checked wherever it is loaded
             self.hparams["encoder_sha256"] = encoder_checksum(encoder_dir)
-        self.frozen_encoder = not finetune
-        if finetune:
-            self.encoder = encoder
-        else:  # kept out of the module tree: not in the bundle, not trained, always in eval mode
+        if self.frozen_encoder:  # kept out of the module tree: not in the bundle, not trained, always in eval mode
             encoder.requires_grad_(False).eval()
             self._frozen = [encoder]
-        n_layers = encoder.config.num_hidden_layers + 1
-        width = encoder.config.hidden_size
-        self.layer_weights = nn.Parameter(torch.zeros(n_layers))
-        self.head = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+        else:
+            self.encoder = encoder
+        return encoder.config.hidden_size, encoder.config.num_hidden_layers + 1
+
+    @property
+    def licence(self) -> str:
+        return WHISPER_LICENCE if self.backbone == "whisper" else ""
 
     @property
     def speech_encoder(self) -> nn.Module:
-        return self._frozen[0] if self.frozen_encoder else self.encoder
+        return self._frozen[0] if self.backbone == "hf" and self.frozen_encoder else self.encoder
 
     def _apply(self, fn, *args, **kwargs):
-        if self.frozen_encoder:  # .to(device) and friends reach the frozen encoder too
+        if self.backbone == "hf" and self.frozen_encoder:  # .to(device) and friends reach the frozen encoder too
             self._frozen[0]._apply(fn, *args, **kwargs)
         return super()._apply(fn, *args, **kwargs)
 
-    def layer_means(self, features: torch.Tensor) -> torch.Tensor:
-        """(batch, layers, width): every layer's output averaged over time."""
-        wave = features[:, 0, :]
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_encoder):
-            states = self.speech_encoder(wave, output_hidden_states=True).hidden_states
-            return torch.stack([s.mean(dim=1) for s in states], dim=1)
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen_encoder and self.backbone == "whisper":
+            self.encoder.eval()  # frozen: no dropout, ever
+        return self
 
-    def classify(self, means: torch.Tensor) -> torch.Tensor:
-        """Logits from per-layer means (what the trainer caches for a frozen encoder)."""
-        pooled = torch.einsum("l,bld->bd", torch.softmax(self.layer_weights, dim=0), means)
-        return self.head(pooled)
+    def _layer_outputs(self, features: torch.Tensor) -> list[torch.Tensor]:
+        if self.backbone == "whisper":
+            return self.encoder.layer_outputs(features)
+        return list(self.speech_encoder(features[:, 0, :], output_hidden_states=True).hidden_states)
+
+    def pooled(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, layers, width or 2 x width): each layer's output pooled over time (the mean, and
+        with "mean+std" its standard deviation). What the trainer caches and a voice's statistics
+        are taken over."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_encoder):
+            states = self._layer_outputs(features)
+            if self.pooling == "mean":
+                return torch.stack([s.mean(dim=1) for s in states], dim=1)
+            return torch.stack([torch.cat([s.mean(dim=1), s.std(dim=1, unbiased=False)], dim=-1) for s in states], dim=1)
+
+    layer_means = pooled  # the name trainer/frozen.py used before pooling had a choice
+
+    def classify(self, pooled: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from pooled features, normalised by a voice's statistics (`mean`, `std`:
+        (layers, size) or one row per item) or, by default, the population's."""
+        if self.speaker_norm:
+            mean = self.norm_mean if mean is None else mean
+            std = self.norm_std if std is None else std
+            pooled = (pooled - mean) / std
+        weighted = torch.einsum("l,bld->bd", torch.softmax(self.layer_weights, dim=0), pooled)
+        return self.head(weighted)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.layer_means(features))
+        return self.classify(self.pooled(features))
+
+
+def encoder_checksum_file(path: Path) -> str:
+    """SHA-256 of one weights file (the Whisper encoder's provenance, recorded in the bundle)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

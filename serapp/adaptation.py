@@ -1,0 +1,94 @@
+"""Adapting to a voice: the statistics of one speaker's pooled encoder features.
+
+A model with speaker normalisation (serapp/models/speech_encoder.py) reads features z-scored
+by a speaker's mean and standard deviation. Before it has heard a voice it uses the
+population's, stored in the bundle (the cold start). `VoiceState` is the explicit, resettable
+adaptation state, as silero-vad's stream state is: it accumulates the features of the speech
+windows heard so far, and its estimate leans on the population's as on `prior_windows` windows
+of them, so the first seconds read as the cold start and the voice's own statistics take over
+as it talks. `reset()` returns to the cold start exactly.
+
+The arithmetic is float64 sums, so an estimate from windows given one at a time equals the one
+from the same windows given at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PRIOR_WINDOWS = 10.0  # the population's weight, in windows, unless a bundle says otherwise
+MIN_STD = 1e-3  # a feature that never moves for this voice is divided by this, not by zero
+
+
+def mean_and_std(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batch statistics over the first axis (windows), as float64."""
+    x = np.asarray(features, dtype=np.float64)
+    return x.mean(axis=0), np.maximum(x.std(axis=0), MIN_STD)
+
+
+@dataclass
+class VoiceState:
+    """One voice's running statistics over pooled features of shape `prior_mean.shape`."""
+
+    prior_mean: np.ndarray
+    prior_std: np.ndarray
+    prior_windows: float = PRIOR_WINDOWS  # how much the population's statistics weigh, in windows
+    hop_s: float = 0.5  # seconds of new speech a window adds (what `seconds` reports)
+    windows: int = 0
+    _sum: np.ndarray = field(default=None, repr=False)
+    _sumsq: np.ndarray = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.prior_mean = np.asarray(self.prior_mean, dtype=np.float64)
+        self.prior_std = np.asarray(self.prior_std, dtype=np.float64)
+        if self.prior_mean.shape != self.prior_std.shape:
+            raise ValueError("the prior's mean and standard deviation differ in shape")
+        if not (np.isfinite(self.prior_windows) and self.prior_windows >= 0):
+            raise ValueError(f"prior_windows must be a number >= 0, not {self.prior_windows!r}")
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the voice: the next reading is the cold start."""
+        self.windows = 0
+        self._sum = np.zeros_like(self.prior_mean)
+        self._sumsq = np.zeros_like(self.prior_mean)
+
+    def update(self, features: np.ndarray) -> None:
+        """Add the pooled features of speech windows, (windows, *shape) or one window (*shape)."""
+        x = np.asarray(features, dtype=np.float64).reshape(-1, *self.prior_mean.shape)
+        self.windows += x.shape[0]
+        self._sum += x.sum(axis=0)
+        self._sumsq += np.square(x).sum(axis=0)
+
+    @property
+    def seconds(self) -> float:
+        """About how much speech the state has heard (windows x hop)."""
+        return self.windows * self.hop_s
+
+    @property
+    def adapted(self) -> bool:
+        return self.windows > 0
+
+    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std): the population's pulled towards the voice's by the windows heard."""
+        k, n = float(self.prior_windows), float(self.windows)
+        if n == 0:
+            return self.prior_mean.copy(), self.prior_std.copy()
+        mean = (k * self.prior_mean + self._sum) / (k + n)
+        second = (k * (np.square(self.prior_std) + np.square(self.prior_mean)) + self._sumsq) / (k + n)
+        return mean, np.sqrt(np.maximum(second - np.square(mean), MIN_STD**2))
+
+    def to_dict(self) -> dict:
+        """Plain numbers (lists), for a voice profile file."""
+        return {"windows": self.windows, "sum": self._sum.tolist(), "sumsq": self._sumsq.tolist(),
+                "prior_windows": self.prior_windows}
+
+    def load_sums(self, windows: int, total: np.ndarray, total_sq: np.ndarray) -> None:
+        total, total_sq = np.asarray(total, np.float64), np.asarray(total_sq, np.float64)
+        if total.shape != self.prior_mean.shape or total_sq.shape != self.prior_mean.shape:
+            raise ValueError(f"statistics of shape {total.shape}, this model's are {self.prior_mean.shape}")
+        if not (isinstance(windows, int) and windows >= 0 and np.isfinite(total).all() and np.isfinite(total_sq).all()):
+            raise ValueError("the statistics are not finite counts and sums")
+        self.windows, self._sum, self._sumsq = windows, total, total_sq

@@ -1,0 +1,195 @@
+"""Whisper's audio encoder in plain torch, its front-end, the bundle that carries it, speaker
+normalisation (the voice state) and `serapp predict --adapt`.
+
+The reference outputs come with the published weights (../shared/models/whisper-base); the other
+tests write a tiny encoder file under openai-whisper's names, so they run without it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import make_ravdess_corpus, speechlike, write_audio
+
+from serapp.adaptation import VoiceState, mean_and_std
+from serapp.bundle import BundleMeta, load_bundle, read_bundle_summary, save_bundle
+from serapp.features import FrontEnd, FrontEndConfig
+from serapp.models import build_model
+from serapp.models.whisper import WhisperDims, WhisperEncoder, load_whisper_weights, sinusoids
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+WHISPER = SHARED / "models" / "whisper-base"
+WHISPER_FE = FrontEndConfig(kind="whisper", n_fft=400, win_length=400, hop_length=160, n_mels=80, normalize=False)
+needs_weights = pytest.mark.skipif(not (WHISPER / "reference.npz").is_file(),
+                                   reason="the published Whisper weights are not in ../shared/models/whisper-base")
+
+
+@needs_weights
+def test_the_encoder_reproduces_the_published_reference():
+    ref = np.load(WHISPER / "reference.npz")
+    encoder = load_whisper_weights(WHISPER / "encoder.safetensors")
+    with torch.no_grad():
+        for i in range(3):
+            out = encoder(torch.from_numpy(ref[f"mel_{i}"])[None])[0].numpy()
+            assert out.shape == (150, 512)
+            assert np.abs(out - ref[f"out_{i}"]).max() < 2e-3  # float16 weights computed in float32
+
+
+@needs_weights
+def test_the_whisper_front_end_reproduces_the_reference_log_mel():
+    from serapp.audio.io import load_audio
+
+    ref = np.load(WHISPER / "reference.npz")
+    clip = SHARED / "data" / str(ref["clips"][0])
+    if not clip.is_file():
+        pytest.skip(f"{clip} is not here")
+    y, _ = load_audio(clip, 16000)
+    mel = FrontEnd(WHISPER_FE)(torch.from_numpy(y[:48000]))
+    assert mel.shape == (80, 300) and WHISPER_FE.n_frames(48000) == 300
+    assert np.abs(mel.numpy() - ref["mel_0"]).max() < 1e-4
+
+
+def _tiny_encoder_file(path: Path, blocks: int = 2, width: int = 32, heads: int = 2) -> Path:
+    """An encoder file as the published one is laid out: openai-whisper's names, float16, dims."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    enc = WhisperEncoder(WhisperDims(width=width, heads=heads, n_blocks=blocks), post_ln=True)
+    state = {k: v.half() for k, v in enc.state_dict().items()}
+    state["positional_embedding"] = sinusoids(1500, width).half()
+    dims = {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": width, "n_audio_head": heads, "n_audio_layer": blocks}
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path / "encoder.safetensors"), metadata={"dims": json.dumps(dims)})
+    return path
+
+
+def test_a_truncated_encoder_equals_the_first_blocks_of_the_whole(tmp_path):
+    folder = _tiny_encoder_file(tmp_path / "enc", blocks=3)
+    whole = load_whisper_weights(folder / "encoder.safetensors")
+    first = load_whisper_weights(folder / "encoder.safetensors", n_blocks=2)
+    mel = torch.randn(1, 80, 100)
+    with torch.no_grad():
+        a, b = whole.layer_outputs(mel), first.layer_outputs(mel)
+    assert len(a) == 4 and len(b) == 3
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+
+
+def _whisper_model(folder, n_classes=4, **hp):
+    torch.manual_seed(1)
+    return build_model("speech_encoder", 80, n_classes, {"backbone": "whisper", "encoder_dir": str(folder), "blocks": 2,
+                                                         "pooling": "mean+std", "speaker_norm": True, "hidden": 8, **hp})
+
+
+def test_the_bundle_carries_the_encoder_and_reads_the_same(tmp_path):
+    model = _whisper_model(_tiny_encoder_file(tmp_path / "enc")).eval()
+    model.norm_mean.normal_()
+    model.norm_std.uniform_(0.5, 2)
+    assert model.hparams["encoder_dir"] == "" and model.hparams["width"] == 32  # the bundle needs no folder
+    meta = BundleMeta(architecture="speech_encoder", labels=["neutral", "happy", "sad", "angry"], frontend=WHISPER_FE,
+                      window_s=1.0, trim_top_db=None)
+    path = save_bundle(tmp_path / "m.safetensors", model, meta)
+    (tmp_path / "enc" / "encoder.safetensors").unlink()  # the folder is not needed to run the bundle
+    loaded, _ = load_bundle(path)
+    header = json.loads(path.read_bytes()[8 : 8 + int.from_bytes(path.read_bytes()[:8], "little")])
+    assert header["encoder.blocks.0.mlp.0.weight"]["dtype"] == "F16" and header["head.0.weight"]["dtype"] == "F32"
+    wave = torch.from_numpy(speechlike(1.0))[None]
+    with torch.no_grad():
+        feats = FrontEnd(WHISPER_FE)(wave)
+        assert torch.allclose(model(feats), loaded(feats), atol=1e-5)
+    _, parameters = read_bundle_summary(path)
+    assert parameters == sum(p.numel() for p in model.parameters())
+
+
+def test_a_voice_state_estimated_window_by_window_equals_the_batch_statistics():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(2.0, 3.0, size=(40, 3, 6))
+    state = VoiceState(np.zeros((3, 6)), np.ones((3, 6)), prior_windows=0)
+    for row in feats:
+        state.update(row)
+    mean, std = state.statistics()
+    batch_mean, batch_std = mean_and_std(feats)
+    assert np.allclose(mean, batch_mean) and np.allclose(std, batch_std)
+    assert state.windows == 40
+
+
+def test_a_voice_state_leans_on_the_prior_and_reset_returns_to_the_cold_start():
+    prior_mean, prior_std = np.full((2, 4), 1.0), np.full((2, 4), 2.0)
+    state = VoiceState(prior_mean, prior_std, prior_windows=10)
+    cold = state.statistics()
+    assert np.array_equal(cold[0], prior_mean) and np.array_equal(cold[1], prior_std) and not state.adapted
+    state.update(np.full((10, 2, 4), 5.0))  # as many windows as the prior weighs: half way
+    mean, _ = state.statistics()
+    assert np.allclose(mean, 3.0)
+    state.reset()
+    again = state.statistics()
+    assert np.array_equal(again[0], cold[0]) and np.array_equal(again[1], cold[1]) and state.windows == 0
+
+
+def test_the_head_trains_on_cached_windows_end_to_end_and_adapts(tmp_path):
+    encoder = _tiny_encoder_file(tmp_path / "enc")
+    corpus = make_ravdess_corpus(tmp_path / "c", actors=range(1, 7), labels=("neutral", "angry"), reps=2, seconds=1.2)
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    cmd = [sys.executable, "-m", "trainer", "train", "--config", str(ROOT / "trainer/configs/whisper.toml"),
+           "--data", f"ravdess={corpus}", "--fold", "all", "--out", str(out), "--cache-dir", str(cache), "--epochs", "3",
+           "--set", f'model.encoder_dir="{encoder}"', "--set", "model.blocks=2", "--set", "model.hidden=8",
+           "--set", "data.window_s=1.0", "--set", "data.val_keep_speakers=1", "--set", "data.val_min_clips=0",
+           "--set", "data.corpora=[]"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "computed once and cached" in proc.stderr and list(cache.glob("encoder-*.npz"))
+    bundle = out / "model.safetensors"
+    loaded, meta = load_bundle(bundle)
+    assert meta.hparams["backbone"] == "whisper" and meta.trim_top_db is None
+    assert meta.training["encoder_licence"].startswith("Whisper's audio encoder: MIT licence")
+    assert not torch.equal(loaded.norm_mean, torch.zeros_like(loaded.norm_mean))  # population statistics stored
+    # a second run reads the cache: no extraction, the same figures
+    again = subprocess.run([*cmd[:cmd.index("--out") + 1], str(tmp_path / "run2"), *cmd[cmd.index("--out") + 2:]],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "history.json").read_text()) [-1]["val_ua"] == \
+        json.loads((tmp_path / "run2" / "history.json").read_text())[-1]["val_ua"]
+
+    # serapp predict --adapt: the files' voice statistics first, then readings with them
+    clips = sorted((corpus / "Actor_03").glob("*.wav"))
+    base = [sys.executable, "-m", "serapp", "predict", *map(str, clips), "--model", str(bundle), "--format", "jsonl",
+            "--no-gate"]
+    cold = subprocess.run(base, capture_output=True, text=True, timeout=300)
+    adapted = subprocess.run([*base, "--adapt", *map(str, clips)], capture_output=True, text=True, timeout=300)
+    assert cold.returncode == 0 and adapted.returncode == 0, adapted.stderr
+    assert "adapted to the voice" in adapted.stderr
+    cold_p = [json.loads(line)["probabilities"] for line in cold.stdout.splitlines()]
+    adapted_p = [json.loads(line)["probabilities"] for line in adapted.stdout.splitlines()]
+    assert len(cold_p) == len(adapted_p) == len(clips) and cold_p != adapted_p
+
+    # the same, computed here: the voice from the clips' windows, then each clip read with it
+    from serapp.analysis import adapt_to_file, analyse_file
+    from serapp.predictor import load_model
+    from serapp.settings import AnalysisSettings
+
+    predictor = load_model(bundle, device="cpu")
+    settings = AnalysisSettings(gate=False)
+    voice = predictor.new_voice()
+    for clip in clips:
+        adapt_to_file(clip, predictor, voice, settings)
+    for clip, expected in zip(clips, adapted_p):
+        got = analyse_file(clip, predictor, settings, voice=voice).overall.probabilities
+        assert got == pytest.approx(expected, abs=1e-6)
+    # reset: the cold readings again, exactly
+    voice.reset()
+    for clip, expected in zip(clips, cold_p):
+        assert analyse_file(clip, predictor, settings, voice=voice).overall.probabilities == pytest.approx(expected, abs=1e-6)
+
+
+def test_adapt_with_a_model_that_does_not_adapt_is_a_usage_error(tmp_path):
+    from helpers import make_bundle
+
+    bundle, _ = make_bundle(tmp_path / "tcn.safetensors")
+    clip = write_audio(tmp_path / "a.wav", speechlike(1.0))
+    proc = subprocess.run([sys.executable, "-m", "serapp", "predict", str(clip), "--model", str(bundle), "--adapt", str(clip)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "does not adapt" in proc.stderr and "Traceback" not in proc.stderr
