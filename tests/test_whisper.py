@@ -18,7 +18,12 @@ from serapp.adaptation import VoiceState, mean_and_std
 from serapp.bundle import BundleMeta, load_bundle, read_bundle_summary, save_bundle
 from serapp.features import FrontEnd, FrontEndConfig
 from serapp.models import build_model
-from serapp.models.whisper import WhisperDims, WhisperEncoder, load_whisper_weights, sinusoids
+from serapp.models.whisper import (
+    WhisperDims,
+    WhisperEncoder,
+    load_whisper_weights,
+    sinusoids,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -41,7 +41,13 @@ from trainer.config import TrainConfig
 from trainer.crosscorpus import LANGUAGES
 from trainer.data import ClipSet, Data
 from trainer.folds import make_splits
-from trainer.frozen import HOP_S, WindowCache, clip_probabilities, train_frozen_head, window_probabilities
+from trainer.frozen import (
+    HOP_S,
+    WindowCache,
+    clip_probabilities,
+    train_frozen_head,
+    window_probabilities,
+)
 
 START, END = "<!-- encoder-table:start -->", "<!-- encoder-table:end -->"
 CONDITIONS = (("cold", 0, False), ("adapted, 5 clips", 5, False), ("adapted, 20 clips", 20, False),
