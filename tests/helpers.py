@@ -115,7 +115,18 @@ def corpus_file_name(corpus: str, label: str, speaker: int, rep: int, ext: str =
     if corpus == "tess":
         spk = ("OAF", "YAF")[speaker % 2]
         return f"{spk}_{TESS_NAMES[label]}/{spk}_word{rep}_{TESS_NAMES[label]}.{ext}"
+    if corpus == "ased":  # <NN><Emotion>/<e><N>-<sentence>-<repetition>-<gender>-<speaker>
+        n = ASED_FOLDERS.index(label) + 1
+        return f"{n:02d}{label.capitalize()}/{label[0]}{n}-{rep + 1:02d}-01-{1 + speaker % 2:02d}-{speaker:02d}.{ext}"
+    if corpus == "emovo":  # <speaker>/<emotion>-<speaker>-<sentence>
+        spk = f"{'mf'[speaker % 2]}{1 + speaker // 2}"
+        return f"{spk}/{EMOVO_NAMES[label]}-{spk}-b{rep + 1}.{ext}"
     raise ValueError(corpus)
+
+
+ASED_FOLDERS = ["neutral", "fearful", "happy", "sad", "angry"]
+EMOVO_NAMES = {"neutral": "neu", "happy": "gio", "fearful": "pau", "sad": "tri", "angry": "rab", "disgust": "dis",
+               "surprised": "sor"}
 
 
 def nemo_speaker(speaker: int) -> str:

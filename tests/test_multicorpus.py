@@ -36,6 +36,8 @@ FOUR = ("neutral", "happy", "sad", "angry")
     ("urdu", FOUR),
     ("turev-db", ("calm", "happy", "sad", "angry")),
     ("tess", ("neutral", "happy", "fearful", "disgust", "surprised")),
+    ("ased", ("neutral", "fearful", "happy", "sad", "angry")),
+    ("emovo", ("neutral", "happy", "fearful", "sad", "angry", "disgust", "surprised")),
 ])
 def test_each_loader_reads_its_corpus_naming(tmp_path, corpus, labels):
     make_corpus(tmp_path, corpus, speakers=[1, 2], labels=labels, reps=2, seconds=0.05)
@@ -61,6 +63,19 @@ def test_speakers_and_sex_come_from_names_or_the_corpus_table(tmp_path):
     urdu = load_corpus("urdu", tmp_path / "urdu")
     assert sorted((r.speaker, r.label, r.get("sex")) for r in urdu.records) == [
         ("SF10", "sad", "female"), ("SM4", "angry", "male")]
+
+
+def test_ased_speakers_go_by_their_number_and_their_sex_by_most_of_their_files(tmp_path):
+    make_corpus(tmp_path, "ased", speakers=[3], labels=("neutral", "sad"), reps=2, seconds=0.05)
+    odd = tmp_path / "04Sad" / "S4-07-02-01-03.wav"  # another gender code, and an upper-case letter
+    sf.write(str(odd), synth_emotion("sad", 3, 5, 0.05), 16000)
+    c = load_corpus("ased", tmp_path)
+    assert not c.unparsed and c.speakers == ["03"] and len(c.records) == 5
+    assert {r.get("sex") for r in c.records} == {"male"}  # speaker 3's files say male (02) but for one
+    assert next(r for r in c.records if r.path == odd).label == "sad"
+    emovo = load_corpus("emovo", make_corpus(tmp_path / "emovo", "emovo", speakers=[0, 1], labels=("sad",), reps=1,
+                                             seconds=0.05))
+    assert sorted((r.speaker, r.get("sex")) for r in emovo.records) == [("f1", "female"), ("m1", "male")]
 
 
 def test_tess_file_named_oa_is_speaker_oaf(tmp_path):

@@ -10,8 +10,9 @@ every protocol over the same corpora costs one extraction, and an interrupted ex
 resumes where it stopped.
 
 The head (speaker normalisation, the layers' weighting, a small classifier) then trains on
-those numbers alone, seconds an epoch. Each training speaker's features are z-scored by that
-speaker's own statistics; the population's go into the bundle as the cold start.
+those numbers alone, seconds an epoch. Each training window is seen twice: z-scored by its
+speaker's own statistics (a voice the app has adapted to) and by the population's (a voice it
+has not heard yet, the cold start); the population's statistics go into the bundle.
 Validation scores each clip as the app would (the mean of its pieces' probabilities, the one
 scoring rule), with the population's statistics, and picks the epoch.
 """
@@ -186,14 +187,6 @@ def speaker_statistics(feats: np.ndarray, speakers: np.ndarray) -> dict[str, tup
     return {s: mean_and_std(feats[speakers == s]) for s in np.unique(speakers)}
 
 
-def population_statistics(stats: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """The cold start: the mean of the speakers' means, and the root mean of their variances (a
-    typical voice, as the per-speaker normalised training data saw voices)."""
-    means = np.stack([m for m, _ in stats.values()])
-    variances = np.stack([np.square(s) for _, s in stats.values()])
-    return means.mean(axis=0), np.sqrt(variances.mean(axis=0))
-
-
 def normalised(feats: np.ndarray, speakers: np.ndarray, stats: dict) -> np.ndarray:
     out = np.empty(feats.shape, np.float32)
     for s, (mean, std) in stats.items():
@@ -238,28 +231,32 @@ def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device
                   f"computed once and cached ({time.perf_counter() - t0:.0f} s)")
     tw = tw.select(training_windows(tw, len(train)))
     feats = tw.feats.astype(np.float32)
+    owner = tw.clip
     if model.speaker_norm:
         speakers = np.array(train.speakers)[tw.clip]
         stats = speaker_statistics(feats, speakers)
-        feats = normalised(feats, speakers, stats)
-        pop_mean, pop_std = population_statistics(stats)
+        pop_mean, pop_std = mean_and_std(feats)  # the cold start: every training voice together
         model.norm_mean.copy_(torch.from_numpy(pop_mean))
         model.norm_std.copy_(torch.from_numpy(pop_std))
+        # Each window twice: normalised by its speaker's statistics (an adapted voice) and by the
+        # population's (a voice not heard yet), so the one head reads both.
+        feats = np.concatenate([normalised(feats, speakers, stats), ((feats - pop_mean) / pop_std).astype(np.float32)])
+        owner = np.concatenate([tw.clip, tw.clip])
         # the head sees already normalised features in training: identity statistics
         ident = (torch.zeros_like(model.norm_mean), torch.ones_like(model.norm_std))
     else:
         ident = (None, None)
     x = torch.from_numpy(feats).to(device)
-    y = torch.tensor(train.targets)[torch.from_numpy(tw.clip)].to(device)
+    y = torch.tensor(train.targets)[torch.from_numpy(owner)].to(device)
     masks = train.masks()
-    m_all = masks[torch.from_numpy(tw.clip)].to(device) if masks is not None else None
+    m_all = masks[torch.from_numpy(owner)].to(device) if masks is not None else None
     draw = None
     if cfg.sampling == "balanced":
         from trainer.data import balanced_weights
 
         per_clip = balanced_weights(train, cfg.corpus_weights, cfg.corpus_power)
-        n_windows = np.bincount(tw.clip, minlength=len(train))
-        draw = (per_clip[tw.clip] / torch.from_numpy(np.maximum(n_windows, 1)[tw.clip])).float()
+        n_windows = np.bincount(owner, minlength=len(train))
+        draw = (per_clip[owner] / torch.from_numpy(np.maximum(n_windows, 1)[owner])).float()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     history, best, best_state, best_epoch, bad = [], -1.0, None, 0, 0
@@ -283,7 +280,7 @@ def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             scored = logits if m_all is None else logits.masked_fill(~m_all[idx], float("-inf"))
             correct += int((scored.argmax(-1) == y[idx]).sum())
         probs = clip_probabilities(model, vw, len(val), device) if len(val) else np.zeros((0, len(train.labels)))
