@@ -253,7 +253,7 @@ def _zoo(args, argv: list[str]) -> None:
 
     def compute(save) -> dict:
         names = args.configs or sorted(p.stem for p in CONFIGS.glob("*.toml")
-                                       if p.stem not in ("multicorpus", "speech_encoder"))
+                                       if p.stem not in ("multicorpus", "speech_encoder", "whisper"))
         unknown = [n for n in names if not (CONFIGS / f"{n}.toml").is_file()]
         if unknown:
             raise CorpusError(f"no config {', '.join(unknown)} in {CONFIGS}")
