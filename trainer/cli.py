@@ -38,6 +38,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="decode every file on every run")
 
 
+def _table_outputs(p: argparse.ArgumentParser, out: str, out_help: str, results: str, set_help: str) -> None:
+    """What every README-table command shares: its runs, its figures, the README, the cache."""
+    p.add_argument("--out", default=out, metavar="DIR", help=out_help)
+    p.add_argument("--results", default=results, metavar="JSON")
+    p.add_argument("--readme", default="README.md", metavar="FILE", help="where the table goes, between markers")
+    p.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help=set_help)
+    p.add_argument("--cache-dir", metavar="DIR")
+    p.add_argument("--no-cache", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ser-train", description="Train and evaluate serapp models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -68,14 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="EmoBox RAVDESS folds to run with the recipe (default: all 6; none: skip)")
     k.add_argument("--reference", default="docs/results/ravdess-only-emobox.json", metavar="JSON",
                    help="the RAVDESS-only recipe's EmoBox figures shown beside the new ones")
-    k.add_argument("--out", default="runs/crosscorpus", metavar="DIR", help="run directories (kept; rerun resumes)")
-    k.add_argument("--results", default="docs/results/crosscorpus.json", metavar="JSON")
-    k.add_argument("--readme", default="README.md", metavar="FILE", help="where the table goes, between markers")
-    k.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
-    k.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="applied to both recipes, e.g. --set train.device=\"cuda\" (repeatable)")
-    k.add_argument("--cache-dir", metavar="DIR")
-    k.add_argument("--no-cache", action="store_true")
+    _table_outputs(k, "runs/crosscorpus", "run directories (kept; rerun resumes)", "docs/results/crosscorpus.json",
+                   "applied to both recipes, e.g. --set train.device=\"cuda\" (repeatable)")
     w = sub.add_parser("encoder-table", help="the encoder recipe leave-one-corpus-out, cold and adapted to each "
                                              "voice, clip and window UA, and the EmoBox folds: the README's tables")
     w.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="a corpus (repeatable)")
@@ -88,13 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="EmoBox RAVDESS folds to run (default: all 6; none: skip)")
     w.add_argument("--reference", default="docs/results/crosscorpus.json", metavar="JSON",
                    help="the CRNN recipe's cross-corpus figures shown beside the new ones")
-    w.add_argument("--out", default="runs/encoder-table", metavar="DIR", help="each fold's figures (kept; rerun resumes)")
-    w.add_argument("--results", default="docs/results/encoder.json", metavar="JSON")
-    w.add_argument("--readme", default="README.md", metavar="FILE", help="where the tables go, between markers")
-    w.add_argument("--render-only", action="store_true", help="redraw the README tables from --results; no training")
-    w.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="a config override (repeatable)")
-    w.add_argument("--cache-dir", metavar="DIR")
-    w.add_argument("--no-cache", action="store_true")
+    _table_outputs(w, "runs/encoder-table", "each fold's figures (kept; rerun resumes)", "docs/results/encoder.json",
+                   "a config override (repeatable)")
     z = sub.add_parser("zoo", help="every architecture on the same footing: the model-zoo table in the README")
     z.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="RAVDESS (and, for --cross-corpus, the others)")
     z.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora by name")
