@@ -195,8 +195,6 @@ class SpeechEncoderClassifier(nn.Module):
                 return torch.stack([s.mean(dim=1) for s in states], dim=1)
             return torch.stack([torch.cat([s.mean(dim=1), s.std(dim=1, unbiased=False)], dim=-1) for s in states], dim=1)
 
-    layer_means = pooled  # the name trainer/frozen.py used before pooling had a choice
-
     def classify(self, pooled: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> torch.Tensor:
         """Logits from pooled features, normalised by a voice's statistics (`mean`, `std`:
         (layers, size) or one row per item) or, by default, the population's."""
