@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+WINDOW_HOP_S = 0.5  # a voice's statistics are taken over model-length speech windows at this hop
 PRIOR_WINDOWS = 10.0  # the population's weight, in windows, unless a bundle says otherwise
 MIN_STD = 1e-3  # a feature that never moves for this voice is divided by this, not by zero
 
@@ -35,7 +36,7 @@ class VoiceState:
     prior_mean: np.ndarray
     prior_std: np.ndarray
     prior_windows: float = PRIOR_WINDOWS  # how much the population's statistics weigh, in windows
-    hop_s: float = 0.5  # seconds of new speech a window adds (what `seconds` reports)
+    hop_s: float = WINDOW_HOP_S  # seconds of new speech a window adds (what `seconds` reports)
     windows: int = 0
     _sum: np.ndarray = field(default=None, repr=False)
     _sumsq: np.ndarray = field(default=None, repr=False)

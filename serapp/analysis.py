@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from serapp.adaptation import WINDOW_HOP_S
 from serapp.audio.io import AudioStream, FrameLevels
 from serapp.predictor import Predictor, loop_to_length, model_pieces, window_starts
 from serapp.settings import AnalysisSettings
@@ -166,19 +167,16 @@ def analyse_file(path: str | Path, predictor: Predictor, settings: AnalysisSetti
     return FileReading(Path(path), n / rate, readings[0], readings[1:], sc.shortfall)
 
 
-ADAPT_HOP_S = 0.5  # the hop of the windows a voice's statistics are taken over (as in training)
-
-
 def adapt_to_file(path: str | Path, predictor: Predictor, voice, settings: AnalysisSettings = AnalysisSettings(),
                   gate=None) -> int:
-    """Add a file's speech windows (the model's length, at ADAPT_HOP_S, untrimmed) to `voice`;
+    """Add a file's speech windows (the model's length, at WINDOW_HOP_S, untrimmed) to `voice`;
     returns how many windows it added. Labels are never needed."""
     rate = predictor.sample_rate
     gate = (gate or make_gate(settings, rate)) if settings.gate else None
     first = AudioStream(path, rate)
     sc = scan(first, rate, gate, None)
     w = predictor.model_window
-    windows = [(s, min(s + w, sc.n_samples)) for s in window_starts(sc.n_samples, w, int(round(ADAPT_HOP_S * rate)))]
+    windows = [(s, min(s + w, sc.n_samples)) for s in window_starts(sc.n_samples, w, int(round(WINDOW_HOP_S * rate)))]
     _, speech = _speech(sc, windows, settings, gate is not None, rate)
     rows = read_file_windows(AudioStream(path, rate), predictor, windows,
                              {k for k in range(len(windows)) if not speech[k]}, read=predictor.pooled)

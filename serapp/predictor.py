@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serapp.adaptation import PRIOR_WINDOWS, VoiceState
+from serapp.adaptation import PRIOR_WINDOWS, WINDOW_HOP_S, VoiceState
 from serapp.audio.io import load_audio, resample, trim_silence
 from serapp.bundle import (  # noqa: F401
     DEFAULT_BUNDLE_NAME,
@@ -136,7 +136,7 @@ class Predictor:
         """Whether the model normalises by a voice's statistics (and so can adapt to one)."""
         return bool(getattr(self.model, "speaker_norm", False))
 
-    def new_voice(self, hop_s: float = 0.5) -> VoiceState | None:
+    def new_voice(self, hop_s: float = WINDOW_HOP_S) -> VoiceState | None:
         """A fresh adaptation state at the cold start (None for a model that does not adapt)."""
         if not self.adapts:
             return None

@@ -31,15 +31,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from serapp.adaptation import mean_and_std
+from serapp.adaptation import WINDOW_HOP_S, mean_and_std
 from serapp.analysis import speech_frames
 from serapp.bundle import tensors_digest
 from serapp.files import WriteError, write_atomically
 from serapp.predictor import loop_to_length, model_pieces, window_starts
+from serapp.settings import AnalysisSettings
 from trainer.data import ClipSet
 
-HOP_S = 0.5  # windows for training and window scores: `serapp predict --window W --hop 0.5`
-MIN_SPEECH_S = 0.1  # as serapp.settings.AnalysisSettings: a window with less reads "no speech"
+HOP_S = WINDOW_HOP_S  # windows for training, window scores and a voice's statistics (as --adapt reads them)
+MIN_SPEECH_S = AnalysisSettings().min_speech_s  # a window with less speech reads "no speech"
 _SAVE_EVERY = 400  # clips between saves of a growing cache (an interrupted extraction resumes)
 
 
