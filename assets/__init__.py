@@ -1,1 +1,1 @@
-"""Package data: the bundled default model (default.safetensors), found via importlib.resources."""
+"""Package data: the bundled models (default.safetensors, small.safetensors; serapp.bundle.BUNDLED_MODELS), found via importlib.resources."""

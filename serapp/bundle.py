@@ -31,6 +31,12 @@ if TYPE_CHECKING:  # torch is imported where weights are touched, not to read a 
     from torch import nn
 
 DEFAULT_BUNDLE_NAME = "default.safetensors"
+# The models that ship with serapp, by the name `--model NAME` takes: (file, what it is).
+# serapp model-info tells the rest.
+BUNDLED_MODELS = {
+    "default": (DEFAULT_BUNDLE_NAME, "Whisper base's encoder with a small head; adapts to a voice"),
+    "small": ("small.safetensors", "a small CRNN, for machines too slow for the default"),
+}
 
 FORMAT_NAME = "serapp-bundle"
 FORMAT_VERSION = 1
@@ -154,8 +160,9 @@ def save_bundle(path: str | os.PathLike, model: nn.Module, meta: BundleMeta) -> 
     return write_atomically(path, write)
 
 
-def _read_header(path: Path, data: bytes) -> dict:
-    """Parse the safetensors header ourselves, to name precisely what is wrong."""
+def _read_header(path: Path, data: bytes, size: int | None = None) -> dict:
+    """Parse the safetensors header ourselves, to name precisely what is wrong. `data`: the file,
+    or its beginning (at least the header) when `size` gives the file's length."""
     if data[:4] == b"PK\x03\x04":
         raise BundleError(path, "is a PyTorch checkpoint (zip/pickle), not a serapp bundle; convert it with `ser-train export`")
     if len(data) < 10:
@@ -175,7 +182,7 @@ def _read_header(path: Path, data: bytes) -> dict:
     meta = header.get("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise BundleError(path, "corrupt: __metadata__ must be a JSON object of strings")
-    data_len = len(data) - 8 - n
+    data_len = (len(data) if size is None else size) - 8 - n
     ends = []
     for name, entry in header.items():
         if name == "__metadata__":
@@ -210,45 +217,80 @@ def _parse_meta(path: Path, header: dict) -> BundleMeta:
         raise BundleError(path, f"damaged metadata: {exc}") from None
 
 
-def _read(path: str | os.PathLike) -> tuple[Path, bytes]:
-    path = Path(path)
+def _read(path: str | os.PathLike, head: bool = False) -> tuple[Path, bytes]:
+    """(path, the file's bytes); `head`: only check that it can be opened (b"")."""
+    path = resolve_bundle(path)
     if not path.exists():
         raise BundleError(path, "no such file")
     if path.is_dir():
         raise BundleError(path, "is a directory, not a model bundle")
     try:
+        if head:
+            with open(path, "rb"):
+                return path, b""
         return path, path.read_bytes()
     except OSError as exc:
         raise BundleError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
-def default_bundle_path() -> Path | None:
-    """The bundled default model shipped as package data, or None when there is none."""
+def bundled_model_path(name: str = "default") -> Path | None:
+    """A model shipped as package data (`BUNDLED_MODELS`), or None when this installation lacks it."""
     import importlib.resources
 
     try:
-        resource = importlib.resources.files("serapp.assets") / DEFAULT_BUNDLE_NAME
+        resource = importlib.resources.files("serapp.assets") / BUNDLED_MODELS[name][0]
     except ModuleNotFoundError:
         return None
     return Path(str(resource)) if resource.is_file() else None
 
 
+def default_bundle_path() -> Path | None:
+    """The bundled default model, or None when there is none."""
+    return bundled_model_path("default")
+
+
+def resolve_bundle(spec: str | os.PathLike) -> Path:
+    """A bundle's path from what a user typed: a file, or a bundled model's name (a file of that
+    name wins)."""
+    path = Path(spec)
+    if not path.exists() and str(spec) in BUNDLED_MODELS:
+        bundled = bundled_model_path(str(spec))
+        if bundled is None:
+            raise BundleError(str(spec), "this installation has no bundled model of that name")
+        return bundled
+    return path
+
+
+def _read_head(path: str | os.PathLike) -> tuple[Path, dict]:
+    """The header alone, read without the weights (a bundle with an encoder is tens of MB)."""
+    path, _ = _read(path, head=True)
+    try:
+        with open(path, "rb") as f:
+            start = f.read(8)
+            n = struct.unpack("<Q", start)[0] if len(start) == 8 else 0
+            data = start + f.read(min(n, _MAX_HEADER + 1))
+            size = os.fstat(f.fileno()).st_size
+    except OSError as exc:
+        raise BundleError(path, f"cannot read: {exc.strerror or exc}") from None
+    return path, _read_header(path, data, size)
+
+
 def read_bundle_meta(path: str | os.PathLike) -> BundleMeta:
     """The metadata alone, validated (for showing a model's details before loading it)."""
-    path, data = _read(path)
-    return _parse_meta(path, _read_header(path, data))
+    path, header = _read_head(path)
+    return _parse_meta(path, header)
 
 
-# Batch norm's running statistics, a speech-encoder head's population statistics and Whisper's
-# position table are stored beside the weights but are not parameters (a test holds the count to
-# the model's own).
-_BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "norm_mean", "norm_std", "positional_embedding")
+# Batch norm's running statistics, a speech-encoder head's population statistics, Whisper's
+# position table and its int8 graph (bytes) are stored beside the weights but are not
+# parameters (a test holds the count to the model's own).
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "norm_mean", "norm_std", "positional_embedding",
+            "encoder_int8")
 
 
 def read_bundle_summary(path: str | os.PathLike) -> tuple[BundleMeta, int]:
     """The metadata and the model's number of parameters, without building the model."""
-    path, data = _read(path)
-    header = _read_header(path, data)
+    path, header = _read_head(path)
     parameters = sum(math.prod(v["shape"]) for k, v in header.items()
                      if k != "__metadata__" and k.rsplit(".", 1)[-1] not in _BUFFERS)
     return _parse_meta(path, header), parameters

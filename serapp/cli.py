@@ -17,11 +17,14 @@ import time
 from pathlib import Path
 
 from serapp import __version__
+from serapp.bundle import BUNDLED_MODELS
 from serapp.errors import SerappError
 from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
 
 FORMATS = ("table", "jsonl", "csv")
 COMMANDS = ("predict", "bench-report", "model-info")
+MODEL_HELP = ("a model bundle, or a bundled model by name: "
+              + "; ".join(f"{name} ({about})" for name, (_, about) in BUNDLED_MODELS.items()) + ". Default: default")
 VIEWS = ("live", "file", "listening")
 
 
@@ -55,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--view", choices=VIEWS, help="the view to show: live, file or listening")
     gui.add_argument("--compare", metavar="BUNDLE", help="read a second model on the same audio, side by side")
     gui.add_argument("--present", action="store_true", help="presentation mode: full screen, large type (F11)")
-    gui.add_argument("--model", metavar="PATH", help="model bundle (default: the bundled model)")
+    gui.add_argument("--model", metavar="PATH|NAME", help=MODEL_HELP)
     gui.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="compute device for the model")
     gui.add_argument("--input-device", metavar="NAME_OR_INDEX", help="start live capture on this input at launch")
     gui.add_argument("--quit-after", type=_positive_float, metavar="SECONDS", help="quit after this long (demos, tests)")
@@ -64,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict the emotion of audio files (headless)",
                        description="Predict the emotion of audio files and directories (walked for audio).")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="audio files or directories")
-    p.add_argument("--model", metavar="PATH", help="model bundle (default: the bundled model)")
+    p.add_argument("--model", metavar="PATH|NAME", help=MODEL_HELP)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                    help="compute device (default: auto = CUDA, then MPS, then CPU)")
     p.add_argument("--format", default="table", choices=FORMATS, help="output format (default: table)")
@@ -89,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("model-info", help="what a model bundle was trained on, its licences and figures",
                        description="What a model bundle says about itself: network, features, the corpora it "
                                    "was trained on with their licences, and the figures it was measured with.")
-    m.add_argument("bundle", nargs="?", metavar="BUNDLE", help="a model bundle (default: the bundled model)")
+    m.add_argument("bundle", nargs="?", metavar="BUNDLE|NAME",
+                   help="a model bundle or a bundled model's name (default: every bundled model)")
     m.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
     return parser
 
@@ -98,18 +102,32 @@ BUNDLED = "\0bundled"
 
 
 def run_model_info(args: argparse.Namespace) -> int:
-    from serapp.bundle import default_bundle_path, read_bundle_summary
+    from serapp.bundle import (
+        BUNDLED_MODELS,
+        bundled_model_path,
+        read_bundle_summary,
+        resolve_bundle,
+    )
     from serapp.model_card import model_card
 
-    path = args.bundle or default_bundle_path()
-    if path is None:
-        print("serapp: no bundled model in this installation: name a bundle", file=sys.stderr)
-        return 1
-    meta, parameters = read_bundle_summary(path)
+    if args.bundle:
+        named = {"": resolve_bundle(args.bundle)}
+    else:  # every model this installation ships, by the name --model takes
+        named = {name: bundled_model_path(name) for name in BUNDLED_MODELS}
+        named = {name: path for name, path in named.items() if path is not None}
+        if not named:
+            print("serapp: no bundled model in this installation: name a bundle", file=sys.stderr)
+            return 1
+    records, cards = [], []
+    for name, path in named.items():
+        meta, parameters = read_bundle_summary(path)
+        records.append({**({"name": name} if name else {}), "path": str(path), "parameters": parameters,
+                        **json.loads(meta.to_json())})
+        cards.append((f"== {name} (--model {name})\n" if name else "") + model_card(meta, path, parameters))
     if args.format == "json":
-        print(json.dumps({"path": str(path), "parameters": parameters, **json.loads(meta.to_json())}, indent=2))
+        print(json.dumps(records[0] if args.bundle else records, indent=2))
     else:
-        print(model_card(meta, path, parameters))
+        print("\n\n".join(cards))
     return 0
 
 

@@ -82,6 +82,8 @@ def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int
     if meta.hparams.get("backbone") == "whisper":
         lines.append(f"speech encoder: Whisper base's audio encoder, its first {meta.hparams.get('blocks')} blocks, frozen, "
                      "inside this bundle; " + t.get("encoder_licence", "MIT licence, Copyright (c) 2022 OpenAI"))
+        if meta.hparams.get("int8_bytes"):
+            lines.append("on a CPU the encoder runs in int8 through onnxruntime (float32 on a GPU, or without onnxruntime)")
     if meta.hparams.get("speaker_norm"):
         lines.append("adapts to a voice: features normalised by the speaker's statistics (the population's until "
                      "it has heard the voice; serapp predict --adapt FILES)")

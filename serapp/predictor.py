@@ -23,6 +23,7 @@ from serapp.bundle import (  # noqa: F401
     BundleMeta,
     default_bundle_path,
     load_bundle,
+    resolve_bundle,
 )
 from serapp.errors import BundleError, DeviceError
 from serapp.features import FrontEnd
@@ -226,7 +227,8 @@ class Predictor:
 
 def load_model(path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
                set_threads: bool = True) -> Predictor:
-    """Load a bundle (the bundled default when `path` is None) onto a device.
+    """Load a bundle (a path or a bundled model's name; the bundled default when `path` is None)
+    onto a device.
 
     On a CPU it also sets torch's thread count for the process (`threads`, default
     `default_threads()`), unless `set_threads` is False: torch's count is process-wide and must
@@ -238,6 +240,7 @@ def load_model(path: str | os.PathLike | None = None, device: str = "auto", thre
                 f"serapp/assets/{DEFAULT_BUNDLE_NAME}",
                 "no bundled model in this installation; pass a bundle with --model PATH (train one with ser-train)",
             )
+    path = resolve_bundle(path)
     dev = resolve_device(device)
     if dev.type == "cpu" and set_threads:
         torch.set_num_threads(threads or default_threads())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import zlib
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -150,3 +152,29 @@ def make_corpus(root, corpus: str, speakers, labels, reps=2, ext="wav", rate=160
                         f"{'male' if s % 2 else 'female'}\t30")
         (root / "data.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return root
+
+
+WHISPER_FE = FrontEndConfig(kind="whisper", n_fft=400, win_length=400, hop_length=160, n_mels=80, normalize=False)
+
+
+def tiny_whisper_folder(path: Path, blocks: int = 2, width: int = 32, heads: int = 2) -> Path:
+    """An encoder file as the published one is laid out: openai-whisper's names, float16, dims."""
+    from safetensors.torch import save_file
+
+    from serapp.models.whisper import WhisperDims, WhisperEncoder, sinusoids
+
+    torch.manual_seed(0)
+    enc = WhisperEncoder(WhisperDims(width=width, heads=heads, n_blocks=blocks), post_ln=True)
+    state = {k: v.half() for k, v in enc.state_dict().items()}
+    state["positional_embedding"] = sinusoids(1500, width).half()
+    dims = {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": width, "n_audio_head": heads, "n_audio_layer": blocks}
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path / "encoder.safetensors"), metadata={"dims": json.dumps(dims)})
+    return path
+
+
+def tiny_whisper_model(folder, n_classes=4, **hp):
+    """A Whisper-backed model on a tiny encoder folder (2 blocks, width 32)."""
+    torch.manual_seed(1)
+    return build_model("speech_encoder", 80, n_classes, {"backbone": "whisper", "encoder_dir": str(folder), "blocks": 2,
+                                                         "pooling": "mean+std", "speaker_norm": True, "hidden": 8, **hp})

@@ -1,4 +1,5 @@
-"""The bundled default model: present, small, self-describing, and used by default."""
+"""The bundled models: the default (Whisper's encoder with a head) and `small` (the CRNN):
+present, within their size budgets, self-describing, found by name, the default used by default."""
 
 import json
 import subprocess
@@ -8,8 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import speechlike, write_audio
 
-from serapp.bundle import read_bundle_meta
+from serapp.bundle import bundled_model_path, read_bundle_meta, resolve_bundle
 from serapp.corpora import CORPUS_TITLES, licence_note
+from serapp.errors import BundleError
 from serapp.labels import EMOTIONS
 from serapp.models import build_model
 from serapp.predictor import default_bundle_path, load_model
@@ -17,8 +19,10 @@ from trainer.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "assets" / "default.safetensors"
-# The five corpora of ../shared/data, which the bundled model is trained on (README "Licence").
-CORPORA = ("ravdess", "tess", "nemo", "urdu", "turev-db")
+SMALL = ROOT / "assets" / "small.safetensors"
+# The corpora each is trained on (README "Licence"): all seven of ../shared/data; the first five.
+CORPORA = ("ravdess", "tess", "nemo", "urdu", "turev-db", "ased", "emovo")
+SMALL_CORPORA = CORPORA[:5]
 
 
 @pytest.mark.parametrize("name", ["default", "multicorpus"])
@@ -30,36 +34,54 @@ def test_the_bundled_models_configs_fit_the_size_budget(name):
     assert cfg.protocol == "emobox" and cfg.frontend.normalize
 
 
-def test_bundled_model_is_present_small_and_found():
+def test_the_bundled_models_are_present_within_their_budgets_and_found_by_name():
     assert BUNDLE.is_file(), "assets/default.safetensors is missing"
-    assert BUNDLE.stat().st_size <= 5 * 1024 * 1024
+    assert BUNDLE.stat().st_size <= 60 * 1024 * 1024  # the encoder, float16 and int8, and the head
+    assert SMALL.stat().st_size <= 5 * 1024 * 1024
     assert default_bundle_path() == BUNDLE
+    assert bundled_model_path("small") == SMALL and resolve_bundle("small") == SMALL
+    meta, small = read_bundle_meta(BUNDLE), read_bundle_meta("small")
+    assert meta.architecture == "speech_encoder" and meta.hparams["backbone"] == "whisper"
+    assert meta.hparams["speaker_norm"] and meta.hparams["int8_bytes"] > 0
+    assert "MIT" in meta.training["encoder_licence"]
+    assert small.architecture == "crnn"
 
 
-def test_bundled_model_names_every_corpus_it_was_trained_on_with_counts_and_licence():
-    meta = read_bundle_meta(BUNDLE)
+def test_a_file_named_like_a_bundled_model_wins_over_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "small").write_bytes(b"not a bundle")
+    with pytest.raises(BundleError, match="small"):
+        read_bundle_meta("small")
+
+
+@pytest.mark.parametrize("bundle,names", [(BUNDLE, CORPORA), (SMALL, SMALL_CORPORA)])
+def test_bundled_model_names_every_corpus_it_was_trained_on_with_counts_and_licence(bundle, names):
+    meta = read_bundle_meta(bundle)
     assert meta.labels == list(EMOTIONS)
     t = meta.training
     corpora = {c["name"]: c for c in t["corpora"]}
-    assert sorted(corpora) == sorted(CORPORA)
+    assert sorted(corpora) == sorted(names)
     for name, c in corpora.items():
         assert c["clips"] > 0 and 0 < len(c["train_speakers"]) <= c["speakers"]
         assert c["licence"] == licence_note(name) and c["licence"] in t["licence"]
         assert CORPUS_TITLES[name] in t["data"]
 
 
-def test_bundled_model_carries_its_leave_one_corpus_out_figures():
-    xc = read_bundle_meta(BUNDLE).training["cross_corpus"]
+@pytest.mark.parametrize("bundle,names", [(BUNDLE, CORPORA), (SMALL, SMALL_CORPORA)])
+def test_bundled_model_carries_its_leave_one_corpus_out_figures(bundle, names):
+    xc = read_bundle_meta(bundle).training["cross_corpus"]
     assert xc["protocol"].startswith("cross-corpus")
-    assert sorted(f["test_corpus"] for f in xc["folds"]) == sorted(CORPORA)
+    assert sorted(f["test_corpus"] for f in xc["folds"]) == sorted(names)
+    # chance is each held-out corpus' own (its number of labels)
+    assert len({f["chance_ua"] for f in xc["folds"]}) > 1
     assert all(0 < f["ua"] <= 1 and f["chance_ua"] < 1 for f in xc["folds"])
     assert 0 < xc["ua"]["mean"] <= 1
 
 
-def test_bundled_model_carries_its_ravdess_emobox_figures():
+def test_the_small_model_carries_its_ravdess_emobox_figures():
     """The multi-corpus recipe on EmoBox RAVDESS folds (the other corpora in training): README
     "Results: voices and languages the model never heard"."""
-    cv = read_bundle_meta(BUNDLE).training["cross_validation"]
+    cv = read_bundle_meta(SMALL).training["cross_validation"]
     assert cv["protocol"].startswith("speaker-independent")
     assert [f["fold"] for f in cv["folds"]] == ["fold1", "fold3"]
     assert all(len(f["test_speakers"]) == 4 and 0 < f["ua"] <= 1 for f in cv["folds"])
@@ -73,4 +95,20 @@ def test_predict_uses_the_bundled_model_by_default(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert list(json.loads(proc.stdout)["probabilities"]) == list(EMOTIONS)
     p = load_model(None, device="cpu")
-    assert p.path == BUNDLE and p.meta.architecture == "crnn"
+    assert p.path == BUNDLE and p.meta.architecture == "speech_encoder" and p.adapts
+    small = subprocess.run([sys.executable, "-m", "serapp", "predict", str(clip), "--format", "jsonl", "--model", "small"],
+                           capture_output=True, text=True, timeout=120)
+    assert small.returncode == 0, small.stderr
+    assert json.loads(small.stdout)["probabilities"] != json.loads(proc.stdout)["probabilities"]
+
+
+def test_model_info_tells_what_each_bundled_model_is():
+    proc = subprocess.run([sys.executable, "-m", "serapp", "model-info", "--format", "json"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    records = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert sorted(records) == ["default", "small"]
+    assert records["default"]["architecture"] == "speech_encoder" and records["small"]["architecture"] == "crnn"
+    text = subprocess.run([sys.executable, "-m", "serapp", "model-info"], capture_output=True, text=True, timeout=60).stdout
+    assert "== default (--model default)" in text and "== small (--model small)" in text
+    assert "Whisper base's audio encoder" in text and "int8 through onnxruntime" in text

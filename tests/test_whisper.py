@@ -12,23 +12,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_ravdess_corpus, speechlike, write_audio
+from helpers import (
+    WHISPER_FE,
+    make_ravdess_corpus,
+    speechlike,
+    tiny_whisper_folder,
+    tiny_whisper_model,
+    write_audio,
+)
 
 from serapp.adaptation import VoiceState, mean_and_std
 from serapp.bundle import BundleMeta, load_bundle, read_bundle_summary, save_bundle
-from serapp.features import FrontEnd, FrontEndConfig
-from serapp.models import build_model
+from serapp.features import FrontEnd
 from serapp.models.whisper import (
-    WhisperDims,
-    WhisperEncoder,
     load_whisper_weights,
-    sinusoids,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 WHISPER = SHARED / "models" / "whisper-base"
-WHISPER_FE = FrontEndConfig(kind="whisper", n_fft=400, win_length=400, hop_length=160, n_mels=80, normalize=False)
 needs_weights = pytest.mark.skipif(not (WHISPER / "reference.npz").is_file(),
                                    reason="the published Whisper weights are not in ../shared/models/whisper-base")
 
@@ -58,22 +60,8 @@ def test_the_whisper_front_end_reproduces_the_reference_log_mel():
     assert np.abs(mel.numpy() - ref["mel_0"]).max() < 1e-4
 
 
-def _tiny_encoder_file(path: Path, blocks: int = 2, width: int = 32, heads: int = 2) -> Path:
-    """An encoder file as the published one is laid out: openai-whisper's names, float16, dims."""
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    enc = WhisperEncoder(WhisperDims(width=width, heads=heads, n_blocks=blocks), post_ln=True)
-    state = {k: v.half() for k, v in enc.state_dict().items()}
-    state["positional_embedding"] = sinusoids(1500, width).half()
-    dims = {"n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": width, "n_audio_head": heads, "n_audio_layer": blocks}
-    path.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path / "encoder.safetensors"), metadata={"dims": json.dumps(dims)})
-    return path
-
-
 def test_a_truncated_encoder_equals_the_first_blocks_of_the_whole(tmp_path):
-    folder = _tiny_encoder_file(tmp_path / "enc", blocks=3)
+    folder = tiny_whisper_folder(tmp_path / "enc", blocks=3)
     whole = load_whisper_weights(folder / "encoder.safetensors")
     first = load_whisper_weights(folder / "encoder.safetensors", n_blocks=2)
     mel = torch.randn(1, 80, 100)
@@ -84,14 +72,8 @@ def test_a_truncated_encoder_equals_the_first_blocks_of_the_whole(tmp_path):
         assert torch.equal(x, y)
 
 
-def _whisper_model(folder, n_classes=4, **hp):
-    torch.manual_seed(1)
-    return build_model("speech_encoder", 80, n_classes, {"backbone": "whisper", "encoder_dir": str(folder), "blocks": 2,
-                                                         "pooling": "mean+std", "speaker_norm": True, "hidden": 8, **hp})
-
-
 def test_the_bundle_carries_the_encoder_and_reads_the_same(tmp_path):
-    model = _whisper_model(_tiny_encoder_file(tmp_path / "enc")).eval()
+    model = tiny_whisper_model(tiny_whisper_folder(tmp_path / "enc")).eval()
     model.norm_mean.normal_()
     model.norm_std.uniform_(0.5, 2)
     assert model.hparams["encoder_dir"] == "" and model.hparams["width"] == 32  # the bundle needs no folder
@@ -136,7 +118,7 @@ def test_a_voice_state_leans_on_the_prior_and_reset_returns_to_the_cold_start():
 
 
 def test_the_head_trains_on_cached_windows_end_to_end_and_adapts(tmp_path):
-    encoder = _tiny_encoder_file(tmp_path / "enc")
+    encoder = tiny_whisper_folder(tmp_path / "enc")
     corpus = make_ravdess_corpus(tmp_path / "c", actors=range(1, 7), labels=("neutral", "angry"), reps=2, seconds=1.2)
     out, cache = tmp_path / "run", tmp_path / "cache"
     cmd = [sys.executable, "-m", "trainer", "train", "--config", str(ROOT / "trainer/configs/whisper.toml"),

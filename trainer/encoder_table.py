@@ -218,3 +218,24 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
             f"{_pct(statistics.fmean(f['conditions'][k]['window']['ua'] for f in emo.values()))}" for k in conds) + " |")
     lines += report.made_by(results)
     return "\n".join(lines) + "\n"
+
+
+def as_cv_summary(results: dict, condition: str = "cold") -> dict:
+    """The leave-one-corpus-out figures of one condition (clip UA) in the form of a `ser-train
+    cv` summary, so that `ser-train train --cv-summary docs/results/encoder.json` records them
+    in the bundle (serapp model-info shows them)."""
+    folds = [{"fold": name, "test_corpus": name,
+              "test": {**{k: r["conditions"][condition]["clip"][k] for k in ("n", "wa", "ua")},
+                       "labels": results["corpora"][name]["labels"]}}
+             for name, r in results["loco"].items()]
+    if not folds:
+        raise ValueError("no leave-one-corpus-out folds in it")
+
+    def stats(key: str) -> dict:
+        values = np.array([f["test"][key] for f in folds])
+        return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else None}
+
+    return {"protocol": f"cross-corpus (leave one corpus out; clip UA, {condition}: "
+                        + ("the population's statistics)" if condition == "cold" else "the test speakers' own statistics)"),
+            "config": "whisper.toml", "data": " + ".join(c["title"] for c in results["corpora"].values()),
+            "command": results.get("command"), "ua": stats("ua"), "wa": stats("wa"), "folds": folds}

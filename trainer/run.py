@@ -33,6 +33,7 @@ from trainer.loop import (
     seeded_generator,
     train_split,
 )
+from trainer.quantise import attach_int8
 
 
 def _log(*args, file=None, **kw):
@@ -84,7 +85,9 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
     training.update(cv_record(cv_summaries))
     if getattr(result.model, "licence", ""):  # a pretrained part inside the bundle, with its own notice
         training["encoder_licence"] = result.model.licence
-    meta = bundle_meta(cfg, labels, result.meta.hparams, training)
+    if rank == 0:
+        attach_int8(result.model, _window_frames(cfg), log=_log)
+    meta = bundle_meta(cfg, labels, dict(result.model.hparams), training)
     if rank == 0:
         save_bundle(run_dir / "model.safetensors", result.model.cpu(), meta)
         report.write_json(run_dir / "history.json", result.history)
@@ -108,13 +111,17 @@ def brief_cv(summary: dict) -> dict:
 
 
 def load_cv_summaries(paths) -> list[dict]:
-    """`ser-train cv` summaries to record in a bundle (None or a path: zero or one)."""
+    """`ser-train cv` summaries (or `ser-train encoder-table` figures) to record in a bundle."""
     if paths is None:
         return []
     out = []
+    from trainer.encoder_table import as_cv_summary
+
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         try:
             summary = json.loads(Path(path).read_text())
+            if "loco" in summary and "protocol" not in summary:  # `ser-train encoder-table` figures
+                summary = as_cv_summary(summary)
             brief_cv(summary)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CorpusError(f"{path}: not a ser-train cv summary.json ({exc})") from None
@@ -287,10 +294,15 @@ def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: boo
         training.update(read_bundle_meta(bundle_path).training)
     training.update(run=str(run_dir), epoch=ckpt["epoch"] if use_last else ckpt["best_epoch"])
     training.update(cv_record(cv_summaries))
+    attach_int8(model, _window_frames(cfg), log=_log)
     save_bundle(out, model, bundle_meta(cfg, cfg.labels, dict(model.hparams), training))
     if onnx is not None:
-        export_onnx(model, cfg.frontend.n_features, cfg.frontend.n_frames(int(cfg.window_s * cfg.frontend.sample_rate)), onnx)
+        export_onnx(model, cfg.frontend.n_features, _window_frames(cfg), onnx)
     return out
+
+
+def _window_frames(cfg: TrainConfig) -> int:
+    return cfg.frontend.n_frames(int(cfg.window_s * cfg.frontend.sample_rate))
 
 
 def export_onnx(model: torch.nn.Module, n_features: int, frames: int, path: Path) -> Path:

@@ -118,7 +118,9 @@ class MainWindow(CaptureActions, ModelActions, QtWidgets.QMainWindow):
         tb.addSeparator()
         open_action = tb.addAction("Open file…", self.open_file_dialog)
         open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
-        tb.addAction("Open model…", self.open_model_dialog)
+        model_action = tb.addAction("Open model…", self.open_model_dialog)
+        model_action.setMenu(self.bundled_models_menu())  # the arrow beside it: the models serapp ships
+        tb.widgetForAction(model_action).setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         compare = tb.addAction("Compare with…", self.compare_dialog)
         compare.setToolTip("a second model read on the same audio, side by side (live and in the file view)")
         self.present_action = tb.addAction("Present", self.toggle_presentation)

@@ -11,7 +11,13 @@ import math
 
 from PySide6 import QtWidgets
 
-from serapp.bundle import default_bundle_path, read_bundle_meta, read_bundle_summary
+from serapp.bundle import (
+    BUNDLED_MODELS,
+    bundled_model_path,
+    default_bundle_path,
+    read_bundle_meta,
+    read_bundle_summary,
+)
 from serapp.errors import SerappError
 from serapp.model_card import model_brief, model_card
 
@@ -120,6 +126,18 @@ class ModelActions:
     def _model_failed(self, exc) -> None:
         self.model_label.setText("model: failed")
         self.notify(str(exc))
+
+    def bundled_models_menu(self) -> QtWidgets.QMenu:
+        """The models this installation ships, by name (as `--model NAME`), and a file."""
+        menu = QtWidgets.QMenu(self)
+        for name, (_, about) in BUNDLED_MODELS.items():
+            if bundled_model_path(name) is not None:
+                action = menu.addAction(f"Bundled: {name}", lambda name=name: self.open_model(name))
+                action.setToolTip(about)
+        menu.addSeparator()
+        menu.addAction("From a file…", self.open_model_dialog)
+        menu.setToolTipsVisible(True)
+        return menu
 
     def open_model_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open model bundle", "", "serapp bundles (*.safetensors)")

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from serapp.models.int8 import Int8Encoder
 from serapp.models.whisper import LICENCE as WHISPER_LICENCE
 from serapp.models.whisper import WhisperDims, WhisperEncoder, load_whisper_weights
 
@@ -83,6 +84,10 @@ def load_encoder(folder: str, checksum: str = "", weights: bool = True) -> nn.Mo
     return transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
 
 
+def _forget_int8_session(module, incompatible_keys) -> None:
+    module._int8 = None  # new bytes: a new session on next use
+
+
 def _half_on_disk(module, state_dict, prefix, local_metadata) -> None:
     """The frozen Whisper weights are stored as float16 (as distributed); loading copies them
     back into float32 parameters."""
@@ -100,7 +105,7 @@ class SpeechEncoderClassifier(nn.Module):
     def __init__(self, n_features: int, n_classes: int, encoder_dir: str = "", encoder_sha256: str = "",
                  finetune: bool = False, hidden: int = 128, dropout: float = 0.2, backbone: str = "hf",
                  blocks: int = 4, pooling: str = "mean", speaker_norm: bool = False, width: int = 512, heads: int = 8,
-                 prior_windows: float = 10.0):
+                 prior_windows: float = 10.0, int8_bytes: int = 0):
         super().__init__()
         if backbone not in BACKBONES or pooling not in POOLINGS:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)} and pooling one of {', '.join(POOLINGS)}")
@@ -108,10 +113,14 @@ class SpeechEncoderClassifier(nn.Module):
             raise ValueError(f"blocks must be a whole number in [1, 32], not {blocks!r}")
         self.hparams = dict(encoder_dir=encoder_dir, encoder_sha256=encoder_sha256, finetune=finetune, hidden=hidden,
                             dropout=dropout, backbone=backbone, blocks=blocks, pooling=pooling, speaker_norm=speaker_norm,
-                            width=width, heads=heads, prior_windows=prior_windows)
+                            width=width, heads=heads, prior_windows=prior_windows, int8_bytes=int8_bytes)
         if not isinstance(prior_windows, (int, float)) or isinstance(prior_windows, bool) or not 0 <= prior_windows <= 1e6:
             raise ValueError(f"prior_windows must be a number in [0, 1e6], not {prior_windows!r}")
         self.prior_windows = float(prior_windows)
+        if not isinstance(int8_bytes, int) or isinstance(int8_bytes, bool) or not 0 <= int8_bytes <= 1 << 30:
+            raise ValueError(f"int8_bytes must be a whole number in [0, 2**30], not {int8_bytes!r}")
+        if int8_bytes and (backbone != "whisper" or finetune):
+            raise ValueError("an int8 encoder graph goes only with a frozen Whisper encoder")
         self.backbone = backbone
         self.pooling = pooling
         self.frozen_encoder = not finetune
@@ -128,6 +137,11 @@ class SpeechEncoderClassifier(nn.Module):
         self.speaker_norm = speaker_norm
         self.layer_weights = nn.Parameter(torch.zeros(n_layers))
         self.head = nn.Sequential(nn.Linear(size, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+        if int8_bytes:  # the same encoder quantised, as an onnxruntime graph (serapp/models/int8.py)
+            self.register_buffer("encoder_int8", torch.zeros(int8_bytes, dtype=torch.uint8))
+        self.use_int8 = True  # False: always float32 through torch (the reference; benchmarks compare)
+        self._int8: Int8Encoder | None = None
+        self.register_load_state_dict_post_hook(_forget_int8_session)
 
     def _whisper(self, n_features, encoder_dir, encoder_sha256, dims: WhisperDims, on_meta) -> tuple[int, int]:
         if n_features != 80:
@@ -185,10 +199,33 @@ class SpeechEncoderClassifier(nn.Module):
             return self.encoder.layer_outputs(features)
         return list(self.speech_encoder(features[:, 0, :], output_hidden_states=True).hidden_states)
 
+    def attach_int8(self, graph: bytes) -> None:
+        """Carry `graph` (trainer/quantise.py) in the bundle and run it on CPUs from now on."""
+        if self.backbone != "whisper" or not self.frozen_encoder:
+            raise ValueError("an int8 encoder graph goes only with a frozen Whisper encoder")
+        self.register_buffer("encoder_int8", torch.frombuffer(bytearray(graph), dtype=torch.uint8))
+        self.hparams["int8_bytes"] = len(graph)
+        self._int8 = None
+
+    @property
+    def runtime(self) -> str:
+        """How the encoder runs on a CPU: "onnxruntime int8" or "torch float32"."""
+        return "onnxruntime int8" if self._int8_encoder() is not None else "torch float32"
+
+    def _int8_encoder(self) -> Int8Encoder | None:
+        if not self.use_int8 or "encoder_int8" not in self._buffers or not Int8Encoder.available():
+            return None
+        if self._int8 is None:
+            self._int8 = Int8Encoder(self.encoder_int8.cpu().numpy().tobytes())
+        return self._int8
+
     def pooled(self, features: torch.Tensor) -> torch.Tensor:
         """(batch, layers, width or 2 x width): each layer's output pooled over time (the mean, and
         with "mean+std" its standard deviation). What the trainer caches and a voice's statistics
-        are taken over."""
+        are taken over. On a CPU, a model with an int8 graph runs it (serapp/models/int8.py)."""
+        int8 = self._int8_encoder()
+        if int8 is not None and int8.reads(features):
+            return int8.pooled(features)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_encoder):
             states = self._layer_outputs(features)
             if self.pooling == "mean":
