@@ -268,7 +268,7 @@ def _read_head(path: str | os.PathLike) -> tuple[Path, dict]:
         with open(path, "rb") as f:
             start = f.read(8)
             n = struct.unpack("<Q", start)[0] if len(start) == 8 else 0
-            data = start + f.read(min(n, _MAX_HEADER + 1))
+            data = start + f.read(max(64, n) if n <= _MAX_HEADER else 64)  # enough to say what is wrong
             size = os.fstat(f.fileno()).st_size
     except OSError as exc:
         raise BundleError(path, f"cannot read: {exc.strerror or exc}") from None
