@@ -16,13 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-from serapp import __version__
+from serapp import __version__, profile_cli
 from serapp.bundle import BUNDLED_MODELS
 from serapp.errors import SerappError
 from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
 
 FORMATS = ("table", "jsonl", "csv")
-COMMANDS = ("predict", "bench-report", "model-info")
+COMMANDS = ("predict", "bench-report", "model-info", "profile")
 MODEL_HELP = ("a model bundle, or a bundled model by name: "
               + "; ".join(f"{name} ({about})" for name, (_, about) in BUNDLED_MODELS.items()) + ". Default: default")
 VIEWS = ("live", "file", "listening")
@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapt", nargs="+", metavar="FILE|DIR",
                    help="these files are one speaker: learn that voice's statistics from their speech first (no labels "
                         "needed), then read every file with them (a model that adapts, such as the bundled one)")
+    p.add_argument("--profile", metavar="NAME|FILE",
+                   help="read every file adapted to a saved voice profile (serapp profile create; a profile's name "
+                        "or its .json file)")
     b = sub.add_parser("bench-report", help="score listening-test answer files (people, agreement, a model)",
                        description="Accuracy and UA per rater and pooled, confusion, Fleiss' kappa, and "
                                    "optionally a model on exactly the same clips.")
@@ -95,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("bundle", nargs="?", metavar="BUNDLE|NAME",
                    help="a model bundle or a bundled model's name (default: every bundled model)")
     m.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
+    profile_cli.add_parser(sub, MODEL_HELP)
     return parser
 
 
@@ -216,9 +220,15 @@ def run_predict(args: argparse.Namespace) -> int:
 
     voice = None
     if args.adapt:
-        voice = _adapt(args.adapt, predictor, settings, gate, unreadable)
+        voice = adapt_voice(args.adapt, predictor, settings, gate, unreadable)
         if voice is None:
             return 2 if not predictor.adapts else 1
+    elif args.profile:
+        from serapp.profiles import ProfileStore
+
+        profile = ProfileStore().load(args.profile)
+        voice = profile.voice(predictor)
+        print(f"serapp: reading with voice profile {profile.name!r} ({profile.seconds:.0f} s of speech)", file=sys.stderr)
 
     for given in args.paths:
         files = list(iter_audio_files([given], on_error=unreadable))
@@ -247,14 +257,14 @@ def run_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _adapt(paths: list[str], predictor, settings: AnalysisSettings, gate, unreadable):
-    """A voice's adaptation state from the speech of `paths` (one speaker); None, said, when the
-    model cannot adapt or no speech was found."""
+def adapt_voice(paths: list[str], predictor, settings: AnalysisSettings, gate, unreadable, what: str = "--adapt"):
+    """A voice's adaptation state from the speech of `paths` (one speaker); None, said (prefixed
+    with `what`), when the model cannot adapt or no speech was found."""
     from serapp.analysis import adapt_to_file
     from serapp.audio.io import iter_audio_files
 
     if not predictor.adapts:
-        print(f"serapp: --adapt: the model {predictor.path.name if predictor.path else ''} does not adapt to a voice "
+        print(f"serapp: {what}: the model {predictor.path.name if predictor.path else ''} does not adapt to a voice "
               "(it has no speaker normalisation)", file=sys.stderr)
         return None
     voice = predictor.new_voice()
@@ -262,9 +272,9 @@ def _adapt(paths: list[str], predictor, settings: AnalysisSettings, gate, unread
         try:
             adapt_to_file(path, predictor, voice, settings, gate)
         except SerappError as exc:
-            print(f"serapp: --adapt: {exc}", file=sys.stderr)
+            print(f"serapp: {what}: {exc}", file=sys.stderr)
     if not voice.adapted:
-        print(f"serapp: --adapt: no speech found in {', '.join(paths)}: nothing to adapt to", file=sys.stderr)
+        print(f"serapp: {what}: no speech found in {', '.join(paths)}: nothing to adapt to", file=sys.stderr)
         return None
     print(f"serapp: adapted to the voice in {', '.join(paths)}: {voice.windows} speech windows "
           f"(about {voice.seconds:.0f} s)", file=sys.stderr)
@@ -313,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "predict" and args.hop is not None and args.window is None:
         parser.error("--hop needs --window")
+    if args.command == "predict" and args.adapt and args.profile:
+        parser.error("--adapt and --profile each give the voice: use one")
     try:
         if args.command == "predict":
             return run_predict(args)
@@ -320,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_bench_report(args)
         if args.command == "model-info":
             return run_model_info(args)
+        if args.command == "profile":
+            return profile_cli.run(args)
         return run_gui(args)
     except SerappError as exc:
         print(f"serapp: {exc}", file=sys.stderr)

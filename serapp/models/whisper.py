@@ -93,9 +93,10 @@ class WhisperEncoder(nn.Module):
         self.dims = dims.check()
         self.conv1 = nn.Conv1d(dims.n_mels, dims.width, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(dims.width, dims.width, kernel_size=3, stride=2, padding=1)
-        # stored with the weights: the published float16 table (these sinusoids, rounded), which
-        # the reference outputs were computed with
-        self.register_buffer("positional_embedding", sinusoids(dims.n_ctx, dims.width))
+        # stored with the weights: the published float16 table (`sinusoids`, rounded), which the
+        # reference outputs were computed with. Computing it here would cost 1.6 s on the meta
+        # device (a bundle is checked there first) and is overwritten by every load.
+        self.register_buffer("positional_embedding", torch.zeros(dims.n_ctx, dims.width))
         self.blocks = nn.ModuleList(_Block(dims.width, dims.heads) for _ in range(dims.n_blocks))
         self.ln_post = nn.LayerNorm(dims.width) if post_ln else None
 

@@ -1,0 +1,207 @@
+"""Voice profiles: a voice's adaptation statistics (serapp.adaptation.VoiceState), saved under a
+name so that the app and `serapp predict --profile` read that voice adapted from the first word.
+
+A profile is a small JSON file (never a pickle) in the profiles folder: its format version,
+its name, when it was made, the model it was made with, the features it is valid for, and the
+voice's float64 sums over the pooled features of its speech windows (JSON keeps a float64
+exactly). The features key is what two models must share for one profile to serve both: the
+front-end, the window and the encoder the statistics were taken over (a compared model with
+the same encoder may use it; any other model refuses it, naming both models).
+
+The folder is `SERAPP_DATA_DIR/profiles` when that is set, else the user's data folder
+(platformdirs: ~/.local/share/serapp on Linux).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from serapp.adaptation import VoiceState
+from serapp.errors import SerappError
+from serapp.files import write_atomically
+
+FORMAT = "serapp-voice-profile"
+VERSION = 1
+SUFFIX = ".json"
+_NAME = re.compile(r"^[\w][\w .()-]{0,63}$")  # a file name on every platform, shown as typed
+# What the statistics depend on: the encoder and how windows reach it (not the head).
+_FEATURE_HPARAMS = ("backbone", "encoder_sha256", "blocks", "pooling", "width", "heads", "finetune")
+
+
+class ProfileError(SerappError):
+    """A voice profile could not be made, read, used or changed; the message names it."""
+
+
+def profiles_dir() -> Path:
+    base = os.environ.get("SERAPP_DATA_DIR")
+    if not base:
+        import platformdirs
+
+        base = platformdirs.user_data_dir("serapp", appauthor=False)
+    return Path(base) / "profiles"
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not _NAME.match(name):
+        raise ProfileError(f"{name!r} cannot name a voice profile: use up to 64 letters, digits, spaces and . ( ) - _, "
+                           "starting with a letter or digit")
+    return name
+
+
+def features_key(meta) -> str:
+    """What a model's pooled features depend on, as a short digest (bundle metadata `meta`)."""
+    record = {"frontend": dataclasses.asdict(meta.frontend), "window_s": meta.window_s,
+              **{k: meta.hparams.get(k) for k in _FEATURE_HPARAMS}}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def model_name(predictor) -> str:
+    return predictor.path.name if predictor.path else predictor.meta.architecture
+
+
+@dataclass
+class VoiceProfile:
+    name: str
+    created_utc: str
+    model: str  # the model it was made with (a file name), for messages
+    features: str  # features_key of that model
+    windows: int
+    sum: np.ndarray
+    sumsq: np.ndarray
+    path: Path | None = None
+
+    @property
+    def seconds(self) -> float:
+        from serapp.adaptation import WINDOW_HOP_S
+
+        return self.windows * WINDOW_HOP_S
+
+    def fits(self, predictor) -> bool:
+        return predictor.adapts and features_key(predictor.meta) == self.features
+
+    def voice(self, predictor) -> VoiceState:
+        """The adaptation state this profile gives `predictor`; refused for a model with other features."""
+        if not predictor.adapts:
+            raise ProfileError(f"voice profile {self.name!r}: the model {model_name(predictor)} does not adapt to a voice")
+        if not self.fits(predictor):
+            raise ProfileError(f"voice profile {self.name!r} was made for the model {self.model}; the model "
+                               f"{model_name(predictor)} reads other features: make a new profile with it")
+        state = predictor.new_voice()
+        try:
+            state.load_sums(self.windows, self.sum, self.sumsq)
+        except ValueError as exc:
+            raise ProfileError(f"voice profile {self.name!r}: {exc}") from None
+        return state
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "version": VERSION, "name": self.name, "created_utc": self.created_utc,
+                           "model": self.model, "features": self.features, "windows": self.windows,
+                           "shape": list(self.sum.shape), "sum": self.sum.ravel().tolist(),
+                           "sumsq": self.sumsq.ravel().tolist()})
+
+
+def from_voice(name: str, voice: VoiceState, predictor) -> VoiceProfile:
+    if not voice.adapted:
+        raise ProfileError(f"voice profile {name!r}: no speech heard, nothing to save")
+    d = voice.to_dict()
+    return VoiceProfile(check_name(name), datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        model_name(predictor), features_key(predictor.meta), d["windows"],
+                        np.asarray(d["sum"], np.float64), np.asarray(d["sumsq"], np.float64))
+
+
+def read_profile(path: Path) -> VoiceProfile:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such voice profile") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ProfileError(f"{path}: not a voice profile (not JSON)") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ProfileError(f"{path}: not a serapp voice profile")
+    if not isinstance(raw.get("version"), int) or raw["version"] > VERSION:
+        raise ProfileError(f"{path}: voice profile version {raw.get('version')!r} is newer than this serapp reads "
+                           f"({VERSION}); upgrade serapp")
+    try:
+        shape = tuple(int(n) for n in raw["shape"])
+        total = np.asarray(raw["sum"], np.float64).reshape(shape)
+        total_sq = np.asarray(raw["sumsq"], np.float64).reshape(shape)
+        windows = raw["windows"]
+        if not (isinstance(windows, int) and windows > 0 and np.isfinite(total).all() and np.isfinite(total_sq).all()):
+            raise ValueError("its statistics are not finite counts and sums")
+        return VoiceProfile(str(raw["name"]), str(raw["created_utc"]), str(raw["model"]), str(raw["features"]),
+                            windows, total, total_sq, Path(path))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProfileError(f"{path}: damaged voice profile ({exc})") from None
+
+
+class ProfileStore:
+    """The profiles in one folder, by name."""
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = Path(folder) if folder is not None else profiles_dir()
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{check_name(name)}{SUFFIX}"
+
+    def list(self) -> tuple[list[VoiceProfile], list[str]]:
+        """(the readable profiles by name, one line for each file that is not one)."""
+        found, problems = [], []
+        for path in sorted(self.folder.glob(f"*{SUFFIX}")) if self.folder.is_dir() else []:
+            try:
+                found.append(read_profile(path))
+            except ProfileError as exc:
+                problems.append(str(exc))
+        return sorted(found, key=lambda p: p.name.lower()), problems
+
+    def load(self, name_or_path: str) -> VoiceProfile:
+        """A profile by name, or a profile file's path (a file of that name wins)."""
+        given = Path(name_or_path)
+        if given.suffix == SUFFIX and given.is_file():
+            return read_profile(given)
+        path = self.path(name_or_path)
+        if not path.is_file():
+            raise ProfileError(f"no voice profile named {name_or_path!r} (in {self.folder})")
+        return read_profile(path)
+
+    def check_free(self, name: str) -> None:
+        if self.path(name).exists():
+            raise ProfileError(f"a voice profile named {name!r} exists (in {self.folder}); choose another name")
+
+    def save(self, profile: VoiceProfile, replace: bool = False) -> Path:
+        path = self.path(profile.name)
+        if not replace:
+            self.check_free(profile.name)
+        text = profile.to_json()
+        write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        profile.path = path
+        return path
+
+    def delete(self, name: str) -> None:
+        path = self.path(name)
+        if not path.is_file():
+            raise ProfileError(f"no voice profile named {name!r} (in {self.folder})")
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise ProfileError(f"{path}: cannot delete: {exc.strerror or exc}") from None
+
+    def rename(self, old: str, new: str) -> VoiceProfile:
+        profile = self.load(old)
+        if check_name(new) == profile.name:
+            return profile
+        profile.name = new
+        self.save(profile)  # refuses a name already taken
+        self.delete(old)
+        return profile
