@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
+from serapp.adaptation import VoiceState
 from serapp.analysis import make_gate
 from serapp.audio.ringbuffer import RingBuffer
 from serapp.settings import MAX_WINDOW_S, AnalysisSettings
@@ -48,6 +49,8 @@ class Reading:
     model_ms: float = 0.0
     speech_fraction: float = 0.0
     window_s: float = 0.0  # seconds of audio the window held (less than asked while it fills)
+    voice_s: float | None = None  # seconds of the voice the model has adapted to (None: it does not adapt)
+    profile: str | None = None  # the voice profile it started from, if any
 
     def window_reading(self, since: float = 0.0) -> WindowReading:
         """As a timeline row, its times counted from source time `since`."""
@@ -61,11 +64,19 @@ class LiveAnalyzer:
 
     Settings arrive as one immutable AnalysisSettings (`update`, from any thread); `poll` takes
     the newest at its start, so a window, hop or threshold never changes halfway through.
+
+    A model that adapts (serapp.adaptation) learns the voice while `settings.adapt` holds: every
+    WINDOW_HOP_S of new audio, a full model-length speech window's pooled features (those it was
+    just read with) join the voice's statistics, which start from a voice profile or from the
+    population's. `reset_voice` (any thread) starts over from there, or from a new profile.
     """
 
     def __init__(self, source, predictor, settings: AnalysisSettings = AnalysisSettings(), gate=None,
-                 scores_from: LiveAnalyzer | None = None):
+                 scores_from: LiveAnalyzer | None = None, profile=None):
         self.source, self.predictor = source, predictor
+        self._voice_request = (profile,)  # applied by the worker at its next poll
+        self.voice: VoiceState | None = None
+        self.profile = None
         self.rate = predictor.sample_rate
         self._settings = settings
         # A model compared with another at the same rate reads that analyzer's gate scores (it
@@ -87,6 +98,20 @@ class LiveAnalyzer:
 
     def update(self, settings: AnalysisSettings) -> None:
         self._settings = settings  # one reference store: atomic
+
+    def reset_voice(self, profile=None) -> None:
+        """Forget the voice heard: start again from `profile` (a serapp.profiles.VoiceProfile) or
+        from the population's statistics. Safe from any thread: the worker applies it."""
+        self._voice_request = (profile,)
+
+    def _apply_voice_request(self) -> None:
+        request, self._voice_request = self._voice_request, None
+        if request is None:
+            return
+        (profile,) = request
+        self.profile = profile
+        self.voice = profile.voice(self.predictor) if profile is not None else self.predictor.new_voice()
+        self._learned_at = -(1 << 62)
 
     def reset(self) -> None:
         self._pos = self.source.ring.written
@@ -118,6 +143,7 @@ class LiveAnalyzer:
     def poll(self) -> Reading | None:
         """Take in new audio; read the newest window if a hop boundary has passed."""
         settings = self._settings
+        self._apply_voice_request()
         self._pull()
         written = self.ring.written
         hop = max(1, int(round(settings.hop_s * self.rate)))
@@ -136,14 +162,29 @@ class LiveAnalyzer:
         if settings.gate and voiced * self.gate.frame / self.rate < settings.min_speech_s:
             self._smoothed = None
             return Reading(t, False, None, None, speech_fraction=fraction, window_s=samples.size / self.rate)
-        probs = self.predictor.predict_prepared(samples)
+        probs = self._read(samples, settings, written)
         if settings.smoothing > 0 and self._smoothed is not None:
             probs = settings.smoothing * self._smoothed + (1 - settings.smoothing) * probs
         self._smoothed = probs
         labels = self.predictor.labels
         timing = self.predictor.last_timing
         return Reading(t, True, {k: float(p) for k, p in zip(labels, probs)}, labels[int(np.argmax(probs))],
-                       timing["features_ms"], timing["model_ms"], fraction, samples.size / self.rate)
+                       timing["features_ms"], timing["model_ms"], fraction, samples.size / self.rate,
+                       self.voice.seconds if self.voice is not None else None,
+                       self.profile.name if self.profile is not None else None)
+
+    def _read(self, samples: np.ndarray, settings: AnalysisSettings, written: int) -> np.ndarray:
+        """The window's probabilities with the voice's statistics; learns from it when due."""
+        voice = self.voice
+        full = samples.size >= self.predictor.model_window
+        learn = (voice is not None and settings.adapt and full
+                 and written - self._learned_at >= int(round(voice.hop_s * self.rate)))
+        pooled = [] if learn else None
+        probs = self.predictor.predict_prepared(samples, voice, pooled)
+        if learn:
+            voice.update(pooled[-1])  # the last piece: the newest model-length window
+            self._learned_at = written
+        return probs
 
 
 class LiveWorker:

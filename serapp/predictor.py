@@ -145,18 +145,25 @@ class Predictor:
                           float(getattr(self.model, "prior_windows", PRIOR_WINDOWS)), hop_s)
 
     @torch.no_grad()
-    def probabilities(self, windows: np.ndarray, voice: VoiceState | None = None) -> np.ndarray:
+    def probabilities(self, windows: np.ndarray, voice: VoiceState | None = None,
+                      pooled_out: list | None = None) -> np.ndarray:
         """(n, samples) at the model's rate -> (n, n_labels) probabilities, normalised by `voice`'s
-        statistics where the model adapts (None: the population's). Records stage times."""
+        statistics where the model adapts (None: the population's). Records stage times. A model
+        that adapts appends the windows' pooled features to `pooled_out` (the live view learns
+        the voice from the very computation it reads with)."""
         windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
         with self._lock:
             t0 = time.perf_counter()
             feats = self.frontend(torch.from_numpy(windows).to(self.device))
             _synchronize(self.device)  # so the stage times are real on asynchronous devices
             t1 = time.perf_counter()
-            if voice is not None and self.adapts:
-                mean, std = (torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in voice.statistics())
-                logits = self.model.classify(self.model.pooled(feats), mean, std)
+            if self.adapts and (voice is not None or pooled_out is not None):
+                pooled = self.model.pooled(feats)
+                if pooled_out is not None:
+                    pooled_out.extend(pooled.float().cpu().numpy())
+                mean, std = ((torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in voice.statistics())
+                             if voice is not None else (None, None))
+                logits = self.model.classify(pooled, mean, std)
             else:
                 logits = self.model(feats)
             probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
@@ -192,7 +199,8 @@ class Predictor:
             samples, _ = trim_silence(samples, self.sample_rate, self.meta.trim_top_db)
         return self._as_dict(self.predict_prepared(samples))
 
-    def predict_prepared(self, samples: np.ndarray, voice: VoiceState | None = None) -> np.ndarray:
+    def predict_prepared(self, samples: np.ndarray, voice: VoiceState | None = None,
+                         pooled_out: list | None = None) -> np.ndarray:
         """Probabilities (n_labels,) for one window of mono samples at the model's rate: the mean
         over its model-length pieces (`model_pieces`). The one reading rule of the trainer, the
         live view, the file view and `serapp predict`."""
@@ -202,7 +210,7 @@ class Predictor:
         out = []
         for i in range(0, len(spans), _BATCH_WINDOWS):
             out.append(self.probabilities(np.stack([loop_to_length(samples[s:e], window)
-                                                    for s, e in spans[i : i + _BATCH_WINDOWS]]), voice))
+                                                    for s, e in spans[i : i + _BATCH_WINDOWS]]), voice, pooled_out))
         return np.concatenate(out).mean(axis=0)
 
     def window_cost_ms(self, runs: int = 3) -> float:

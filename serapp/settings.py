@@ -20,6 +20,7 @@ class AnalysisSettings:
     gate: bool = True  # False: read every window, speech or not
     gate_threshold: float = 0.5  # the gate's speech probability per frame
     min_speech_s: float = 0.1  # seconds of speech a window needs (benchmarks/bench_live.py chose it)
+    adapt: bool = True  # live only: a model that adapts learns the voice from its speech windows
 
     def __post_init__(self):
         w = self.window_s

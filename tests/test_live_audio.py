@@ -327,3 +327,39 @@ def test_each_thread_reads_the_stage_times_of_its_own_call(predictor):
     theirs_done.set()
     t.join()
     assert seen == mine
+
+
+def _feed(src, analyzers, audio, on_reading=None):
+    """Write `audio` into the source in 50 ms blocks, polling every analyzer after each."""
+    out = {id(a): [] for a in analyzers}
+    for i in range(0, audio.size, 800):
+        src.ring.write(audio[i : i + 800])
+        for a in analyzers:
+            r = a.poll()
+            if r is not None:
+                out[id(a)].append((r, a.ring.latest(min(a.ring.written, a.predictor.model_window)).copy()))
+    return [out[id(a)] for a in analyzers]
+
+
+def test_live_adaptation_learns_a_voice_and_reset_is_as_if_it_had_never_heard_it():
+    """Two synthetic voices in turn through the bundled default (a model that adapts): the first
+    voice moves the readings; after `reset_voice` the readings are exactly those of an analyzer
+    that never learned the first voice."""
+    predictor = load_model("default", device="cpu")
+    voice_a = speechlike(6.0, seed=1) * 0.8
+    voice_b = np.concatenate([speechlike(3.0, seed=5)[::-1] * 0.3, speechlike(3.0, seed=6) * 0.3])
+    src = FileSource(samples=np.zeros(1, np.float32), sample_rate=16000, realtime=False)
+    learning = LiveAnalyzer(src, predictor, AnalysisSettings(hop_s=0.5, gate=False))
+    never = LiveAnalyzer(src, predictor, AnalysisSettings(hop_s=0.5, gate=False, adapt=False))
+    heard, cold = _feed(src, [learning, never], voice_a)
+    assert heard[-1][0].voice_s > 0 and cold[-1][0].voice_s == 0
+    # not learning, the readings are the cold start's: the population's statistics
+    for r, window in cold:
+        assert np.array_equal(np.array(list(r.probabilities.values()), np.float32), predictor.predict_prepared(window))
+    assert heard[-1][0].probabilities != cold[-1][0].probabilities  # the voice moved the readings
+
+    learning.reset_voice()
+    never.update(AnalysisSettings(hop_s=0.5, gate=False))  # starts learning now, from the population's
+    after, fresh = _feed(src, [learning, never], voice_b)
+    assert [r.probabilities for r, _ in after] == [r.probabilities for r, _ in fresh]
+    assert [r.voice_s for r, _ in after] == [r.voice_s for r, _ in fresh] and after[-1][0].voice_s > 0
