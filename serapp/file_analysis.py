@@ -97,15 +97,16 @@ class FileAnalysis:
 
 def analyze_file(path: str | os.PathLike, predictor: Predictor | None,
                  settings: AnalysisSettings = AnalysisSettings(), frontend: FrontEndConfig | None = None,
-                 gate=None) -> FileAnalysis:
+                 gate=None, voice=None) -> FileAnalysis:
     """Decode (AudioDecodeError on failure); display data; with a model, the timeline and the
-    overall reading (the speech gate as `settings` say)."""
+    overall reading (the speech gate as `settings` say; `voice`: a voice's adaptation state)."""
     config = predictor.meta.frontend if predictor else (frontend or FrontEndConfig())
     rate = config.sample_rate
     expected = int(AudioStream(path, rate).declared_s * rate)
     envelope, spec = Envelope(expected), Spectrogram(config, expected)
     if predictor is not None:
-        reading = analyse_file(path, predictor, settings, timeline=True, gate=gate, consumers=(envelope, spec))
+        reading = analyse_file(path, predictor, settings, timeline=True, gate=gate, consumers=(envelope, spec),
+                               voice=voice)
         duration, segments, overall, shortfall = reading.duration_s, reading.segments, reading.overall, reading.shortfall
     else:
         stream = AudioStream(path, rate)

@@ -161,7 +161,8 @@ class LiveAnalyzer:
         fraction = voiced / recent.size if recent.size else 0.0
         if settings.gate and voiced * self.gate.frame / self.rate < settings.min_speech_s:
             self._smoothed = None
-            return Reading(t, False, None, None, speech_fraction=fraction, window_s=samples.size / self.rate)
+            return Reading(t, False, None, None, speech_fraction=fraction, window_s=samples.size / self.rate,
+                           **self._voice_fields())
         probs = self._read(samples, settings, written)
         if settings.smoothing > 0 and self._smoothed is not None:
             probs = settings.smoothing * self._smoothed + (1 - settings.smoothing) * probs
@@ -170,8 +171,11 @@ class LiveAnalyzer:
         timing = self.predictor.last_timing
         return Reading(t, True, {k: float(p) for k, p in zip(labels, probs)}, labels[int(np.argmax(probs))],
                        timing["features_ms"], timing["model_ms"], fraction, samples.size / self.rate,
-                       self.voice.seconds if self.voice is not None else None,
-                       self.profile.name if self.profile is not None else None)
+                       **self._voice_fields())
+
+    def _voice_fields(self) -> dict:
+        return {"voice_s": self.voice.seconds if self.voice is not None else None,
+                "profile": self.profile.name if self.profile is not None else None}
 
     def _read(self, samples: np.ndarray, settings: AnalysisSettings, written: int) -> np.ndarray:
         """The window's probabilities with the voice's statistics; learns from it when due."""
@@ -180,6 +184,8 @@ class LiveAnalyzer:
         learn = (voice is not None and settings.adapt and full
                  and written - self._learned_at >= int(round(voice.hop_s * self.rate)))
         pooled = [] if learn else None
+        if voice is None:  # a model that does not adapt
+            return self.predictor.predict_prepared(samples)
         probs = self.predictor.predict_prepared(samples, voice, pooled)
         if learn:
             voice.update(pooled[-1])  # the last piece: the newest model-length window

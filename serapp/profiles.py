@@ -32,6 +32,7 @@ from serapp.files import write_atomically
 FORMAT = "serapp-voice-profile"
 VERSION = 1
 SUFFIX = ".json"
+TAKE_SUFFIX = ".wav"
 _NAME = re.compile(r"^[\w][\w .()-]{0,63}$")  # a file name on every platform, shown as typed
 # What the statistics depend on: the encoder and how windows reach it (not the head).
 _FEATURE_HPARAMS = ("backbone", "encoder_sha256", "blocks", "pooling", "width", "heads", "finetune")
@@ -188,20 +189,34 @@ class ProfileStore:
         profile.path = path
         return path
 
+    def take(self, name: str) -> Path:
+        """Where the recording a profile was made from is kept (the app's calibration take)."""
+        return self.folder / f"{check_name(name)}{TAKE_SUFFIX}"
+
     def delete(self, name: str) -> None:
+        """The profile and its take, if any."""
         path = self.path(name)
         if not path.is_file():
             raise ProfileError(f"no voice profile named {name!r} (in {self.folder})")
-        try:
-            path.unlink()
-        except OSError as exc:
-            raise ProfileError(f"{path}: cannot delete: {exc.strerror or exc}") from None
+        for p in (path, self.take(name)):
+            try:
+                p.unlink(missing_ok=True)
+            except OSError as exc:
+                raise ProfileError(f"{p}: cannot delete: {exc.strerror or exc}") from None
 
     def rename(self, old: str, new: str) -> VoiceProfile:
         profile = self.load(old)
-        if check_name(new) == profile.name:
+        new = check_name(new)
+        if new == profile.name:
             return profile
+        self.check_free(new)
+        take = self.take(old)
+        if take.is_file():
+            try:
+                take.rename(self.take(new))
+            except OSError as exc:
+                raise ProfileError(f"{take}: cannot rename: {exc.strerror or exc}") from None
         profile.name = new
-        self.save(profile)  # refuses a name already taken
-        self.delete(old)
+        self.save(profile)
+        self.path(old).unlink(missing_ok=True)
         return profile

@@ -6,6 +6,14 @@ import pytest
 from helpers import make_bundle, speechlike, write_audio
 
 
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path_factory, monkeypatch):
+    """Voice profiles (serapp.profiles) go to a folder of the test's own, never the user's."""
+    folder = tmp_path_factory.mktemp("serapp-data")
+    monkeypatch.setenv("SERAPP_DATA_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def tiny_bundle(tmp_path):
     path, _ = make_bundle(tmp_path / "tiny.safetensors")

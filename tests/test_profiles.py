@@ -5,7 +5,13 @@ import json
 
 import numpy as np
 import pytest
-from helpers import WHISPER_FE, speechlike, tiny_whisper_folder, tiny_whisper_model, write_audio
+from helpers import (
+    WHISPER_FE,
+    speechlike,
+    tiny_whisper_folder,
+    tiny_whisper_model,
+    write_audio,
+)
 
 from serapp.bundle import BundleMeta, save_bundle
 from serapp.cli import main
@@ -14,9 +20,8 @@ from serapp.profiles import ProfileError, ProfileStore, from_voice, read_profile
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("SERAPP_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path / "data"
+def data_dir(private_data_dir):
+    return private_data_dir
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ class LiveView(QtWidgets.QWidget):
         self.source = None
         self.predictors: list = [None, None]  # the model, and the one it is compared with
         self.workers: list = [None, None]
+        self.profile = None  # the voice profile read with (serapp.profiles), None: learn live
         self.recorder: Recorder | None = None
         self.settings = AnalysisSettings()
         self.frame_ms: deque[float] = deque(maxlen=600)
@@ -152,6 +153,17 @@ class LiveView(QtWidgets.QWidget):
             return ""
         return predictor.path.stem if getattr(predictor, "path", None) else predictor.meta.architecture
 
+    def set_profile(self, profile) -> None:
+        """Read with a voice profile (None: learn each voice from the cold start); also a reset."""
+        self.profile = profile
+        for i, w in enumerate(self.workers):
+            if w is not None:
+                w.analyzer.reset_voice(voice_profile_for(profile, self.predictors[i]))
+
+    def reset_voice(self) -> None:
+        """Forget the voice heard so far (the next person at the microphone)."""
+        self.set_profile(self.profile)
+
     def set_settings(self, settings: AnalysisSettings) -> None:
         """New analysis settings, handed to the workers as one immutable value."""
         self.settings = settings
@@ -167,7 +179,8 @@ class LiveView(QtWidgets.QWidget):
         first = None
         for i, p in enumerate(self.predictors):
             if p is not None:  # each model its own analyzer: its own front-end and window, one gate
-                analyzer = LiveAnalyzer(self.source, p, self.settings, scores_from=first)
+                analyzer = LiveAnalyzer(self.source, p, self.settings, scores_from=first,
+                                        profile=voice_profile_for(self.profile, p))
                 first = first or analyzer
                 self.workers[i] = LiveWorker(analyzer)
                 self.workers[i].start()
@@ -223,6 +236,7 @@ class LiveView(QtWidgets.QWidget):
                     readout.show_probabilities(r.probabilities)
                 else:
                     readout.show_none()
+                readout.set_note(voice_note(r.voice_s, r.profile))
                 if i == 0:
                     self.last_reading = r
                     self.circumplex.add(r.probabilities)
@@ -244,3 +258,17 @@ class LiveView(QtWidgets.QWidget):
 
     def stream_columns(self) -> np.ndarray:
         return self.spectrogram.columns()
+
+
+def voice_profile_for(profile, predictor):
+    """`profile` where it fits the model (a compared model with other features reads cold)."""
+    return profile if profile is not None and predictor is not None and profile.fits(predictor) else None
+
+
+def voice_note(voice_s: float | None, profile: str | None) -> str:
+    """What a live readout says about the voice it reads with."""
+    if voice_s is None:
+        return ""  # the model does not adapt
+    if profile:
+        return f"voice profile {profile} ({voice_s:.0f} s of voice)"
+    return f"adapting: {voice_s:.0f} s of speech" if voice_s else "cold start: adapting as you speak"

@@ -14,12 +14,13 @@ from serapp.files import WriteError
 from serapp.gui.capture import CaptureActions
 from serapp.gui.model_control import ModelActions
 from serapp.gui.status import ElidedLabel
+from serapp.gui.voice_control import VoiceActions, file_voice_note
 from serapp.settings import AnalysisSettings
 
 FRAME_MS = 16  # display rate, about 60 frames per second
 
 
-class MainWindow(CaptureActions, ModelActions, QtWidgets.QMainWindow):
+class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWindow):
     def __init__(self, model_path: str | None = None, compute_device: str | None = None, settings=None,
                  views: bool = True):
         """views=False shows the frame first (toolbar, tabs, status bar) and leaves the plots, and
@@ -38,6 +39,7 @@ class MainWindow(CaptureActions, ModelActions, QtWidgets.QMainWindow):
         self.model_path = model_path or self.settings.value("model", "") or None
         self.compute_device = compute_device or self.settings.value("compute_device", "auto")
         self.source = None
+        self.init_voice()
 
         self.banner = ElidedLabel()  # the one place messages appear (the whole text in its tooltip)
         self.banner.setStyleSheet("padding: 4px; background: palette(alternate-base);")
@@ -129,6 +131,7 @@ class MainWindow(CaptureActions, ModelActions, QtWidgets.QMainWindow):
         listen = tb.addAction("Listening test", lambda: self.listening and self.tabs.setCurrentWidget(self.listening))
         listen.setShortcut(QtGui.QKeySequence("Ctrl+L"))
         listen.setToolTip("people label clips; scored next to the model (Ctrl+L)")
+        self.add_voice_actions(tb)
         tb.addWidget(QtWidgets.QLabel(" Compute: "))
         self.compute_combo = QtWidgets.QComboBox()
         # The devices present are known once torch is imported (with the model, after the window shows).
@@ -237,13 +240,18 @@ class MainWindow(CaptureActions, ModelActions, QtWidgets.QMainWindow):
             analyze_file,  # the first file analysis imports what it needs
         )
 
+        voices = [self.voice_for(predictor), self.voice_for(other)]  # the voice profile, where it fits
+
         def analyse():
-            return analyze_file(path, predictor, settings), (analyze_file(path, other, settings) if other else None)
+            return (analyze_file(path, predictor, settings, voice=voices[0]),
+                    analyze_file(path, other, settings, voice=voices[1]) if other else None)
 
         def show(result):
             a, b = result
             names = (self.live._name(predictor), self.live._name(other))
             self.file_view.show_analysis(a, predictor.labels if predictor else None, b, names)
+            for readout, p, voice in zip(self.file_view.readouts, (predictor, other), voices):
+                readout.set_note(file_voice_note(p, voice, self.active_profile))
 
         self.run_in_background(analyse, show)
 

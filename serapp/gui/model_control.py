@@ -92,6 +92,7 @@ class ModelActions:
         self.predictor = predictor
         self.model_cost_ms = cost_ms
         self.live.set_predictor(predictor)
+        self.restore_profile()  # the voice profile chosen last time, where it fits this model
         self.model_label.setText(model_summary(predictor, cost_ms))
         # Hovering the model field tells what the model was trained on, under which licences, and its figures.
         self.model_label.setToolTip(loaded[3])

@@ -52,6 +52,10 @@ class ReadoutWidget(QtWidgets.QWidget):
         self.top.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.top.setMinimumWidth(200)
         layout.addWidget(self.top)
+        self.note = QtWidgets.QLabel("")  # the voice it reads with: cold start, adapting, a profile
+        self.note.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.note.setVisible(False)
+        layout.addWidget(self.note)
         self.plot = pg.PlotWidget(background=None)
         theme_plot(self.plot.getPlotItem())
         self.plot.getPlotItem().getAxis("left").setWidth(70)
@@ -59,6 +63,11 @@ class ReadoutWidget(QtWidgets.QWidget):
         layout.addWidget(self.plot, 1)
         self.updates = 0  # readings shown (tests and benchmarks follow it)
         self.set_labels(labels)
+
+    def set_note(self, text: str) -> None:
+        if text != self.note.text():
+            self.note.setText(text)
+            self.note.setVisible(bool(text))
 
     def set_title(self, title: str) -> None:
         self.title.setText(title)
