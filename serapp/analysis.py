@@ -117,7 +117,7 @@ def read_file_windows(blocks: Iterable[np.ndarray], predictor: Predictor, window
             s, e, k = jobs[j]
             batch.append((k, buffer[s - buf_start : e - buf_start].copy()))
             j += 1
-            if len(batch) == 32:
+            if len(batch) == predictor.batch_windows:
                 flush()
         keep_from = jobs[j][0] if j < len(jobs) else end
         buffer, buf_start = buffer[keep_from - buf_start :], keep_from

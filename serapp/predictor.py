@@ -29,7 +29,12 @@ from serapp.errors import BundleError, DeviceError
 from serapp.features import FrontEnd
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-_BATCH_WINDOWS = 32  # windows per forward pass over long audio: bounds memory
+# Windows per forward pass over long audio: bounds memory. A large network's activations (the
+# Whisper encoder's: about 7 MB a 3 s window) made 32 at once cost 200 MB more peak memory than
+# 4 (benchmarks/bench_memory.py), for no speed on a CPU.
+_BATCH_WINDOWS = 32
+_LARGE_MODEL_BATCH_WINDOWS = 4
+_LARGE_MODEL = 1_000_000  # parameters
 
 
 def available_devices() -> list[str]:
@@ -112,6 +117,8 @@ class Predictor:
         self.device = device
         self.path = path
         self.frontend = FrontEnd(meta.frontend).to(device)
+        large = sum(p.numel() for p in model.parameters()) >= _LARGE_MODEL
+        self.batch_windows = _LARGE_MODEL_BATCH_WINDOWS if large else _BATCH_WINDOWS  # per forward pass
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -208,9 +215,10 @@ class Predictor:
         window = self.model_window
         spans = model_pieces(0, samples.size, window)
         out = []
-        for i in range(0, len(spans), _BATCH_WINDOWS):
+        for i in range(0, len(spans), self.batch_windows):
             out.append(self.probabilities(np.stack([loop_to_length(samples[s:e], window)
-                                                    for s, e in spans[i : i + _BATCH_WINDOWS]]), voice, pooled_out))
+                                                    for s, e in spans[i : i + self.batch_windows]]), voice,
+                                                   pooled_out))
         return np.concatenate(out).mean(axis=0)
 
     def window_cost_ms(self, runs: int = 3) -> float:
