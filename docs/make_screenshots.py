@@ -3,7 +3,8 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py \
         [--audio ../shared/data/ravdess] [--compare BUNDLE] [--out docs/screenshots]
 
-Writes live.png, file.png, compare.png, presentation.png and listening.png. The audio is
+Writes live.png, file.png, compare.png, presentation.png, listening.png and calibration.png (the
+Voice dialog's guided take over the live view). The audio is
 RAVDESS speech when --audio names its folder (and it exists), else a generated voice-like sound
 (CI runs it so, to show the script works after any change to the GUI). The app runs as users run
 it: a PulseAudio virtual microphone (tests/virtual_mic.py), PortAudio, the bundled model.
@@ -59,6 +60,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     mic, tmp = vm.start_for_app("serapp-shots-")
     os.environ["SERAPP_SETTINGS"] = str(tmp / "settings.ini")
+    os.environ["SERAPP_DATA_DIR"] = str(tmp / "data")  # voice profiles: never the user's own
     audio_dir = Path(args.audio) if args.audio and Path(args.audio).is_dir() else None
     speech, files = voice(audio_dir)
     if not files:
@@ -143,6 +145,24 @@ def main() -> int:
     wait(lambda: "model" in (w.listening.results.report or {}))
     settle(0.5)
     shoot(w, "listening.png")
+
+    w.tabs.setCurrentWidget(w.live)
+    assert w.start_capture("default"), w.messages[-1]
+    w.open_voice_dialog()
+    dialog = w.voice_dialog
+    dialog.move(w.x() + w.width() - dialog.width() - 40, w.y() + 90)
+    dialog.toggle_recording()
+    talk = threading.Thread(target=lambda: (mic.write(speech), mic.write(speech)), daemon=True)
+    talk.start()  # longer than the take: the dialog stops it at 20 s and checks it
+    wait(lambda: dialog.record_button.text() == "Record" and "ing" not in dialog.status.text().split(":")[0], 120)
+    dialog.name_edit.setText("Ann")
+    settle(1.0)
+    path = out / "calibration.png"  # the screen: the dialog over the live view
+    if not QtWidgets.QApplication.primaryScreen().grabWindow(0).save(str(path)):
+        raise SystemExit(f"{path}: cannot save")
+    print(f"wrote {path}")
+    talk.join()
+    w.stop_capture()
     w.close()
     mic.stop()
     return 0

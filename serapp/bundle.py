@@ -126,7 +126,7 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data if t.numel() else b"")  # no copy of the bytes
     return h.hexdigest()
 
 
@@ -303,8 +303,7 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
     from serapp.models import build_model
 
-    path, data = _read(path)
-    header = _read_header(path, data)
+    path, header = _read_head(path)  # the weights are read once, below, not held twice
     meta = _parse_meta(path, header)
     # The architecture first without memory (meta device): hyper-parameters that would build a
     # model unlike the file's tensors (or an absurdly large one) are refused before any allocation.
@@ -316,7 +315,9 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
     _check_state(path, skeleton, shapes, meta)
     try:
-        tensors = safetensors.torch.load(data)
+        tensors = safetensors.torch.load_file(str(path))
+    except OSError as exc:
+        raise BundleError(path, f"cannot read: {exc.strerror or exc}") from None
     except Exception as exc:  # safetensors raises its own error types for malformed files
         raise BundleError(path, f"corrupt weights ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     expected_digest = header["__metadata__"].get("weights_sha256")

@@ -10,7 +10,7 @@ import pytest
 from PySide6 import QtGui
 
 ROOT = Path(__file__).resolve().parents[1]
-VIEWS = ("live", "file", "compare", "presentation", "listening")
+VIEWS = ("live", "file", "compare", "presentation", "listening", "calibration")
 
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (apt-get install xvfb xauth)")
