@@ -161,6 +161,10 @@ def run_bench_report(args: argparse.Namespace) -> int:
     return 0
 
 
+TABLE_HEADER = "file  duration  EMOTION  its three most likely emotions  (time to read)\n"
+TABLE_WINDOW_HEADER = "    window start-end  emotion  probability\n"
+
+
 class _Writer:
     """Prints one result per file as soon as it is ready, in the chosen format."""
 
@@ -173,6 +177,7 @@ class _Writer:
         if self._csv:
             self._csv.writerow(timeline_header(labels) if windowed else
                                ["path", "duration_s", "ms", "speech", "label", *labels, "warning"])
+        self._header = TABLE_HEADER + (TABLE_WINDOW_HEADER if windowed else "") if fmt == "table" else ""
 
     def write(self, result: dict, segments: list | None = None) -> None:
         from serapp.timeline import NO_SPEECH, probability_cells, timeline_rows
@@ -186,6 +191,8 @@ class _Writer:
                                 result["label"] or NO_SPEECH, *probability_cells(result["probabilities"], self.labels),
                                 result.get("warning", "")])
         else:
+            self.out.write(self._header)  # what each column is, above the first file
+            self._header = ""
             line = f"{result['path']}  {result['duration_s']:.2f}s  "
             if result["label"] is None:
                 line += f"{NO_SPEECH.upper():<10} (speech in {result['speech_fraction']:.0%} of it)"

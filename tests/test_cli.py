@@ -73,7 +73,8 @@ def test_csv_format(capsys, clip, tiny_bundle, tmp_path):
 def test_table_format(capsys, clip, tiny_bundle):
     code, out, _ = run(capsys, "predict", str(clip), "--model", str(tiny_bundle), "--window", "1")
     assert code == 0
-    first, *segs = out.strip().splitlines()
+    header, window_header, first, *segs = out.strip().splitlines()
+    assert header.startswith("file  duration  EMOTION") and window_header.strip().startswith("window start-end")
     assert first.startswith(str(clip)) and "2.50s" in first and "%" in first
     assert len(segs) == 4 and segs[0].strip().startswith("0.00-")
 

@@ -42,3 +42,20 @@ def test_non_editable_install_ships_and_finds_the_bundled_model(tmp_path, clip):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert where.stdout.strip() == str(site / "serapp" / "assets" / "default.safetensors")
+
+
+def test_librosa_is_not_a_runtime_dependency_and_nothing_of_serapp_imports_it():
+    """It pulls numba, llvmlite, scipy, scikit-learn and pooch into an install; only a test uses it."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("librosa") for d in project["dependencies"])
+    assert any(d.startswith("librosa") for d in project["optional-dependencies"]["test"])
+    code = ("import sys, serapp.cli, serapp.predictor, serapp.analysis, serapp.file_analysis, serapp.calibration, "
+            "trainer.cli, trainer.run; print(sorted(m for m in ('librosa', 'scipy', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
