@@ -59,6 +59,15 @@ def _figures(t: dict, per_corpus: bool) -> list[str]:
     return lines
 
 
+def _no_figures(t: dict) -> str:
+    """Why a bundle carries no held-out figures."""
+    if t.get("split") == "all" or t.get("fold") == "all":
+        return "no held-out figures: trained on every speaker it had (its recipe's figures come from its cross-validation)"
+    if t.get("data", "").startswith("random init"):
+        return "no figures: an untrained network (random weights)"
+    return "no held-out figures recorded in this bundle"
+
+
 def model_brief(meta: BundleMeta, path: str | Path | None = None) -> str:
     """One line: the network, labels, data and headline figures (shown when a model is opened)."""
     head = f"{Path(path).name}: {meta.architecture}" if path else meta.architecture
@@ -94,6 +103,7 @@ def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int
         lines.append(f"trained on: {t.get('data', 'not recorded')}")
         if t.get("licence"):
             lines.append(f"licence: {t['licence']}")
-    lines += _figures(t, per_corpus=True)
+    figures = _figures(t, per_corpus=True)
+    lines += figures or [_no_figures(t)]
     lines.append(f"made by serapp {meta.serapp_version}" + (f" on {meta.created_utc}" if meta.created_utc else ""))
     return "\n".join(lines)

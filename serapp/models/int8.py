@@ -28,8 +28,8 @@ class Int8Encoder:
     """An onnxruntime session over the quantised graph (log-mel (batch, 80, frames) in, pooled
     layer outputs out), made on first use; thread-safe as onnxruntime's `run` is."""
 
-    def __init__(self, graph: bytes):
-        self._graph = graph
+    def __init__(self, graph: torch.Tensor):
+        self._graph = graph  # the bundle's uint8 buffer: bytes are made from it only to open a session
         self._session = None
         self._frames = None
         self._threads = 0
@@ -55,7 +55,8 @@ class Int8Encoder:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
                 options.enable_mem_pattern = False  # a plan per batch shape: 90 MB more peak over a long file
-                session = ort.InferenceSession(self._graph, options, providers=["CPUExecutionProvider"])
+                session = ort.InferenceSession(self._graph.cpu().numpy().tobytes(), options,
+                                               providers=["CPUExecutionProvider"])
                 self._frames = session.get_inputs()[0].shape[-1]
                 self._session, self._threads = session, threads
             return self._session

@@ -196,6 +196,8 @@ class SpeechEncoderClassifier(nn.Module):
 
     def _layer_outputs(self, features: torch.Tensor) -> list[torch.Tensor]:
         if self.backbone == "whisper":
+            if self.encoder.conv1.weight.dtype != features.dtype:  # kept in float16 while int8 ran
+                self.encoder.to(features.dtype)
             return self.encoder.layer_outputs(features)
         return list(self.speech_encoder(features[:, 0, :], output_hidden_states=True).hidden_states)
 
@@ -216,7 +218,7 @@ class SpeechEncoderClassifier(nn.Module):
         if not self.use_int8 or "encoder_int8" not in self._buffers or not Int8Encoder.available():
             return None
         if self._int8 is None:
-            self._int8 = Int8Encoder(self.encoder_int8.cpu().numpy().tobytes())
+            self._int8 = Int8Encoder(self.encoder_int8)
         return self._int8
 
     def pooled(self, features: torch.Tensor) -> torch.Tensor:
@@ -225,6 +227,9 @@ class SpeechEncoderClassifier(nn.Module):
         are taken over. On a CPU, a model with an int8 graph runs it (serapp/models/int8.py)."""
         int8 = self._int8_encoder()
         if int8 is not None and int8.reads(features):
+            if self.encoder.conv1.weight.dtype == torch.float32:
+                # the float weights wait in float16 (27 MB less resident) until a float read needs them
+                self.encoder.half()
             return int8.pooled(features)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_encoder):
             states = self._layer_outputs(features)
