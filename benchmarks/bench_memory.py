@@ -22,8 +22,6 @@ import soundfile as sf
 RATE = 16000
 _VIEW = """
 import sys, time
-from serapp.heap import limit_arenas
-limit_arenas()  # as the app does at its start
 from serapp.file_analysis import analyze_file
 from serapp.predictor import load_model
 t0 = time.perf_counter()

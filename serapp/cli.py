@@ -323,9 +323,6 @@ def run_gui(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from serapp.heap import limit_arenas
-
-    limit_arenas()  # before any thread starts (serapp/heap.py says why)
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
