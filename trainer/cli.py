@@ -34,41 +34,65 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="shorthand for --set train.device=...")
-    p.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default ~/.cache/serapp)")
-    p.add_argument("--no-cache", action="store_true", help="decode every file on every run")
+    _cache_options(p)
+
+
+def _cache_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", metavar="DIR", help="decoded audio and encoder outputs (default ~/.cache/serapp)")
+    p.add_argument("--no-cache", action="store_true", help="decode (and encode) every file on every run")
+
+
+EXAMPLES = {
+    "train": "ser-train train --config trainer/configs/whisper.toml --data-root ../shared/data --fold all \\\n"
+             "    --set model.encoder_dir='\"../shared/models/whisper-base\"' --out runs/whisper-final",
+    "cv": "ser-train cv --config trainer/configs/default.toml --data ravdess=../shared/data/ravdess --out runs/cv",
+    "evaluate": "ser-train evaluate --model assets/default.safetensors --data emovo=../shared/data/emovo",
+    "crosscorpus": "ser-train crosscorpus --data-root ../shared/data --emobox-folds 1 3",
+    "encoder-table": "ser-train encoder-table --data-root ../shared/data",
+    "zoo": "ser-train zoo --data-root ../shared/data --folds 1 2 --random-split --best 2 --jobs 2",
+    "export": "ser-train export runs/final --out my.safetensors --onnx my.onnx",
+}
+
+
+def _sub(sub, name: str, help: str, **kw) -> argparse.ArgumentParser:
+    """A subcommand whose help ends with an example."""
+    return sub.add_parser(name, help=help, description=kw.pop("description", help[:1].upper() + help[1:] + "."),
+                          epilog=f"example:\n  {EXAMPLES[name]}", formatter_class=argparse.RawDescriptionHelpFormatter,
+                          **kw)
 
 
 def _table_outputs(p: argparse.ArgumentParser, out: str, out_help: str, results: str, set_help: str) -> None:
     """What every README-table command shares: its runs, its figures, the README, the cache."""
     p.add_argument("--out", default=out, metavar="DIR", help=out_help)
-    p.add_argument("--results", default=results, metavar="JSON")
+    p.add_argument("--results", default=results, metavar="JSON",
+                   help=f"the figures the table is drawn from, written here (default: {results})")
     p.add_argument("--readme", default="README.md", metavar="FILE", help="where the table goes, between markers")
     p.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help=set_help)
-    p.add_argument("--cache-dir", metavar="DIR")
-    p.add_argument("--no-cache", action="store_true")
+    _cache_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ser-train", description="Train and evaluate serapp models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    t = sub.add_parser("train", help="train one model (one fold, or all speakers for the shipped model)")
+    t = _sub(sub, "train", "train one model (one fold, or all speakers for the shipped model)")
     _common(t)
     t.add_argument("--fold", default="all", help="fold name/number of the config's protocol, or 'all' (default)")
     t.add_argument("--cv-summary", action="append", metavar="SUMMARY.json",
                    help="a `ser-train cv` summary to record in the bundle (repeatable: EmoBox and leave-one-corpus-out)")
-    c = sub.add_parser("cv", help="cross-validate: every fold, a summary table and the robustness report")
+    c = _sub(sub, "cv", "cross-validate: every fold, a summary table and the robustness report")
     _common(c)
     c.add_argument("--folds", nargs="+", metavar="K", help="only these folds (e.g. 1 2)")
     c.add_argument("--no-robustness", action="store_true", help="skip the simulated-conditions report")
-    e = sub.add_parser("evaluate", help="score a bundle on a corpus (the labels both share)")
-    e.add_argument("--model", required=True, metavar="BUNDLE")
-    e.add_argument("--data", required=True, metavar="CORPUS=DIR")
-    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    e.add_argument("--format", default="text", choices=("text", "json"))
-    e.add_argument("--cache-dir", metavar="DIR")
-    k = sub.add_parser("crosscorpus", help="the cross-corpus table: train both recipes leave-one-corpus-out, "
-                                           "the EmoBox folds, and write the figures and the README table")
+    e = _sub(sub, "evaluate", "score a bundle on a corpus (the labels both share)")
+    e.add_argument("--model", required=True, metavar="BUNDLE", help="the model bundle to score")
+    e.add_argument("--data", required=True, metavar="CORPUS=DIR", help="a corpus by name and its folder")
+    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                   help="compute device (default: auto)")
+    e.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
+    e.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default ~/.cache/serapp)")
+    k = _sub(sub, "crosscorpus", "the cross-corpus table: train both recipes leave-one-corpus-out, "
+                                 "the EmoBox folds, and write the figures and the README table")
     k.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="a corpus (repeatable)")
     k.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora the recipe config lists")
     k.add_argument("--baseline", default=str(CONFIGS / "default.toml"), metavar="TOML",
@@ -81,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the RAVDESS-only recipe's EmoBox figures shown beside the new ones")
     _table_outputs(k, "runs/crosscorpus", "run directories (kept; rerun resumes)", "docs/results/crosscorpus.json",
                    "applied to both recipes, e.g. --set train.device=\"cuda\" (repeatable)")
-    w = sub.add_parser("encoder-table", help="the encoder recipe leave-one-corpus-out, cold and adapted to each "
-                                             "voice, clip and window UA, and the EmoBox folds: the README's tables")
+    w = _sub(sub, "encoder-table", "the encoder recipe leave-one-corpus-out, cold and adapted to each "
+                                   "voice, clip and window UA, and the EmoBox folds: the README's tables")
     w.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="a corpus (repeatable)")
     w.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora the config lists")
     w.add_argument("--config", default=str(CONFIGS / "whisper.toml"), metavar="TOML",
@@ -95,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the CRNN recipe's cross-corpus figures shown beside the new ones")
     _table_outputs(w, "runs/encoder-table", "each fold's figures (kept; rerun resumes)", "docs/results/encoder.json",
                    "a config override (repeatable)")
-    z = sub.add_parser("zoo", help="every architecture on the same footing: the model-zoo table in the README")
+    z = _sub(sub, "zoo", "every architecture on the same footing: the model-zoo table in the README")
     z.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="RAVDESS (and, for --cross-corpus, the others)")
     z.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora by name")
     z.add_argument("--configs", nargs="+", metavar="NAME", help="config names in trainer/configs (default: all but "
@@ -116,15 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="applied to every config")
     z.add_argument("--crosscorpus-out", default="runs/crosscorpus", metavar="DIR",
                    help="`ser-train crosscorpus` runs: a --cross-corpus model with its recipe shares them")
-    z.add_argument("--out", default="runs/zoo", metavar="DIR")
-    z.add_argument("--results", default="docs/results/zoo.json", metavar="JSON")
-    z.add_argument("--readme", default="README.md", metavar="FILE")
-    z.add_argument("--render-only", action="store_true")
-    z.add_argument("--cache-dir", metavar="DIR")
-    z.add_argument("--no-cache", action="store_true")
-    x = sub.add_parser("export", help="write a bundle (and optionally ONNX) from a run's checkpoint")
-    x.add_argument("run", metavar="RUN_DIR|CHECKPOINT")
-    x.add_argument("--out", required=True, metavar="BUNDLE.safetensors")
+    z.add_argument("--out", default="runs/zoo", metavar="DIR", help="run directories (kept; rerun resumes)")
+    z.add_argument("--results", default="docs/results/zoo.json", metavar="JSON",
+                   help="the figures the table is drawn from, written here")
+    z.add_argument("--readme", default="README.md", metavar="FILE", help="where the table goes, between markers")
+    z.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
+    _cache_options(z)
+    x = _sub(sub, "export", "write a bundle (and optionally ONNX) from a run's checkpoint")
+    x.add_argument("run", metavar="RUN_DIR|CHECKPOINT", help="a run directory (its checkpoint) or a checkpoint file")
+    x.add_argument("--out", required=True, metavar="BUNDLE.safetensors", help="the bundle to write")
     x.add_argument("--onnx", metavar="FILE.onnx", help="also export the network (features in, logits out) to ONNX")
     x.add_argument("--last", action="store_true", help="the last epoch instead of the best validation epoch")
     x.add_argument("--cv-summary", action="append", metavar="SUMMARY.json",
