@@ -248,3 +248,21 @@ def test_invalid_toml(tmp_path, capsys):
     bad.write_text("[train\nepochs = 3")
     assert train_main(["train", "--config", str(bad), "--data", "ravdess=/tmp"]) == 2
     assert f"{bad}: not valid TOML" in capsys.readouterr().err
+
+
+def test_a_run_with_a_small_validation_set_says_so_when_it_starts(corpus, capsys):
+    from trainer.folds import Split
+    from trainer.run import _warn_small_validation
+
+    by_actor = {}
+    for r in corpus.records:
+        by_actor.setdefault(r.speaker, []).append(r)
+    actors = sorted(by_actor)
+    one_speaker = by_actor[actors[0]]
+    _warn_small_validation(Split("fold1", corpus.records, one_speaker, []))
+    err = capsys.readouterr().err
+    assert "warning: fold1: the validation set has" in err and "from 1 speaker(s)" in err and err.count("\n") == 1
+    enough = by_actor[actors[0]] + by_actor[actors[1]]
+    assert len(enough) >= 20
+    _warn_small_validation(Split("fold1", corpus.records, enough, []))
+    assert capsys.readouterr().err == ""

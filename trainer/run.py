@@ -50,6 +50,7 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
     labels = data.model_labels(split.train)
     cfg = dataclasses.replace(cfg, labels=labels)
     rank, _ = dist_context()
+    _warn_small_validation(split)
     parts = ("train", "val", "test")
     if rank == 0:
         dump_config(cfg, run_dir / "config.json")
@@ -94,6 +95,20 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
         report.write_json(run_dir / "metrics.json", record)
         _plots(run_dir, result.history, record)
     return record
+
+
+MIN_VAL_CLIPS, MIN_VAL_SPEAKERS = 20, 2
+
+
+def _warn_small_validation(split: Split) -> None:
+    """Early stopping and the best epoch rest on the validation set: say when it is too small
+    to carry them."""
+    clips = len(split.val)
+    speakers = {(r.corpus, r.speaker) for r in split.val}
+    if clips < MIN_VAL_CLIPS or len(speakers) < MIN_VAL_SPEAKERS:
+        _log(f"warning: {split.name}: the validation set has {clips} clip(s) from {len(speakers)} speaker(s) "
+             f"(fewer than {MIN_VAL_CLIPS} clips or {MIN_VAL_SPEAKERS} speakers): the best epoch and early stopping "
+             "rest on it; give it more (data.val_speakers, data.val_min_clips)")
 
 
 def brief_cv(summary: dict) -> dict:
