@@ -9,8 +9,9 @@ from serapp.gui.main_window import MainWindow
 from serapp.gui.plots import configure_pyqtgraph
 
 
-def open_window(qtbot, tmp_path, bundle=None) -> MainWindow:
-    """A shown window whose model (a random 1 s TCN unless `bundle`) has finished loading."""
+def open_window(qtbot, tmp_path, bundle=None, load_timeout_s: float = 20.0) -> MainWindow:
+    """A shown window whose model (a random 1 s TCN unless `bundle`) has finished loading; the
+    wait ends at the event, and `load_timeout_s` only bounds a failure."""
     configure_pyqtgraph()
     bundle = bundle or make_bundle(tmp_path / "m.safetensors", window_s=1.0)[0]
     settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
@@ -18,5 +19,5 @@ def open_window(qtbot, tmp_path, bundle=None) -> MainWindow:
     qtbot.addWidget(w)
     w.show()
     w.load_model_async()
-    qtbot.waitUntil(lambda: w.predictor is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.predictor is not None, timeout=int(load_timeout_s * 1000))
     return w
