@@ -50,7 +50,8 @@ def _seconds(lo: float, hi: float):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="serapp",
-        description="Speech emotion recognition. With no command, opens the desktop app.",
+        usage="serapp [options] [FILE]\n       serapp COMMAND ... (predict, profile, model-info, bench-report)",
+        description="Speech emotion recognition. With no command, opens the desktop app (on FILE, if given).",
     )
     parser.add_argument("--version", action="version", version=f"serapp {__version__}")
     gui = parser.add_argument_group("desktop app (no command; `serapp FILE` opens FILE in the file view)")
@@ -322,11 +323,25 @@ def run_gui(args: argparse.Namespace) -> int:
                                  present=args.present))
 
 
+def _file_as_open(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`serapp FILE [options]`, `serapp [options] FILE`: the desktop app on FILE (as --open FILE),
+    wherever FILE stands among the app's options; a command (predict, ...) is left as it is."""
+    takes_value = {o for a in parser._actions if a.option_strings and a.nargs != 0 for o in a.option_strings}
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--" or token in COMMANDS:
+            return argv
+        if token.startswith("-"):
+            i += 2 if token in takes_value else 1  # "--opt=value" is one token
+            continue
+        return [*argv[:i], "--open", token, *argv[i + 1:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
-        argv = ["--open", *argv]  # `serapp FILE [options]`: the desktop app on that file
+    argv = _file_as_open(parser, list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if args.command == "predict" and args.hop is not None and args.window is None:
         parser.error("--hop needs --window")

@@ -278,3 +278,20 @@ def test_model_info_describes_a_bundle_and_names_a_broken_one_in_one_line(capsys
     bad.write_bytes(b"not a model at all")
     code, out, err = run(capsys, "model-info", str(bad))
     assert code == 1 and out == "" and err.count("\n") == 1 and str(bad) in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["talk.wav", "--present"], ["--present", "talk.wav"], ["--model", "small", "talk.wav", "--present"],
+    ["--present", "--compare", "other.safetensors", "talk.wav"], ["--view=file", "talk.wav"],
+])
+def test_the_file_to_open_may_stand_anywhere_among_the_apps_options(argv):
+    from serapp.cli import _file_as_open, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(_file_as_open(parser, argv))
+    assert args.open == "talk.wav" and args.command is None
+    assert args.present == ("--present" in argv)
+    assert "[FILE]" in parser.format_usage()
+    # a command is never taken for a file
+    predict = parser.parse_args(_file_as_open(parser, ["predict", "talk.wav", "--model", "small"]))
+    assert predict.command == "predict" and predict.paths == ["talk.wav"]
