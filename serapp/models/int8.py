@@ -54,9 +54,8 @@ class Int8Encoder:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
-                # Neither an arena nor a memory plan per batch shape: each kept its high-water mark
-                # and more over a long file (predict on 30 min of audio: 720 MB with both, 566 without).
-                options.enable_cpu_mem_arena = False
+                # no memory plan kept per batch shape (predict on 30 min of audio peaked at 720 MB
+                # with them, 631 MB without; one run each)
                 options.enable_mem_pattern = False
                 session = ort.InferenceSession(self._graph.cpu().numpy().tobytes(), options,
                                                providers=["CPUExecutionProvider"])
