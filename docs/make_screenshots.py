@@ -157,8 +157,9 @@ def main() -> int:
     wait(lambda: dialog.record_button.text() == "Record" and "ing" not in dialog.status.text().split(":")[0], 120)
     dialog.name_edit.setText("Ann")
     settle(1.0)
-    path = out / "calibration.png"  # the screen: the dialog over the live view
-    if not QtWidgets.QApplication.primaryScreen().grabWindow(0).save(str(path)):
+    path = out / "calibration.png"  # the screen where the window is: the dialog over the live view
+    g = w.frameGeometry()
+    if not QtWidgets.QApplication.primaryScreen().grabWindow(0, g.x(), g.y(), g.width(), g.height()).save(str(path)):
         raise SystemExit(f"{path}: cannot save")
     print(f"wrote {path}")
     talk.join()

@@ -39,8 +39,7 @@ class VoiceDialog(QtWidgets.QDialog):
         self.record_button.clicked.connect(self.toggle_recording)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setRange(0, int(TAKE_S * 10))
-        self.progress.setFormat("%v")
-        self.progress.setValue(0)
+        self._show_seconds(0.0)
         row.addWidget(self.record_button)
         row.addWidget(self.progress, 1)
         a.addLayout(row)
@@ -120,9 +119,13 @@ class VoiceDialog(QtWidgets.QDialog):
             self.status.setText("the microphone stopped: record again")
             return
         seconds = (source.ring.written - self._start) / source.sample_rate
-        self.progress.setValue(int(min(seconds, TAKE_S) * 10))
+        self._show_seconds(seconds)
         if seconds >= TAKE_S:
             self.stop_recording()
+
+    def _show_seconds(self, seconds: float) -> None:
+        self.progress.setValue(int(min(seconds, TAKE_S) * 10))
+        self.progress.setFormat(f"{min(seconds, TAKE_S):.0f} s of {TAKE_S:.0f} s")
 
     def stop_recording(self) -> None:
         self.timer.stop()
