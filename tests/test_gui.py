@@ -56,6 +56,12 @@ def test_window_appears_before_the_model_is_loaded(qtbot, tmp_path, bundle):
     assert "m.safetensors" in w.model_label.text() and "cpu" in w.model_label.text()
     card = w.model_label.toolTip()  # hovering tells what it is and what it learned from
     assert card.startswith("m.safetensors: tcn") and "trained on: random init (test)" in card
+    # one field tells the model's cost; the window box says what its 0 means, in seconds
+    assert "ms" not in w.model_label.text() and "ms per reading (measured at load)" in w.timing_label.text()
+    w.window_spin.setValue(0.0)
+    assert w.window_spin.text() == "window: model's (1 s)"
+    w.window_spin.setValue(2.5)
+    assert w.window_spin.text() == "2.50 s window"
     w.close()
 
 

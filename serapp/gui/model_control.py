@@ -42,8 +42,9 @@ def live_hop_for(cost_ms: float, hop_s: float) -> float | None:
     return hop if hop > hop_s else None  # a hop already long enough stays, without a message
 
 
-def model_summary(predictor, cost_ms: float) -> str:
-    """The status bar's model field: name, architecture, device, its figures, its cost."""
+def model_summary(predictor) -> str:
+    """The status bar's model field: name, architecture, device, its figures (its cost is the
+    timing field's: one place for milliseconds)."""
     meta = predictor.meta
     t = meta.training
     parts = [f"{predictor.path.name if predictor.path else meta.architecture}", meta.architecture,
@@ -54,7 +55,6 @@ def model_summary(predictor, cost_ms: float) -> str:
     xc = t.get("cross_corpus", {}).get("ua", {}).get("mean")
     if xc:
         parts.append(f"unseen corpora {xc:.0%}")
-    parts.append(f"{cost_ms:.0f} ms/window")
     return "model: " + ", ".join(parts)
 
 
@@ -93,7 +93,9 @@ class ModelActions:
         self.model_cost_ms = cost_ms
         self.live.set_predictor(predictor)
         self.restore_profile()  # the voice profile chosen last time, where it fits this model
-        self.model_label.setText(model_summary(predictor, cost_ms))
+        self.model_label.setText(model_summary(predictor))
+        self.timing_label.setText(f"model {cost_ms:.1f} ms per reading (measured at load)")
+        self.window_spin.setSpecialValueText(f"window: model's ({predictor.window_s:g} s)")
         # Hovering the model field tells what the model was trained on, under which licences, and its figures.
         self.model_label.setToolTip(loaded[3])
         if self.model_path:
