@@ -111,7 +111,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         self.level.setFormat("level %v dBFS")
         self.level.setFixedWidth(150)
         self.level.setToolTip("input peak level over the last 50 ms")
-        tb.addWidget(self.level)
+        self.level_action = tb.addWidget(self.level)
         self.start_action = tb.addAction("Start", self.toggle_capture)
         self.start_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Space))
         self.record_action = tb.addAction("Record", self.toggle_recording)
@@ -186,6 +186,10 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         # In the listening test Space plays the clip; elsewhere it starts and stops capture.
         listening = self.tabs.currentWidget() is self.listening
         self.start_action.setShortcut(QtGui.QKeySequence() if listening else QtGui.QKeySequence(QtCore.Qt.Key.Key_Space))
+        # The microphone's level and the live model's cost say nothing about a file
+        live = self.tabs.currentWidget() is self.live or self.live is None
+        self.level_action.setVisible(live)
+        self.timing_label.setVisible(live)
 
     # --- messages and background work -----------------------------------------------------
 
