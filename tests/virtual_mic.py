@@ -87,6 +87,10 @@ class VirtualMic:
 
 def available() -> str | None:
     """None when a virtual mic can be made here, else the reason it cannot."""
+    try:
+        import sounddevice  # noqa: F401  (PortAudio is loaded at its import)
+    except OSError:
+        return "PortAudio is not installed (apt-get install libportaudio2)"
     for tool in ("pulseaudio", "pactl"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils libasound2-plugins)"
