@@ -257,3 +257,18 @@ def test_the_command_line_opens_a_file_a_comparison_and_presentation(tmp_path, t
     view = subprocess.run([sys.executable, "-m", "serapp", "--view", "listening", "--quit-after", "3"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert view.returncode == 0, view.stderr
+
+
+def test_a_model_compared_with_itself_or_its_namesake_is_named_apart(qtbot, tmp_path):
+    from serapp.gui.live_view import model_names
+    from serapp.predictor import load_model
+
+    w = open_window(qtbot, tmp_path)
+    w.open_compare(str(w.predictor.path))  # the same model twice
+    qtbot.waitUntil(lambda: w.compare_predictor is not None, timeout=20000)
+    titles = [r.title.text() for r in w.live.readouts]
+    assert titles == ["m", "m (same model)"]
+    (tmp_path / "elsewhere").mkdir()
+    namesake = load_model(make_bundle(tmp_path / "elsewhere" / "m.safetensors", seed=3)[0], device="cpu")
+    assert model_names(w.predictor, namesake) == [f"{tmp_path.name}/m", "elsewhere/m"]
+    w.close()

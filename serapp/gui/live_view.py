@@ -130,14 +130,14 @@ class LiveView(QtWidgets.QWidget):
     def set_predictor(self, predictor, slot: int = 0) -> None:
         """The model (slot 0), or the one it is compared with (slot 1; None ends the comparison)."""
         self.predictors[slot] = predictor
-        names = [self._name(p) for p in self.predictors if p is not None] if self.comparing else [""]
+        names = model_names(*self.predictors) if self.comparing else [""]
         labels = [p.labels if p is not None else list(EMOTIONS) for p in self.predictors[: 2 if self.comparing else 1]]
         self.panels.set_models(labels, names)
         for i, r in enumerate(self.readouts):
             p = self.predictors[i]
             if p is not None:
                 r.set_labels(p.labels)
-            r.set_title(self._name(p) if self.comparing and p is not None else "")
+            r.set_title(names[i] if self.comparing and p is not None else "")
         self.readouts[1].setVisible(self.comparing)
         primary = self.predictors[0]
         if slot == 0 and primary is not None and primary.meta.frontend != self.frontend_config:
@@ -272,3 +272,15 @@ def voice_note(voice_s: float | None, profile: str | None) -> str:
     if profile:
         return f"voice profile {profile} ({voice_s:.0f} s of voice)"
     return f"adapting: {voice_s:.0f} s of speech" if voice_s else "cold start: adapting as you speak"
+
+
+def model_names(first, second) -> list[str]:
+    """Two compared models' names, told apart: file names, and "(same model)" for the same one
+    twice (a parent folder where two files share a name)."""
+    a, b = LiveView._name(first), LiveView._name(second)
+    if second is None or a != b:
+        return [a, b] if second is not None else [a]
+    pa, pb = getattr(first, "path", None), getattr(second, "path", None)
+    if pa is None or pb is None or pa.resolve() == pb.resolve():
+        return [a, f"{b} (same model)"]
+    return [f"{pa.parent.name}/{a}", f"{pb.parent.name}/{b}"]

@@ -12,6 +12,7 @@ from serapp.audio.io import AUDIO_EXTENSIONS
 from serapp.errors import SerappError
 from serapp.files import WriteError
 from serapp.gui.capture import CaptureActions
+from serapp.gui.live_view import model_names
 from serapp.gui.model_control import ModelActions
 from serapp.gui.status import ElidedLabel
 from serapp.gui.voice_control import VoiceActions, file_voice_note
@@ -253,7 +254,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
 
         def show(result):
             a, b = result
-            names = (self.live._name(predictor), self.live._name(other))
+            names = tuple(model_names(predictor, other)) + ("",)
             self.file_view.show_analysis(a, predictor.labels if predictor else None, b, names)
             for readout, p, voice in zip(self.file_view.readouts, (predictor, other), voices):
                 readout.set_note(file_voice_note(p, voice, self.active_profile))
