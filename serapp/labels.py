@@ -3,16 +3,17 @@
 # Canonical names, in the RAVDESS code order (01..08). Corpora map onto these.
 EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 
-# Display colours per emotion (hex), chosen to stay readable on light and dark backgrounds.
+# Display colours per emotion (hex): every two at least 30 apart in CIELAB (happy and surprised
+# about 100), none a grey that reads as disabled (chroma at least 20); tests/test_colors.py.
 EMOTION_COLORS = {
-    "neutral": "#8c8c8c",
-    "calm": "#4fa3a5",
-    "happy": "#f2b705",
-    "sad": "#3b6fd8",
-    "angry": "#d93025",
-    "fearful": "#8e44ad",
-    "disgust": "#4c9a2a",
-    "surprised": "#f28c28",
+    "neutral": "#8d6e4c",
+    "calm": "#2a9d8f",
+    "happy": "#e9a800",
+    "sad": "#2f6bd6",
+    "angry": "#d62828",
+    "fearful": "#7b3fa0",
+    "disgust": "#4c8c2a",
+    "surprised": "#e0529c",
 }
 
 
