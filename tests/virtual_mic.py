@@ -6,6 +6,8 @@ the code under test opens a real PortAudio input stream.
 
 from __future__ import annotations
 
+import ctypes.util
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -87,9 +89,9 @@ class VirtualMic:
 
 def available() -> str | None:
     """None when a virtual mic can be made here, else the reason it cannot."""
-    try:
-        import sounddevice  # noqa: F401  (PortAudio is loaded at its import)
-    except OSError:
+    # Found as sounddevice finds it, without importing sounddevice: its import would enumerate
+    # the devices before the virtual microphone exists.
+    if ctypes.util.find_library("portaudio") is None and importlib.util.find_spec("_sounddevice_data") is None:
         return "PortAudio is not installed (apt-get install libportaudio2)"
     for tool in ("pulseaudio", "pactl"):
         if shutil.which(tool) is None:

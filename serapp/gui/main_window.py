@@ -160,6 +160,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         s = self.settings
         self.window_spin = self._spin(0.0, 10.0, 0.5, s.value("window_s", 0.0), " s window")
         self.window_spin.setSpecialValueText("window: model's")  # at 0; the model's length once loaded
+        self.window_spin.setMinimumWidth(self.window_spin.fontMetrics().horizontalAdvance("window: model's (10 s)") + 40)
         self.window_spin.setToolTip("the audio each reading covers; longer than the model's window: "
                                     "the mean of its model-length pieces")
         self.hop_spin = self._spin(0.1, 5.0, 0.1, s.value("hop_s", 0.2), " s hop")
