@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serapp.adaptation import VoiceState
+from serapp.adaptation import WINDOW_HOP_S, VoiceState
 from serapp.errors import SerappError
 from serapp.files import write_atomically
 
@@ -83,8 +83,6 @@ class VoiceProfile:
 
     @property
     def seconds(self) -> float:
-        from serapp.adaptation import WINDOW_HOP_S
-
         return self.windows * WINDOW_HOP_S
 
     def fits(self, predictor) -> bool:

@@ -61,6 +61,14 @@ def _sub(sub, name: str, help: str, **kw) -> argparse.ArgumentParser:
                           **kw)
 
 
+def _table_inputs(p: argparse.ArgumentParser) -> None:
+    """What the cross-corpus table commands read: the corpora, and the EmoBox folds to run."""
+    p.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="a corpus (repeatable)")
+    p.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora the recipe config lists")
+    p.add_argument("--emobox-folds", nargs="*", default=["1", "2", "3", "4", "5", "6"], metavar="K",
+                   help="EmoBox RAVDESS folds to run with the recipe (default: all 6; none: skip)")
+
+
 def _table_outputs(p: argparse.ArgumentParser, out: str, out_help: str, results: str, set_help: str) -> None:
     """What every README-table command shares: its runs, its figures, the README, the cache."""
     p.add_argument("--out", default=out, metavar="DIR", help=out_help)
@@ -93,28 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default ~/.cache/serapp)")
     k = _sub(sub, "crosscorpus", "the cross-corpus table: train both recipes leave-one-corpus-out, "
                                  "the EmoBox folds, and write the figures and the README table")
-    k.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="a corpus (repeatable)")
-    k.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora the recipe config lists")
+    _table_inputs(k)
     k.add_argument("--baseline", default=str(CONFIGS / "default.toml"), metavar="TOML",
                    help="the RAVDESS-only recipe (default: the default config)")
     k.add_argument("--config", default=str(CONFIGS / "multicorpus.toml"), metavar="TOML",
                    help="the multi-corpus recipe (default: the multicorpus config)")
-    k.add_argument("--emobox-folds", nargs="*", default=["1", "2", "3", "4", "5", "6"], metavar="K",
-                   help="EmoBox RAVDESS folds to run with the recipe (default: all 6; none: skip)")
     k.add_argument("--reference", default="docs/results/ravdess-only-emobox.json", metavar="JSON",
                    help="the RAVDESS-only recipe's EmoBox figures shown beside the new ones")
     _table_outputs(k, "runs/crosscorpus", "run directories (kept; rerun resumes)", "docs/results/crosscorpus.json",
                    "applied to both recipes, e.g. --set train.device=\"cuda\" (repeatable)")
     w = _sub(sub, "encoder-table", "the encoder recipe leave-one-corpus-out, cold and adapted to each "
                                    "voice, clip and window UA, and the EmoBox folds: the README's tables")
-    w.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="a corpus (repeatable)")
-    w.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora the config lists")
+    _table_inputs(w)
     w.add_argument("--config", default=str(CONFIGS / "whisper.toml"), metavar="TOML",
                    help="the encoder recipe (default: the whisper config)")
     w.add_argument("--encoder-dir", default="../shared/models/whisper-base", metavar="DIR",
                    help="the folder holding the encoder's published weights (encoder.safetensors)")
-    w.add_argument("--emobox-folds", nargs="*", default=["1", "2", "3", "4", "5", "6"], metavar="K",
-                   help="EmoBox RAVDESS folds to run (default: all 6; none: skip)")
     w.add_argument("--reference", default="docs/results/crosscorpus.json", metavar="JSON",
                    help="the CRNN recipe's cross-corpus figures shown beside the new ones")
     _table_outputs(w, "runs/encoder-table", "each fold's figures (kept; rerun resumes)", "docs/results/encoder.json",
