@@ -254,3 +254,45 @@ def test_each_architecture_runs_in_serapp_predict_and_the_live_analyzer(name, tm
         readings.append(analyzer.poll())
     spoken = [r for r in readings if r is not None and r.speech]
     assert spoken and all(r.label in labels for r in spoken)
+
+
+def test_the_zoo_on_emovo_trains_each_variant_on_the_origins_split_and_leaving_each_speaker_out(tmp_path):
+    """`--emovo`: TIM-Net and CkTIM-net with 1, 3 and 6 blocks and the default recipe, each on a random
+    70/10/20 split and leaving one actor out, in the zoo's table beside the origin's figures."""
+    import json
+
+    from helpers import make_corpus, make_ravdess_corpus, tiny_whisper_folder
+
+    from trainer.cli import main as train_main
+    from trainer.zoo import render_markdown
+
+    rav = make_ravdess_corpus(tmp_path / "rav", actors=range(1, 25), labels=("neutral", "angry"), reps=1, seconds=0.3)
+    emovo = make_corpus(tmp_path / "emovo", "emovo", speakers=range(6), labels=("neutral", "angry"), reps=5, seconds=0.5)
+    encoder = tiny_whisper_folder(tmp_path / "whisper", blocks=4)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- zoo:start -->\n<!-- zoo:end -->\n")
+    args = ["zoo", "--data", f"ravdess={rav}", "--data", f"emovo={emovo}", "--configs", "logreg", "--folds", "1",
+            "--emovo", "--encoder-dir", str(encoder), "--out", str(tmp_path / "runs"), "--results",
+            str(tmp_path / "zoo.json"), "--readme", str(readme), "--no-cache", "--set", "train.epochs=1",
+            "--set", "data.window_s=0.5", "--set", "train.threads=1"]
+    assert train_main(args) == 0
+    emo = json.loads((tmp_path / "zoo.json").read_text())["emovo"]
+    assert set(emo["models"]) == {"timnet-1", "timnet-3", "timnet-6", "cktimnet-1", "cktimnet-3", "cktimnet-6", "default"}
+    assert emo["finished"] and emo["speakers"] == 6
+    for name, row in emo["models"].items():
+        assert row["loso"]["folds"] == 6 and "speaker-dependent" in row["random"]["protocol"], name
+        assert 0 <= row["random"]["wa"]["mean"] <= 1 and row["cpu_ms"] > 0
+    assert emo["models"]["timnet-6"]["origin_accuracy"] == 0.848 and emo["models"]["timnet-6"]["blocks"] == 6
+    runs = tmp_path / "runs" / "emovo"
+    for k in range(1, 7):  # each actor tested once, another validating
+        record = json.loads((runs / "timnet-3" / "loso" / f"fold{k}" / "metrics.json").read_text())
+        assert len(record["test_speakers"]) == 1 and "speaker-independent" in record["protocol"]
+    split = json.loads((runs / "timnet-3" / "random" / "fold1" / "config.json").read_text())
+    assert (split["protocol"], split["n_folds"], split["val_fraction"]) == ("random", 5, 0.125)
+    text = readme.read_text()
+    assert "2 emotions; chance 50.0%" in text and "| timnet-6 | 6 |" in text and "| 84.8 |" in text and "| 164–295 |" in text
+    assert "Still running on EMOVO" in "\n".join(render_markdown({**json.loads((tmp_path / "zoo.json").read_text()),
+                                                                   "emovo": {**emo, "finished": False}}).splitlines())
+    assert train_main(args) == 0  # a second run keeps every finished fold
+    again = json.loads((tmp_path / "zoo.json").read_text())["emovo"]["models"]
+    assert {n: (r["random"], r["loso"]) for n, r in again.items()} == {n: (r["random"], r["loso"]) for n, r in emo["models"].items()}

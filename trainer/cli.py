@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "and the leave-one-corpus-out mean")
     z.add_argument("--cross-corpus", nargs="*", default=[], metavar="NAME",
                    help="configs also trained leave-one-corpus-out (the multicorpus recipe with their network)")
+    z.add_argument("--emovo", action="store_true",
+                   help="also TIM-Net and CkTIM-net with 1, 3 and 6 blocks, and the default recipe, on EMOVO (their "
+                        "origin's corpus): its random 70/10/20 split and leave one speaker out (EMOVO from --data "
+                        "emovo=DIR or --data-root)")
+    z.add_argument("--encoder-dir", default="../shared/models/whisper-base", metavar="DIR",
+                   help="with --emovo: the Whisper encoder's folder, for the default recipe's row (left out if absent)")
     z.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="train N runs (one fold each) at once, each in its own process with its share of "
                         "train.threads (and its config's log in OUT/NAME/train.log); small models use two threads "
@@ -301,10 +307,21 @@ def _zoo(args, argv: list[str]) -> None:
                               Path(args.crosscorpus_out) / "loco", args.jobs)
         if not args.configs:
             results["not_run"] = {"speech_encoder": zoo.ENCODER_NOT_RUN}
+        if args.emovo:
+            results["emovo"] = _zoo_emovo(args, corpora, lambda emo: save({**results, "emovo": emo}))
         return results
 
     results = _figures(args, argv, compute, zoo.write_results)
     _publish(args, zoo.render_markdown(results), zoo.START, zoo.END)
+
+
+def _zoo_emovo(args, corpora: list, progress) -> dict:
+    from trainer import zoo_emovo
+
+    emovo = next((c for c in corpora if c.name == "emovo"), None) or load_corpora([], ["emovo"], args.data_root)[0]
+    encoder = Path(args.encoder_dir)
+    configs = zoo_emovo.variants(CONFIGS, args.set, encoder if (encoder / "encoder.safetensors").is_file() else None)
+    return zoo_emovo.run_emovo(configs, emovo, Path(args.out) / "emovo", _cache_dir(args), args.jobs, progress)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ class TrainConfig:
     protocol: str = "emobox"  # emobox | speakers | random | loco
     speakers_per_fold: int = 2  # for protocol "speakers"
     n_folds: int = 5  # for protocol "random"
+    val_fraction: float = 0.1  # for protocol "random": the share of the clips outside the test fold that validates
     val_speakers: int = 2  # per training corpus
     val_keep_speakers: int = 1  # a corpus gives validation speakers only while this many stay for training
     val_min_clips: int = 0  # ... and more than val_speakers while theirs number fewer clips than this
@@ -119,6 +120,7 @@ def check_values(cfg: TrainConfig) -> None:
     _number("train.ema_decay", cfg.ema_decay, 0.0, 0.999999)
     _number("data.window_s", cfg.window_s, 0.0, 60.0, lo_open=True)
     _number("data.corpus_power", cfg.corpus_power, 0.0, 1.0)
+    _number("data.val_fraction", cfg.val_fraction, 0.0, 0.9, lo_open=True)
     if cfg.trim_top_db is not None:
         _number("data.trim_top_db", cfg.trim_top_db, 0.0, 200.0, lo_open=True)
     if cfg.threads is not None:

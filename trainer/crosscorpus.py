@@ -47,7 +47,9 @@ def _as_stored(cfg: TrainConfig) -> dict:
 
 
 def _differences(stored: dict, current: dict) -> list[str]:
-    return sorted(k for k in current if k not in WHERE_IT_RUNS and stored.get(k) != current[k])
+    # a setting newer than a stored run had its default there
+    defaults = _as_stored(TrainConfig())
+    return sorted(k for k in current if k not in WHERE_IT_RUNS and stored.get(k, defaults.get(k)) != current[k])
 
 
 def same_recipe(a: TrainConfig, b: TrainConfig) -> bool:

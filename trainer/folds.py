@@ -205,7 +205,7 @@ def full_training_split(corpora: Corpus | list[Corpus], n_val: int = 2, seed: in
 
 
 def make_splits(corpora: Corpus | list[Corpus], protocol: str, n_val: int = 2, seed: int = 0, k: int = 2,
-                n_folds: int = 5, keep: int = 1, min_clips: int = 0) -> list[Split]:
+                n_folds: int = 5, keep: int = 1, min_clips: int = 0, val_fraction: float = 0.1) -> list[Split]:
     corpora = [corpora] if isinstance(corpora, Corpus) else list(corpora)
     if protocol == "loco":
         return leave_one_corpus_out(corpora, n_val, seed, keep, min_clips)
@@ -222,4 +222,4 @@ def make_splits(corpora: Corpus | list[Corpus], protocol: str, n_val: int = 2, s
         return emobox_folds(primary, n_val, seed, keep, extra, min_clips)
     if protocol == "speakers":
         return leave_speakers_out(primary, k, n_val, seed, keep, extra, min_clips)
-    return random_folds(primary, n_folds, seed, extra=extra)
+    return random_folds(primary, n_folds, seed, val_fraction, extra=extra)

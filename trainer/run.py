@@ -191,7 +191,7 @@ def _select_split(cfg: TrainConfig, corpora: list[Corpus], fold: str) -> Split:
     if fold == "all":
         return full_training_split(corpora, cfg.val_speakers, cfg.seed, cfg.val_keep_speakers, cfg.val_min_clips)
     splits = make_splits(corpora, cfg.protocol, cfg.val_speakers, cfg.seed, cfg.speakers_per_fold, cfg.n_folds,
-                         cfg.val_keep_speakers, cfg.val_min_clips)
+                         cfg.val_keep_speakers, cfg.val_min_clips, cfg.val_fraction)
     names = [s.name for s in splits]
     wanted = fold if fold in names or fold.startswith("fold") else f"fold{fold}"
     if wanted not in names:
@@ -225,7 +225,7 @@ def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_n
     for c in data.corpora:
         _log(c.summary())
     splits = make_splits(data.corpora, cfg.protocol, cfg.val_speakers, cfg.seed, cfg.speakers_per_fold,
-                         cfg.n_folds, cfg.val_keep_speakers, cfg.val_min_clips)
+                         cfg.n_folds, cfg.val_keep_speakers, cfg.val_min_clips, cfg.val_fraction)
     if folds:
         unknown = [f for f in folds if not any(f in (s.name, s.name.removeprefix("fold")) for s in splits)]
         if unknown:

@@ -371,6 +371,10 @@ def render_markdown(results: dict) -> str:
                       + ". The same command resumes where it stopped."]
     if why:
         lines += ["", "Where a random-split accuracy is 10 points or more from its origin's:", "", *why]
+    if "emovo" in results:
+        from trainer import zoo_emovo
+
+        lines += ["", *zoo_emovo.render_markdown(results["emovo"])]
     lines += report.made_by(results)
     return "\n".join(lines) + "\n"
 
