@@ -5,8 +5,14 @@ speech: no emotion, "no speech"); the model then reads it as model-length pieces
 piece's hop, averaged (`Predictor.window_probabilities`). A window shorter than the model's
 is looped to its length, as training crops were.
 
-Files are read twice, block by block: first the trim bounds and the gate's frame decisions,
-then the model's pieces; memory does not grow with the length of the file.
+The reading of a whole file or clip (`overall_reading`) is the mean of its speech windows'
+probabilities, each weighted by its share of speech: the windows the timeline shows (the model's length, or the one set, at the hop
+set), so the header and the timeline never disagree and non-speech never counts. A file with no
+speech window reads "no speech". `serapp predict`, the file view and the listening test's model
+scores all come from `analyse_file`.
+
+Files are read twice, block by block: first the gate's frame decisions, then the model's pieces;
+memory does not grow with the length of the file.
 """
 
 from __future__ import annotations
@@ -18,12 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from serapp.adaptation import WINDOW_HOP_S
-from serapp.audio.io import AudioStream, FrameLevels
+from serapp.audio.io import AudioStream
 from serapp.predictor import Predictor, loop_to_length, model_pieces, window_starts
 from serapp.settings import AnalysisSettings
 from serapp.timeline import WindowReading
-
-TRIM_FRAME_S, TRIM_HOP_S = 0.025, 0.010  # as serapp.audio.io.trim_silence
 
 
 def make_gate(settings: AnalysisSettings, sample_rate: int):
@@ -56,26 +60,25 @@ def reading(predictor: Predictor, probs: np.ndarray | None, start_s: float, end_
 
 @dataclass
 class FileScan:
-    """What the first pass over a file learns: length, trim bounds, the gate's frame decisions."""
+    """What the first pass over a file learns: its length and the gate's frame decisions."""
 
     n_samples: int
-    trim: tuple[int, int]
     decisions: np.ndarray
     frame: int
     shortfall: str | None = None
     extras: dict = field(default_factory=dict)
 
 
-def scan(blocks: Iterable[np.ndarray], rate: int, gate, trim_top_db: float | None, consumers=()) -> FileScan:
-    """One pass: frame levels for trimming, the gate's decisions, and any `consumers` (callables
-    taking each block: display envelopes, say)."""
-    levels = FrameLevels(max(1, round(TRIM_FRAME_S * rate)), max(1, round(TRIM_HOP_S * rate)))
+def scan(blocks: Iterable[np.ndarray], rate: int, gate, consumers=()) -> FileScan:
+    """One pass: the length, the gate's decisions, and any `consumers` (callables taking each
+    block: display envelopes, say)."""
+    n = 0
     decisions: list[np.ndarray] = []
     carry = np.zeros(0, np.float32)
     if gate is not None:
         gate.reset()
     for block in blocks:
-        levels.feed(block)
+        n += block.size
         for consume in consumers:
             consume(block)
         if gate is not None:
@@ -83,10 +86,8 @@ def scan(blocks: Iterable[np.ndarray], rate: int, gate, trim_top_db: float | Non
             whole = data.size // gate.frame * gate.frame
             decisions.append(gate.frames(data[:whole]))
             carry = data[whole:]
-    n = levels.n_samples
-    trim = (0, n) if trim_top_db is None or n <= levels.frame else levels.loud_span(trim_top_db)
     frame = gate.frame if gate is not None else 1
-    return FileScan(n, trim, np.concatenate(decisions) if decisions else np.zeros(0, bool), frame)
+    return FileScan(n, np.concatenate(decisions) if decisions else np.zeros(0, bool), frame)
 
 
 def read_file_windows(blocks: Iterable[np.ndarray], predictor: Predictor, windows: list[tuple[int, int]],
@@ -142,29 +143,44 @@ def _speech(sc: FileScan, windows: list[tuple[int, int]], settings: AnalysisSett
     return fractions, [not gated or voiced * sc.frame / rate >= settings.min_speech_s - 1e-9 for voiced, _ in counts]
 
 
+def overall_reading(labels: list[str], segments: list[WindowReading], duration_s: float,
+                    speech_fraction: float) -> WindowReading:
+    """The one rule for a whole file or clip: the mean of its speech windows' probabilities, each
+    weighted by the share of it that is speech (windows the gate judged no speech have none, and a
+    window that only touches speech counts little); no speech window: no reading."""
+    read = [s for s in segments if s.probabilities is not None]
+    if not read:
+        return WindowReading(0.0, duration_s, False, speech_fraction, None, None)
+    rows = np.asarray([[s.probabilities[k] for k in labels] for s in read], np.float64)
+    weights = np.asarray([max(s.speech_fraction, 1e-6) for s in read])
+    mean = weights @ rows / weights.sum()
+    return WindowReading(0.0, duration_s, True, speech_fraction, {k: float(p) for k, p in zip(labels, mean)},
+                         labels[int(np.argmax(mean))])
+
+
 def analyse_file(path: str | Path, predictor: Predictor, settings: AnalysisSettings = AnalysisSettings(),
                  timeline: bool = False, gate=None, consumers=(), voice=None) -> FileReading:
-    """The whole file (trimmed as the bundle says) and, with `timeline`, sliding windows over it
-    (untrimmed, the last one ending at the end); the gate judges each; `voice`: a voice's
-    adaptation state (serapp.adaptation) where the model adapts. Two passes of decoding."""
+    """Sliding windows over the whole file (untrimmed, the last one ending at the end), each judged
+    by the gate and read by the model, and the overall reading made from them (`overall_reading`);
+    `timeline`: keep the windows' readings in `segments`. `voice`: a voice's adaptation state
+    (serapp.adaptation) where the model adapts. Two passes of decoding."""
     rate = predictor.sample_rate
     gate = (gate or make_gate(settings, rate)) if settings.gate else None
     first = AudioStream(path, rate)
-    sc = scan(first, rate, gate, predictor.meta.trim_top_db, consumers)
+    sc = scan(first, rate, gate, consumers)
     sc.shortfall = first.shortfall
     n = sc.n_samples
-    a, b = sc.trim
-    windows = [(a, b)]
-    if timeline:
-        w = max(1, int(round(settings.window_for(predictor) * rate)))
-        h = max(1, int(round(settings.hop_s * rate)))
-        windows += [(s, min(s + w, n)) for s in window_starts(n, w, h)]
+    w = max(1, int(round(settings.window_for(predictor) * rate)))
+    h = max(1, int(round(settings.hop_s * rate)))
+    windows = [(s, min(s + w, n)) for s in window_starts(n, w, h)]
     fractions, speech = _speech(sc, windows, settings, gate is not None, rate)
     skip = {k for k in range(len(windows)) if not speech[k]}
     probs = read_file_windows(AudioStream(path, rate), predictor, windows, skip, voice)
     readings = [reading(predictor, p, s / rate, e / rate, f, ok)
                 for (s, e), p, f, ok in zip(windows, probs, fractions, speech)]
-    return FileReading(Path(path), n / rate, readings[0], readings[1:], sc.shortfall)
+    voiced, frames = speech_frames(sc.decisions, sc.frame, 0, n) if gate is not None and n else (1, 1)
+    overall = overall_reading(predictor.labels, readings, n / rate, voiced / max(1, frames))
+    return FileReading(Path(path), n / rate, overall, readings if timeline else [], sc.shortfall)
 
 
 def adapt_to_file(path: str | Path, predictor: Predictor, voice, settings: AnalysisSettings = AnalysisSettings(),
@@ -174,7 +190,7 @@ def adapt_to_file(path: str | Path, predictor: Predictor, voice, settings: Analy
     rate = predictor.sample_rate
     gate = (gate or make_gate(settings, rate)) if settings.gate else None
     first = AudioStream(path, rate)
-    sc = scan(first, rate, gate, None)
+    sc = scan(first, rate, gate)
     w = predictor.model_window
     windows = [(s, min(s + w, sc.n_samples)) for s in window_starts(sc.n_samples, w, int(round(WINDOW_HOP_S * rate)))]
     _, speech = _speech(sc, windows, settings, gate is not None, rate)

@@ -110,7 +110,7 @@ def analyze_file(path: str | os.PathLike, predictor: Predictor | None,
         duration, segments, overall, shortfall = reading.duration_s, reading.segments, reading.overall, reading.shortfall
     else:
         stream = AudioStream(path, rate)
-        first = scan(stream, rate, None, None, (envelope, spec))
+        first = scan(stream, rate, None, (envelope, spec))
         duration, segments, overall, shortfall = first.n_samples / rate, [], None, stream.shortfall
     return FileAnalysis(Path(path), rate, duration, envelope.finish(), spec.finish(), config, segments, overall, shortfall,
                         list(predictor.labels) if predictor else [])

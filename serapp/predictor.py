@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from serapp.adaptation import PRIOR_WINDOWS, WINDOW_HOP_S, VoiceState
-from serapp.audio.io import load_audio, resample, trim_silence
+from serapp.audio.io import resample, trim_silence
 from serapp.bundle import (  # noqa: F401
     DEFAULT_BUNDLE_NAME,
     BundleMeta,
@@ -197,8 +197,9 @@ class Predictor:
         return max(1, int(round(self.window_s * self.sample_rate)))
 
     def predict(self, waveform: np.ndarray, sample_rate: int) -> dict[str, float]:
-        """Whole-clip prediction {label: probability}, trimmed as the bundle says (no speech gate:
-        see serapp.analysis for readings that say "no speech")."""
+        """Whole-clip prediction {label: probability}, trimmed as the bundle says, as the trainer
+        scores corpus clips (no speech gate: files are read by serapp.analysis, whose overall
+        reading is the mean of the speech windows)."""
         samples = self._prepare(waveform, sample_rate)
         if samples.size == 0:
             raise ValueError("empty waveform")
@@ -231,11 +232,6 @@ class Predictor:
             self.predict_prepared(silence)
             times.append((time.perf_counter() - t0) * 1e3)
         return float(np.median(times))
-
-    def predict_file(self, path: str | os.PathLike) -> tuple[np.ndarray, dict[str, float]]:
-        """Decode a short file at the model's rate and predict it whole; (samples, probabilities)."""
-        samples, rate = load_audio(path, self.sample_rate)
-        return samples, self.predict(samples, rate)
 
     def _as_dict(self, probs: np.ndarray) -> dict[str, float]:
         return {label: float(p) for label, p in zip(self.meta.labels, probs)}

@@ -213,6 +213,38 @@ def test_timeline_windows_without_speech_are_gaps(capsys, tmp_path, tiny_bundle)
     assert all((s["label"] is None) == (not s["speech"]) for s in segs)
 
 
+def test_the_overall_reading_is_the_timelines_speech_windows_and_non_speech_never_counts(capsys, tmp_path, tiny_bundle):
+    """One rule: the file's reading is the mean of its speech windows (each weighted by its share of
+    speech), in every format; 10 s of hum and silence before the voice leave it as it was."""
+    voice = speechlike(3.0, seed=5)
+    alone = write_audio(tmp_path / "voice.wav", voice, 16000)
+    padded = write_audio(tmp_path / "late.wav", np.concatenate([np.zeros(5 * 16000, np.float32), tone(5.0, 16000, 50),
+                                                                voice]), 16000)
+    code, out, err = run(capsys, "predict", str(alone), str(padded), "--model", str(tiny_bundle), "--format", "jsonl",
+                         "--window", "1", "--hop", "1")
+    assert code == 0, err
+    first, late = (json.loads(line) for line in out.splitlines())
+    for obj in (first, late):
+        read = [s for s in obj["segments"] if s["speech"]]
+        weights = np.array([s["speech_fraction"] for s in read])
+        mean = weights @ np.array([[s["probabilities"][k] for k in EMOTIONS] for s in read]) / weights.sum()
+        np.testing.assert_allclose([obj["probabilities"][k] for k in EMOTIONS], mean, atol=1e-6)
+        assert obj["label"] == EMOTIONS[int(np.argmax(mean))]
+    # the hum and the silence read no speech, so the voice's windows alone make the reading
+    assert [s["speech"] for s in late["segments"][:10]] == [False] * 10
+    np.testing.assert_allclose([late["probabilities"][k] for k in EMOTIONS],
+                               [first["probabilities"][k] for k in EMOTIONS], atol=1e-4)
+    assert late["speech_fraction"] < 0.3
+    # without --window the windows are the model's: the same reading as that timeline's, in csv too
+    window = predictor_mod.load_model(tiny_bundle, device="cpu").window_s
+    code, out, _ = run(capsys, "predict", str(padded), "--model", str(tiny_bundle), "--format", "jsonl",
+                       "--window", str(window))
+    timed = json.loads(out)
+    code, out, _ = run(capsys, "predict", str(padded), "--model", str(tiny_bundle), "--format", "csv")
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert row["label"] == timed["label"] and float(row["angry"]) == pytest.approx(timed["probabilities"]["angry"], abs=1e-3)
+
+
 def test_a_wav_cut_short_is_predicted_with_a_warning(tmp_path, tiny_bundle):
     full = write_audio(tmp_path / "full.wav", speechlike(3.0, seed=6), 16000, "PCM_16")
     data = full.read_bytes()

@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from helpers import make_bundle, make_ravdess_corpus  # noqa: E402
+from helpers import make_bundle, make_ravdess_corpus, speechlike, write_audio  # noqa: E402
 from PySide6 import QtCore  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
@@ -22,6 +22,8 @@ LABELS = ["happy", "sad", "angry"]
 @pytest.fixture
 def corpus_dir(tmp_path):
     root = make_ravdess_corpus(tmp_path / "corpus", actors=(1, 2), labels=("happy", "angry"), reps=2, seconds=0.25)
+    for k, clip in enumerate(sorted(root.rglob("*.wav"))):  # a voice the speech gate hears, so the model reads it
+        write_audio(clip, speechlike(0.5, seed=k))
     # The only "sad" clip is broken: the test must record it as skipped, with the reason.
     (root / "Actor_01" / "03-01-04-01-01-01-01.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
     return root

@@ -265,7 +265,9 @@ def test_evaluate_and_bench_report_score_by_the_rule(tmp_path):
     rule = ScoringRule(predictor.labels, corpus.labels)
     expected = np.zeros((3, 3), dtype=int)
     for r in corpus.records:
-        _, probs = predictor.predict_file(r.path)
+        from serapp.audio.io import load_audio
+
+        probs = predictor.predict(*load_audio(r.path, predictor.sample_rate))
         expected[rule.labels.index(r.label), rule.labels.index(rule.choose_label(list(probs.values())))] += 1
     assert m["confusion"] == expected.tolist() and m["n"] == 12
 

@@ -114,10 +114,16 @@ def heard_in_training(training: dict, clips: list[str]) -> tuple[int, str]:
 
 
 def score_model(predictor, answers: list[Answer], root: str | Path | None = None, bundle: str = "") -> dict:
-    """The model on exactly the clips people answered, choosing only among each clip's label set
+    """The model on exactly the clips people answered, each read as `serapp predict` reads a file
+    (serapp.analysis: the mean of its speech windows), choosing only among each clip's label set
     (serapp.scoring: where the set has only one of neutral and calm, the other counts as it).
 
     `root` replaces the corpus folder recorded in the rows (when the files moved)."""
+    from serapp.analysis import analyse_file, make_gate
+    from serapp.settings import AnalysisSettings
+
+    settings = AnalysisSettings()
+    gate = make_gate(settings, predictor.sample_rate)
     clips: dict[tuple, Answer] = {}
     for a in answers:
         if not a.skipped:
@@ -131,10 +137,13 @@ def score_model(predictor, answers: list[Answer], root: str | Path | None = None
             continue
         path = Path(root) / a.clip if root is not None else Path(a.corpus) / a.clip
         try:
-            _, probs = predictor.predict_file(path)
+            probs = analyse_file(path, predictor, settings, gate=gate).overall.probabilities
         except SerappError as exc:
             excluded["could not be read"] += 1
             errors.append(str(exc))
+            continue
+        if probs is None:
+            excluded["no speech found"] += 1
             continue
         pairs.append((a.true_label, rule.choose_label([probs[lab] for lab in predictor.labels])))
         scored_keys.add(key)
