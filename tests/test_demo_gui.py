@@ -61,6 +61,19 @@ def test_the_file_views_plots_share_one_time_axis_and_the_timeline_reads(qtbot, 
     silent = [s.speech for s in segs if s.end_s <= 2.0]  # 2 s of silence, then 3 s of a voice
     voiced = [s.speech for s in segs if 2.0 <= s.start_s and s.end_s <= 5.0]
     assert silent and not any(silent) and voiced and all(voiced)
+    # The curves run from the first window's start to the last one's end, at least 2 px wide...
+    xs = np.concatenate([c.getData()[0] for c in timeline.lines.values()])
+    assert xs.min() == pytest.approx(segs[0].start_s) and xs.max() == pytest.approx(segs[-1].end_s)
+    assert all(c.opts["pen"].width() >= 2 for c in timeline.lines.values())
+    # ...and wherever the strip has a colour, it is the top curve's there
+    labels = list(timeline.lines)
+    for x0, width, brush in zip(strip.bars.opts["x0"], strip.bars.opts["width"], strip.bars.opts["brushes"]):
+        t = x0 + width / 2
+        values = [np.interp(t, *timeline.lines[k].getData()) for k in labels]
+        top = labels[int(np.argmax(values))]
+        assert brush.color().name() == strip._brush(top).color().name()
+    ends = [x0 + width for x0, width in zip(strip.bars.opts["x0"], strip.bars.opts["width"])]
+    assert max(ends) == pytest.approx(segs[-1].end_s)
     w.close()
 
 

@@ -275,17 +275,18 @@ class TimelinePlot(pg.PlotItem):
         self.moving = pg.ItemGroup()
         self.addItem(self.moving)
         # Bare curves: pyqtgraph's PlotDataItem layer cost 0.5 ms per curve per reading.
-        self.lines = {k: pg.PlotCurveItem(pen=pg.mkPen(emotion_color(k), width=1), connect="finite")
+        # 2 px: a 1 px curve in a pale colour was hard to follow
+        self.lines = {k: pg.PlotCurveItem(pen=pg.mkPen(emotion_color(k), width=2), connect="finite")
                       for k in self.labels}
         for k in self.labels:
             self.lines[k].setParentItem(self.moving)
             self.key.addItem(self.lines[k], k)
         cache_static(self.key)
 
-    def show_curves(self, centres: np.ndarray, probs: np.ndarray) -> None:
-        """Probabilities (windows, labels) at the windows' centres; NaN rows (no speech) are gaps."""
+    def show_curves(self, times: np.ndarray, probs: np.ndarray) -> None:
+        """Probabilities (points, labels) at `times`; NaN rows (no speech) are gaps."""
         for i, k in enumerate(self.labels):
-            self.lines[k].setData(centres, probs[:, i] if len(probs) else probs)
+            self.lines[k].setData(times, probs[:, i] if len(probs) else probs)
 
 
 class ModelTrack:
@@ -334,11 +335,18 @@ class ModelTrack:
             group.setPos(-now - shift_s, 0.0)
 
     def show_file(self, segments, labels: list[str]) -> None:
+        """Each window's reading owns the time nearer its centre than any other's, from the first
+        window's start to the last one's end: the curves step there, and the strip's colour is
+        the top curve's, so it changes exactly where the curves cross."""
+        self.timeline.set_labels(labels)
+        if not segments:
+            self.timeline.show_curves(np.zeros(0), np.zeros((0, len(labels))))
+            self.strip.show_windows(np.zeros(0), np.zeros(0), [])
+            return
         starts = np.array([s.start_s for s in segments])
         ends = np.array([s.end_s for s in segments])
+        centres = (starts + ends) / 2
+        edges = np.concatenate([starts[:1], (centres[1:] + centres[:-1]) / 2, ends[-1:]])
         probs = np.array([[s.probabilities[k] if s.probabilities else np.nan for k in labels] for s in segments])
-        self.timeline.set_labels(labels)
-        self.timeline.show_curves((starts + ends) / 2, probs if len(segments) else np.zeros((0, len(labels))))
-        # Each window's colour from its start to the next window's start (the last to its end).
-        nxt = np.append(starts[1:], ends[-1:]) if len(segments) else ends
-        self.strip.show_windows(starts, nxt, [s.label for s in segments])
+        self.timeline.show_curves(np.column_stack([edges[:-1], edges[1:]]).ravel(), np.repeat(probs, 2, axis=0))
+        self.strip.show_windows(edges[:-1], edges[1:], [s.label for s in segments])
