@@ -234,6 +234,31 @@ def test_the_arousal_valence_point_is_the_weighted_mean_of_the_placements(qtbot,
     w.close()
 
 
+@pytest.mark.parametrize("size", [(230, 190), (320, 260), (600, 420)])
+def test_the_arousal_valence_names_never_cover_each_other_the_circle_or_leave_the_plot(qtbot, size):
+    from serapp.gui.widgets import CircumplexWidget
+
+    panel = CircumplexWidget()
+    qtbot.addWidget(panel)
+    panel.resize(*size)
+    panel.show()
+    qtbot.waitExposed(panel)
+    QtWidgets.QApplication.processEvents()
+    vb = panel.getPlotItem().vb
+    rects = {k: t.sceneBoundingRect() for k, t in panel.names.items()}
+    assert set(rects) == set(CIRCUMPLEX_DEGREES)
+    names = list(rects)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not rects[a].intersects(rects[b]), (a, b, size)
+    for k, r in rects.items():
+        assert vb.sceneBoundingRect().contains(r), (k, size)  # drawn whole
+        view = vb.mapSceneToView(r).boundingRect()  # in data units: every corner's side of the circle
+        nearest_x = min(max(0.0, view.left()), view.right())
+        nearest_y = min(max(0.0, view.top()), view.bottom())
+        assert math.hypot(nearest_x, nearest_y) > 1.0, (k, size)  # outside it, where no trail point goes
+
+
 def test_messages_have_one_place_and_long_ones_are_elided(qtbot, tmp_path):
     w = open_window(qtbot, tmp_path)
     w.resize(900, 600)

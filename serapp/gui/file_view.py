@@ -27,6 +27,10 @@ def agreement(a_segments, b_segments) -> tuple[float | None, int]:
     return sum(a.label == b.label for a, b in both) / len(both), len(both)
 
 
+EMPTY_TEXT = "Open or drop an audio file"
+EMPTY_SPAN_S = 10.0  # the empty view's time axis, as a 10 s file's
+
+
 class FileView(QtWidgets.QWidget):
     export_requested = QtCore.Signal()
     message = QtCore.Signal(str)
@@ -50,8 +54,18 @@ class FileView(QtWidgets.QWidget):
         top.addWidget(self.title, 1)
         top.addWidget(self.play_button)
         top.addWidget(self.export_button)
+        # Until a file is open: the time axis a file gets (from 0 s), an empty picture, and what to do.
+        self.placeholder = QtWidgets.QLabel(EMPTY_TEXT)
+        self.placeholder.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.placeholder.setStyleSheet("font-size: 15pt; color: palette(placeholder-text);")
+        self.panels.spectrogram.image.setVisible(False)
+        self.panels.set_span(0.0, EMPTY_SPAN_S)
+        plots = QtWidgets.QGridLayout()
+        plots.addWidget(self.panels, 0, 0)
+        plots.addWidget(self.placeholder, 0, 0)  # over the plots, centred
         body = QtWidgets.QHBoxLayout()
-        body.addWidget(self.panels, 3)
+        body.addLayout(plots, 3)
         body.addWidget(readout_column(self.readouts, self.circumplex), 1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -76,6 +90,8 @@ class FileView(QtWidgets.QWidget):
         """Show a serapp.file_analysis.FileAnalysis (and a second model's of the same file)."""
         self.stop_playback()
         self.analysis, self.compared = a, compared
+        self.placeholder.hide()
+        self.panels.spectrogram.image.setVisible(True)
         self.panels.spectrogram.set_config(a.frontend)
         self.panels.waveform.show_envelope(*a.envelope, a.duration_s)
         self.panels.spectrogram.set_whole(a.log_mel, a.duration_s)

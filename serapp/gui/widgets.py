@@ -22,6 +22,32 @@ CIRCUMPLEX_DEGREES = {"happy": 7.8, "surprised": 69.8, "angry": 99.0, "fearful":
                       "sad": 207.5, "calm": 316.2}
 
 
+LABEL_X = 1.12  # where the names start, beside the circle
+LABEL_ROOM = 0.75  # room for the names beside the circle (data units), at least
+LABEL_GAP = 0.24  # the least height between two names on one side (a line of 9 pt text and some air)
+
+
+def label_places(gap: float = LABEL_GAP) -> dict[str, tuple[float, float, int, float]]:
+    """label -> (x, y of its dot, side: -1 left or 1 right, height of its name): names on the side
+    of the circle their dot is on, at the dot's height where they can be, else moved apart just
+    enough to keep `gap` between them, in the dots' order."""
+    places = {}
+    for side in (-1, 1):
+        dots = sorted(((math.cos(math.radians(d)), math.sin(math.radians(d)), k)
+                       for k, d in CIRCUMPLEX_DEGREES.items()
+                       if (math.cos(math.radians(d)) >= 0) == (side > 0)), key=lambda t: -t[1])
+        heights = [y for _, y, _ in dots]
+        for i in range(1, len(heights)):  # top down, each at least `gap` below the one above
+            heights[i] = min(heights[i], heights[i - 1] - gap)
+        low = -1.05  # then up again from the bottom, should that push a name off the plot
+        for i in range(len(heights) - 1, -1, -1):
+            heights[i] = max(heights[i], low)
+            low = heights[i] + gap
+        for (x, y, k), h in zip(dots, heights):
+            places[k] = (x, y, side, h)
+    return places
+
+
 def circumplex_point(probabilities: dict[str, float]) -> tuple[float, float]:
     """(valence, arousal): the probability-weighted mean of the emotions' placements."""
     v = a = 0.0
@@ -121,8 +147,7 @@ class CircumplexWidget(pg.PlotWidget):
         theme_plot(item)
         item.getAxis("left").setWidth(34)
         self.setAspectLocked(True)
-        self.setXRange(-1.1, 1.1, padding=0)
-        self.setYRange(-1.1, 1.1, padding=0)
+        self._fit(LABEL_ROOM)
         item.getAxis("left").setTicks([[(-1, "−"), (0, ""), (1, "+")], []])
         item.getAxis("bottom").setTicks([[(-1, "−"), (0, ""), (1, "+")], []])
         item.setLabel("left", "arousal")
@@ -133,15 +158,18 @@ class CircumplexWidget(pg.PlotWidget):
         self.plot(np.cos(t), np.sin(t), pen=grid)
         self.addItem(pg.InfiniteLine(0, angle=90, pen=grid))
         self.addItem(pg.InfiniteLine(0, angle=0, pen=grid))
-        for label, deg in CIRCUMPLEX_DEGREES.items():
-            x, y = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+        # Names outside the circle, stacked on its left and right and led to their dots, so
+        # neither each other nor the trail (always inside) can cover them; placed as the size
+        # allows (`_place`).
+        self.names: dict[str, pg.TextItem] = {}
+        self._leaders: dict[str, pg.PlotDataItem] = {}
+        for label, (x, y, side, _) in label_places().items():
             self.plot([x], [y], pen=None, symbol="o", symbolSize=6, symbolBrush=emotion_color(label), symbolPen=None)
-            # Names inside the circle, anchored away from their dot; fearful and disgust sit 7 degrees
-            # apart, so disgust's name goes further in.
-            r = 0.7 if label == "disgust" else 0.95
-            text = pg.TextItem(label, color=emotion_color(label), anchor=(0.5 + 0.5 * x, 0.5 - 0.5 * y))
-            text.setPos(r * x, r * y)
+            self._leaders[label] = self.plot([x], [y], pen=grid)
+            text = pg.TextItem(label, color=emotion_color(label), anchor=(0.0 if side > 0 else 1.0, 0.5))
             self.addItem(text)
+            self.names[label] = text
+        self._place(LABEL_GAP)
         for static in [*item.items, item.getAxis("bottom")]:  # only the trail changes: 6.3 -> 3.3 ms a reading
             cache_static(static)
         self.points: deque[tuple[float, float, str]] = deque(maxlen=trail)
@@ -151,6 +179,33 @@ class CircumplexWidget(pg.PlotWidget):
         # and brush's identity, and a new pen per reading grew its picture cache without end.
         self._no_pen = pg.mkPen(None)
         self._brushes: dict[tuple[str, int], QtGui.QBrush] = {}
+
+    def _place(self, gap: float) -> None:
+        for label, (x, y, side, ty) in label_places(gap).items():
+            tx = side * LABEL_X
+            self._leaders[label].setData([x, side * 1.04, tx], [y, ty, ty])
+            self.names[label].setPos(tx, ty)
+
+    def _fit(self, room: float) -> None:
+        # both at once: with the aspect locked, the view widens one range to show both whole
+        self.getPlotItem().vb.setRange(xRange=(-LABEL_X - room, LABEL_X + room), yRange=(-1.2, 1.2), padding=0)
+
+    def resizeEvent(self, event) -> None:
+        """Room beside the circle for the longest name, and between names, at this size: a name
+        is so many pixels wide and high, so the smaller the plot, the more of its units it takes."""
+        super().resizeEvent(event)
+        item = self.getPlotItem()
+        names = getattr(self, "names", {})  # (Qt resizes the widget before __init__ has built them)
+        if item is None or not names:
+            return
+        width, height = item.vb.width(), item.vb.height()
+        if width <= 0 or height <= 0:
+            return
+        t = max(n.boundingRect().width() for n in names.values()) + 6
+        room = max(LABEL_ROOM, 2 * LABEL_X * t / max(1.0, width - 2 * t))
+        self._fit(room)
+        scale = min(width / (2 * (LABEL_X + room)), height / 2.4)  # pixels per unit, both ways
+        self._place(max(LABEL_GAP, max(n.boundingRect().height() for n in names.values()) / scale))
 
     def add(self, probabilities: dict[str, float] | None) -> None:
         """A reading (None: no speech, the trail fades on without a new point)."""
