@@ -259,6 +259,29 @@ def test_the_arousal_valence_names_never_cover_each_other_the_circle_or_leave_th
         assert math.hypot(nearest_x, nearest_y) > 1.0, (k, size)  # outside it, where no trail point goes
 
 
+def test_presenting_a_file_shows_its_reading_even_when_asked_before_it_is_read(qtbot, tmp_path, talk):
+    w = open_window(qtbot, tmp_path)
+    qtbot.waitUntil(lambda: w.predictor is not None, timeout=30000)
+    w.open_file(str(talk))
+    w.toggle_presentation()  # as `serapp FILE --present` asks: before the analysis is done
+    p = w.presentation
+    qtbot.waitUntil(lambda: w.file_view.analysis is not None and talk.name in p.caption.text(), timeout=30000)
+    overall = w.file_view.analysis.overall
+    assert p.word.text() == overall.label and p.bar.value == pytest.approx(overall.probabilities[overall.label])
+    assert p.spectrogram.image.width() > 0 and p.spectrogram.viewRange()[0][1] == pytest.approx(
+        w.file_view.analysis.duration_s, abs=0.01)
+    w.file_view.reading_now.emit(None)  # the playback cursor over a window without speech
+    assert p.word.text() != overall.label
+    qtbot.keyClick(p, QtCore.Qt.Key.Key_Escape)
+    assert w.presentation is None
+    w.file_view.reading_now.emit(overall.probabilities)  # no presentation listens any more
+    w.tabs.setCurrentWidget(w.live)
+    w.toggle_presentation()  # from the live view: the microphone's, as before
+    assert w.presentation.caption.isHidden() and w.presentation.show_reading in w.live.reading_listeners
+    w.toggle_presentation()
+    w.close()
+
+
 def test_messages_have_one_place_and_long_ones_are_elided(qtbot, tmp_path):
     w = open_window(qtbot, tmp_path)
     w.resize(900, 600)

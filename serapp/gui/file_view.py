@@ -34,6 +34,10 @@ EMPTY_SPAN_S = 10.0  # the empty view's time axis, as a 10 s file's
 class FileView(QtWidgets.QWidget):
     export_requested = QtCore.Signal()
     message = QtCore.Signal(str)
+    shown = QtCore.Signal()  # a file's analysis is on screen
+    # what the file reads now: the window under the playback cursor while it plays, else the
+    # whole file's reading (probabilities, or None for no speech)
+    reading_now = QtCore.Signal(object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -131,6 +135,7 @@ class FileView(QtWidgets.QWidget):
         self.title.setText(text)
         self.play_button.setEnabled(True)
         self.export_button.setEnabled(bool(a.segments))
+        self.shown.emit()
 
     def toggle_play(self) -> None:
         if self._playing:
@@ -155,6 +160,8 @@ class FileView(QtWidgets.QWidget):
         self._timer.stop()
         self.play_button.setText("Play")
         self.player.stop()
+        if self.analysis is not None and self.analysis.overall is not None:
+            self.reading_now.emit(self.analysis.overall.probabilities)
 
     def _move_cursor(self) -> None:
         """The cursor follows the samples the output has played, not the wall clock."""
@@ -171,3 +178,4 @@ class FileView(QtWidgets.QWidget):
         if current is not None and current is not self._shown_segment:  # the arousal-valence trail follows
             self._shown_segment = current
             self.circumplex.add(current.probabilities)
+            self.reading_now.emit(current.probabilities)

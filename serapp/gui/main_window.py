@@ -321,11 +321,16 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         self.build_views()
         from serapp.gui.presentation import PresentationWindow
 
-        self.presentation = PresentationWindow(self.live.frontend_config)
-        self.presentation.spectrogram.copy_from(self.live.spectrogram)
-        self.live.column_listeners.append(self.presentation.add_columns)
-        self.live.reading_listeners.append(self.presentation.show_reading)
-        self.presentation.closed.connect(self._presentation_closed)
+        self.presentation = p = PresentationWindow(self.live.frontend_config)
+        if self.tabs.currentWidget() is self.file_view:  # the file on screen, not the microphone
+            self.file_view.shown.connect(self._present_file)
+            self.file_view.reading_now.connect(p.show_reading)
+            self._present_file()
+        else:
+            p.spectrogram.copy_from(self.live.spectrogram)
+            self.live.column_listeners.append(p.add_columns)
+            self.live.reading_listeners.append(p.show_reading)
+        p.closed.connect(self._presentation_closed)
         screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
         self.presentation.setGeometry(screen.geometry())  # whole screen even where no window manager obliges
         self.presentation.showFullScreen()
@@ -333,9 +338,17 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
     def _presentation_closed(self) -> None:
         p, self.presentation = self.presentation, None
         if p is not None:
-            self.live.column_listeners.remove(p.add_columns)
-            self.live.reading_listeners.remove(p.show_reading)
+            if p.add_columns in self.live.column_listeners:
+                self.live.column_listeners.remove(p.add_columns)
+                self.live.reading_listeners.remove(p.show_reading)
+            else:
+                self.file_view.shown.disconnect(self._present_file)
+                self.file_view.reading_now.disconnect(p.show_reading)
             p.deleteLater()
+
+    def _present_file(self) -> None:
+        if self.presentation is not None and self.file_view.analysis is not None:
+            self.presentation.show_file(self.file_view.analysis)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         if self.presentation is not None:

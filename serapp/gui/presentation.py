@@ -49,6 +49,10 @@ class PresentationWindow(QtWidgets.QWidget):
         self.setStyleSheet("background: black;")
         self.word = QtWidgets.QLabel("—")
         self.word.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.caption = QtWidgets.QLabel()  # a file's name, when presenting a file
+        self.caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.caption.setStyleSheet("color: #aaaaaa; font-size: 18pt;")
+        self.caption.hide()
         self.bar = ConfidenceBar()
         view = pg.GraphicsLayoutWidget()
         view.setBackground("k")
@@ -57,6 +61,7 @@ class PresentationWindow(QtWidgets.QWidget):
         self.spectrogram.hideAxis("bottom")
         view.addItem(self.spectrogram)
         layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.caption)
         layout.addWidget(self.word, 4)
         layout.addWidget(self.bar, 1)
         layout.addWidget(view, 4)
@@ -81,8 +86,24 @@ class PresentationWindow(QtWidgets.QWidget):
         self.word.setStyleSheet(f"color: {emotion_color(top)};")
         self.bar.set_value(probabilities[top], emotion_color(top))
 
-    def show_none(self) -> None:
-        self.word.setText("…")
+    def show_file(self, analysis) -> None:
+        """A file instead of the microphone: its whole spectrogram and its overall reading (a
+        serapp.file_analysis.FileAnalysis)."""
+        self.caption.setText(f"{analysis.path.name} — the whole file ({analysis.duration_s:.1f} s)")
+        self.caption.show()
+        self.spectrogram.set_config(analysis.frontend)
+        self.spectrogram.set_whole(analysis.log_mel, analysis.duration_s)
+        self.spectrogram.setXRange(0.0, max(analysis.duration_s, 0.1), padding=0)
+        overall = analysis.overall
+        if overall is None:
+            self.show_none("no model")
+        elif overall.probabilities is None:
+            self.show_none("no speech")
+        else:
+            self.show_reading(overall.probabilities)
+
+    def show_none(self, why: str = "…") -> None:
+        self.word.setText(why)
         self.word.setStyleSheet("color: #777777;")
         self.bar.set_value(0.0, "#555555")
 
