@@ -333,3 +333,34 @@ def test_a_model_compared_with_itself_or_its_namesake_is_named_apart(qtbot, tmp_
     namesake = load_model(make_bundle(tmp_path / "elsewhere" / "m.safetensors", seed=3)[0], device="cpu")
     assert model_names(w.predictor, namesake) == [f"{tmp_path.name}/m", "elsewhere/m"]
     w.close()
+
+
+def test_comparing_two_models_on_a_file_keeps_every_panel_legible(qtbot, tmp_path, talk):
+    """Two models: the spectrogram keeps its height, both timelines are equally tall with one
+    legend beside them, both readouts are whole, and the arousal-valence panel shows a point for
+    each model, with a key."""
+    other = make_bundle(tmp_path / "other.safetensors", window_s=1.5, seed=7)[0]
+    w = open_window(qtbot, tmp_path)
+    w.resize(1024, 640)  # a small window, where room is short
+    w.open_compare(str(other))
+    qtbot.waitUntil(lambda: w.compare_predictor is not None, timeout=20000)
+    _analysed(qtbot, w, talk)
+    panels = w.file_view.panels
+    _plots_share_one_axis(panels)
+    from serapp.gui.time_panels import SPECTROGRAM_MIN_PX
+
+    assert panels.spectrogram.sceneBoundingRect().height() >= SPECTROGRAM_MIN_PX - 1
+    heights = [round(t.timeline.vb.sceneBoundingRect().height()) for t in panels.tracks]
+    assert len(heights) == 2 and heights[0] == heights[1] > 0
+    keys = [t.timeline.key for t in panels.tracks if t.timeline.key.isVisible()]
+    assert len(keys) == 1 and [label.text for _, label in keys[0].items] == w.predictor.labels
+    for readout in w.file_view.readouts:
+        assert readout.isVisible()
+        for label in readout.findChildren(QtWidgets.QLabel):
+            if label.isVisible() and label.text():
+                assert label.width() >= label.sizeHint().width() - 1, label.text()  # nothing clipped
+    circle = w.file_view.circumplex
+    assert circle.models == 2 and [len(points) for points, _ in circle.series] == [1, 1]  # both models' readings
+    assert circle.key.isVisible() and [label.text for _, label in circle.key.items] == \
+        [r.title.text() for r in w.file_view.readouts]
+    w.close()

@@ -104,7 +104,9 @@ class FileView(QtWidgets.QWidget):
         analyses = [x for x in (a, compared) if x is not None and x.overall is not None]
         if analyses and labels:
             model_labels = [labels] + ([compared.labels] if compared is not None and compared.overall else [])
-            self.panels.set_models(model_labels, list(names[: len(model_labels)]) if compared else [""])
+            model_titles = list(names[: len(model_labels)]) if compared else [""]
+            self.panels.set_models(model_labels, model_titles)
+            self.circumplex.set_models(model_titles)
             for i, (x, readout) in enumerate(zip(analyses, self.readouts)):
                 readout.set_labels(model_labels[i])
                 readout.set_title(names[i] if compared else "")
@@ -124,10 +126,12 @@ class FileView(QtWidgets.QWidget):
                 share, n = agreement(a.segments, compared.segments)
                 text += (f" — the models agree on {share:.0%} of {n} windows" if share is not None
                          else " — no window where both hear speech")
-            if o.probabilities:
-                self.circumplex.add(o.probabilities)
+            for i, x in enumerate(analyses):
+                if x.overall.probabilities:
+                    self.circumplex.add(x.overall.probabilities, i)
         else:
             self.panels.set_models([list(EMOTIONS)], [""])
+            self.circumplex.set_models([""])
             self.readout.show_none("no model")
         self.panels.set_span(0.0, a.duration_s)
         if a.shortfall:
@@ -178,4 +182,7 @@ class FileView(QtWidgets.QWidget):
         if current is not None and current is not self._shown_segment:  # the arousal-valence trail follows
             self._shown_segment = current
             self.circumplex.add(current.probabilities)
+            if self.compared is not None and self.circumplex.models > 1:
+                other = next((s for s in self.compared.segments if s.start_s <= t < s.end_s), None)
+                self.circumplex.add(other.probabilities if other else None, 1)
             self.reading_now.emit(current.probabilities)

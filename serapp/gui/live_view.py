@@ -133,6 +133,7 @@ class LiveView(QtWidgets.QWidget):
         names = model_names(*self.predictors) if self.comparing else [""]
         labels = [p.labels if p is not None else list(EMOTIONS) for p in self.predictors[: 2 if self.comparing else 1]]
         self.panels.set_models(labels, names)
+        self.circumplex.set_models(names)
         for i, r in enumerate(self.readouts):
             p = self.predictors[i]
             if p is not None:
@@ -237,9 +238,9 @@ class LiveView(QtWidgets.QWidget):
                 else:
                     readout.show_none()
                 readout.set_note(voice_note(r.voice_s, r.profile))
+                self.circumplex.add(r.probabilities, i)
                 if i == 0:
                     self.last_reading = r
-                    self.circumplex.add(r.probabilities)
                     for listener in self.reading_listeners:
                         listener(r.probabilities)
                     if self.recorder is not None:

@@ -224,6 +224,22 @@ class SpectrogramPlot(pg.PlotItem):
         self.image.setRect(QtCore.QRectF(0, 0, duration_s, self.config.n_mels))
 
 
+class RulerPlot(pg.PlotItem):
+    """The shared time axis alone, under the plots, so that no plot gives up height to it (two
+    models' timelines are then equally tall)."""
+
+    HEIGHT_PX = 40
+
+    def __init__(self):
+        super().__init__()
+        theme_plot(self)
+        left = self.getAxis("left")
+        left.setStyle(showValues=False)
+        left.setPen(pg.mkPen(None))
+        self.showAxis("bottom")
+        self.setLabel("bottom", "seconds")
+
+
 class StripPlot(pg.PlotItem):
     """One bar per window in the colour of its top emotion; no speech, no bar (a gap)."""
 
@@ -231,7 +247,7 @@ class StripPlot(pg.PlotItem):
         super().__init__()
         theme_plot(self)
         self.setYRange(0, 1, padding=0)
-        self.getAxis("left").setTicks([[(0.5, name)], []])
+        self.getAxis("left").setTicks([[(0.5, name or "emotion")], []])  # the top emotion's colour
         self.moving = pg.ItemGroup()  # what scrolls live: moved as one, its data untouched
         self.addItem(self.moving)
         self.bars = pg.BarGraphItem(x0=[], y0=[], width=[], height=[], brushes=[], pen=pg.mkPen(None))
@@ -259,6 +275,7 @@ class TimelinePlot(pg.PlotItem):
         theme_plot(self)
         self.setYRange(0, 1.0, padding=0)
         self.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
+        self.setLabel("left", "probability")
         # Room above 1 so the top tick label is drawn whole (the axis hides labels it would clip).
         self.getAxis("left").setStyle(hideOverlappingLabels=False)
         self.key = pg.LegendItem(labelTextSize="9pt", offset=None, labelTextColor=text_color())  # beside the plot

@@ -17,10 +17,14 @@ from serapp.gui.plots import (
     DB_RANGE,
     SIDE_COLUMN_PX,
     ModelTrack,
+    RulerPlot,
     SpectrogramPlot,
     WaveformPlot,
     cache_static,
 )
+
+
+SPECTROGRAM_MIN_PX = 110  # a spectrogram squeezed below this shows no bands (two models' rows take room)
 
 
 class TimePanels(pg.GraphicsLayoutWidget):
@@ -38,6 +42,7 @@ class TimePanels(pg.GraphicsLayoutWidget):
                                         label="dB", width=12)
         cache_static(self.colorbar)
         self.tracks: list[ModelTrack] = []
+        self.ruler = RulerPlot()  # made once and moved below the models' rows
         self.cursors: list[pg.InfiniteLine] = []
         self.addItem(self.waveform, row=0, col=0)
         self.addItem(self.spectrogram, row=1, col=0)
@@ -45,6 +50,7 @@ class TimePanels(pg.GraphicsLayoutWidget):
         self.ci.layout.setColumnFixedWidth(1, SIDE_COLUMN_PX)
         self.ci.layout.setRowStretchFactor(0, 2)
         self.ci.layout.setRowStretchFactor(1, 4)
+        self.ci.layout.setRowMinimumHeight(1, SPECTROGRAM_MIN_PX)
         self.set_models([labels], [""])
 
     @property
@@ -56,22 +62,42 @@ class TimePanels(pg.GraphicsLayoutWidget):
         """One strip and timeline per model (one model, or two when comparing)."""
         for track in self.tracks:
             for item in (track.strip, track.timeline, track.timeline.key):
-                self.removeItem(item)
+                if item.scene() is not None:
+                    self.removeItem(item)
+        if self.ruler.scene() is not None:
+            self.removeItem(self.ruler)
+        rows = self.ci.layout
+        for r in range(2, rows.rowCount()):  # sizes kept from another number of models
+            rows.setRowMinimumHeight(r, 0)
+            rows.setRowMaximumHeight(r, 1e6)
+            rows.setRowStretchFactor(r, 0)
         self.tracks = [ModelTrack(lab, name) for lab, name in zip(labels, names)]
         for i, track in enumerate(self.tracks):
             row = 2 + 2 * i
             self.addItem(track.strip, row=row, col=0)
             self.addItem(track.timeline, row=row + 1, col=0)
-            self.addItem(track.timeline.key, row=row + 1, col=1)
             self.ci.layout.setRowFixedHeight(row, 22)
             self.ci.layout.setRowStretchFactor(row + 1, 3)
+        # One legend for every model, beside the timelines: the first model's labels, then any
+        # other's it lacks.
+        key = self.tracks[0].timeline.key
+        for i, track in enumerate(self.tracks[1:], start=1):
+            # unused, but in the scene: a legend outside one crashed Qt when collected
+            self.addItem(track.timeline.key, row=3 + 2 * i, col=1)
+            track.timeline.key.clear()
+            track.timeline.key.hide()
+            for k in track.timeline.labels:
+                if k not in self.tracks[0].timeline.labels:
+                    key.addItem(track.timeline.lines[k], k)
+        self.addItem(key, row=3, col=1, rowspan=2 * len(self.tracks) - 1)
+        ruler_row = 2 + 2 * len(self.tracks)
+        self.addItem(self.ruler, row=ruler_row, col=0)
+        self.ci.layout.setRowFixedHeight(ruler_row, RulerPlot.HEIGHT_PX)
         plots = self.plots
-        for p in plots[1:]:
+        for p in plots[1:] + [self.ruler]:
             p.setXLink(plots[0])
-        for p in plots[:-1]:  # one time axis, under the lowest plot (each axis repaints as time moves)
+        for p in plots:  # one time axis, the ruler's, under them all
             p.hideAxis("bottom")
-        plots[-1].showAxis("bottom")
-        plots[-1].setLabel("bottom", "seconds")
         self.cursors = []
         for p in plots:
             line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("r", width=1))

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from serapp.gui.plots import COLORMAP, cache_static, configure_pyqtgraph, theme_plot  # noqa: F401  (the GUI's one configuration)
+from serapp.gui.plots import COLORMAP, cache_static, configure_pyqtgraph, text_color, theme_plot  # noqa: F401  (the GUI's one configuration)
 from serapp.labels import emotion_color
 
 # Where each emotion sits on the circumplex: angles (degrees, 0 = pleasure, 90 = arousal) that
@@ -59,6 +59,39 @@ def circumplex_point(probabilities: dict[str, float]) -> tuple[float, float]:
     return v, a
 
 
+class FitLabel(QtWidgets.QLabel):
+    """Bold text `scale` times the normal size, smaller where the width is short: never clipped
+    (two readouts side by side in a small window were)."""
+
+    def __init__(self, text: str = "", scale: float = 2.4, parent=None):
+        super().__init__(text, parent)
+        font = self.font()
+        font.setBold(True)
+        self._largest = font.pointSizeF() * scale
+        font.setPointSizeF(self._largest)
+        self.setFont(font)
+        # its width comes from the layout, never from its text, so fitting cannot move the layout
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(QtGui.QFontMetrics(font).height() + 4)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        font = self.font()
+        font.setPointSizeF(self._largest)
+        need = QtGui.QFontMetrics(font).horizontalAdvance(self.text()) + 8
+        if need > self.width() > 0:
+            font.setPointSizeF(max(6.0, self._largest * self.width() / need))
+        if font.pointSizeF() != self.font().pointSizeF():
+            self.setFont(font)
+
+
 class ReadoutWidget(QtWidgets.QWidget):
     """A bar per emotion and the top emotion in large type, coloured per emotion."""
 
@@ -70,13 +103,8 @@ class ReadoutWidget(QtWidgets.QWidget):
         self.title.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.title.setVisible(bool(title))
         layout.addWidget(self.title)
-        self.top = QtWidgets.QLabel("—")
-        font = self.top.font()
-        font.setPointSizeF(font.pointSizeF() * 2.4)
-        font.setBold(True)
-        self.top.setFont(font)
+        self.top = FitLabel("—", scale=2.4)
         self.top.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.top.setMinimumWidth(200)
         layout.addWidget(self.top)
         self.note = QtWidgets.QLabel("")  # the voice it reads with: cold start, adapting, a profile
         self.note.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
@@ -172,11 +200,12 @@ class CircumplexWidget(pg.PlotWidget):
         self._place(LABEL_GAP)
         for static in [*item.items, item.getAxis("bottom")]:  # only the trail changes: 6.3 -> 3.3 ms a reading
             cache_static(static)
-        self.points: deque[tuple[float, float, str]] = deque(maxlen=trail)
-        self.scatter = pg.ScatterPlotItem(pxMode=True)
-        self.addItem(self.scatter)
-        # One pen and one brush per shade, kept: pyqtgraph caches symbol pictures by the pen's
-        # and brush's identity, and a new pen per reading grew its picture cache without end.
+        self._trail = trail
+        self.series: list[tuple[deque, pg.ScatterPlotItem]] = []  # one per model: its trail, its points
+        self.key = pg.LegendItem(labelTextSize="9pt", labelTextColor=text_color(), offset=None)
+        self.key.setParentItem(item.vb)
+        self.key.anchor(itemPos=(0, 1), parentPos=(0, 1), offset=(2, -2))  # a corner no name reaches
+        self.set_models([""])
         self._no_pen = pg.mkPen(None)
         self._brushes: dict[tuple[str, int], QtGui.QBrush] = {}
 
@@ -207,23 +236,54 @@ class CircumplexWidget(pg.PlotWidget):
         scale = min(width / (2 * (LABEL_X + room)), height / 2.4)  # pixels per unit, both ways
         self._place(max(LABEL_GAP, max(n.boundingRect().height() for n in names.values()) / scale))
 
-    def add(self, probabilities: dict[str, float] | None) -> None:
-        """A reading (None: no speech, the trail fades on without a new point)."""
+    SYMBOLS = ("o", "s")  # the first model's points round, the second's square
+
+    def set_models(self, names: list[str]) -> None:
+        """One trail per model (one or two); with two, a key says which shape is which. The
+        items are made once and kept: making and dropping graphics items here crashed Qt at exit."""
+        if not self.series:
+            for symbol in self.SYMBOLS:
+                scatter = pg.ScatterPlotItem(pxMode=True, symbol=symbol)
+                self.addItem(scatter)
+                self.series.append((deque(maxlen=self._trail), scatter))
+            self._samples = [pg.ScatterPlotItem(symbol=symbol, size=9, brush=pg.mkBrush(text_color()),
+                                                pen=pg.mkPen(None)) for symbol in self.SYMBOLS]
+        self.clear_trail()
+        self.key.clear()
+        if len(names) > 1:
+            for sample, name in zip(self._samples, names):
+                self.key.addItem(sample, name)
+        self.key.setVisible(len(names) > 1)
+        self.models = len(names)
+
+    @property
+    def points(self) -> deque:
+        return self.series[0][0]
+
+    @property
+    def scatter(self) -> pg.ScatterPlotItem:
+        return self.series[0][1]
+
+    def add(self, probabilities: dict[str, float] | None, model: int = 0) -> None:
+        """A reading of a model (None: no speech, the trail fades on without a new point)."""
+        if model >= self.models:
+            return
+        points, scatter = self.series[model]
         if probabilities:
             x, y = circumplex_point(probabilities)
-            self.points.append((x, y, max(probabilities, key=probabilities.get)))
-        elif self.points:
-            self.points.popleft()
+            points.append((x, y, max(probabilities, key=probabilities.get)))
+        elif points:
+            points.popleft()
         # Size and opacity go by a point's age in the trail, so a few dozen brushes and symbol
         # pictures serve every frame (a new shade per reading made pyqtgraph draw new symbols).
-        n, length = len(self.points), self.points.maxlen
+        n, length = len(points), points.maxlen
         if not n:
-            self.scatter.setData([])
+            scatter.setData([])
             return
         weight = (length - np.arange(n - 1, -1, -1)) / length  # the newest 1
-        xs, ys, labels = zip(*self.points)
+        xs, ys, labels = zip(*points)
         brushes = [self._brush(label, int(255 * w)) for label, w in zip(labels, weight)]
-        self.scatter.setData(x=xs, y=ys, size=7 + 9 * weight, brush=brushes, pen=self._no_pen)
+        scatter.setData(x=xs, y=ys, size=7 + 9 * weight, brush=brushes, pen=self._no_pen)
 
     def _brush(self, label: str, alpha: int) -> QtGui.QBrush:
         if (label, alpha) not in self._brushes:
@@ -233,5 +293,6 @@ class CircumplexWidget(pg.PlotWidget):
         return self._brushes[label, alpha]
 
     def clear_trail(self) -> None:
-        self.points.clear()
-        self.scatter.setData([])
+        for points, scatter in self.series:
+            points.clear()
+            scatter.setData([])
