@@ -23,7 +23,6 @@ from serapp.gui.plots import (
     cache_static,
 )
 
-
 SPECTROGRAM_MIN_PX = 110  # a spectrogram squeezed below this shows no bands (two models' rows take room)
 
 

@@ -9,7 +9,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from serapp.gui.plots import COLORMAP, cache_static, configure_pyqtgraph, text_color, theme_plot  # noqa: F401  (the GUI's one configuration)
+from serapp.gui.plots import (  # noqa: F401  (the GUI's one configuration)
+    COLORMAP,
+    cache_static,
+    configure_pyqtgraph,
+    text_color,
+    theme_plot,
+)
 from serapp.labels import emotion_color
 
 # Where each emotion sits on the circumplex: angles (degrees, 0 = pleasure, 90 = arousal) that
