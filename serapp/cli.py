@@ -128,7 +128,8 @@ def run_model_info(args: argparse.Namespace) -> int:
         meta, parameters = read_bundle_summary(path)
         records.append({**({"name": name} if name else {}), "path": str(path), "parameters": parameters,
                         **json.loads(meta.to_json())})
-        cards.append((f"== {name} (--model {name})\n" if name else "") + model_card(meta, path, parameters))
+        cards.append((f"== {name} (--model {name})\n" if name else "")
+                     + model_card(meta, path, parameters, shown=None if name else args.bundle))
     if args.format == "json":
         print(json.dumps(records[0] if args.bundle else records, indent=2))
     else:

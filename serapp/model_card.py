@@ -75,11 +75,13 @@ def model_brief(meta: BundleMeta, path: str | Path | None = None) -> str:
     return "; ".join(parts + _figures(meta.training, per_corpus=False))
 
 
-def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int | None = None) -> str:
+def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int | None = None,
+               shown: str | None = None) -> str:
     """Several lines: what the model is, what it hears, what it was trained on under which
-    licences, and the figures it was measured with."""
+    licences, and the figures it was measured with. `shown`: the bundle as the user named it
+    (many runs' bundles share one file name), else its file name."""
     t = meta.training
-    head = f"{Path(path).name}: " if path else ""
+    head = f"{shown or Path(path).name}: " if shown or path else ""
     size = f", {parameters / 1e6:.2f} M parameters" if parameters else ""
     if parameters and meta.hparams.get("encoder_dir") and not meta.hparams.get("finetune"):
         size += " here, plus the frozen speech encoder's"  # a frozen encoder is not stored in the bundle

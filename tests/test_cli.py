@@ -305,6 +305,7 @@ def test_model_info_describes_a_bundle_and_names_a_broken_one_in_one_line(capsys
     assert info["labels"] == list(EMOTIONS) and info["path"] == str(tiny_bundle)
     code, out, _ = run(capsys, "model-info", str(tiny_bundle))
     assert code == 0 and out.splitlines()[1] == "labels: " + ", ".join(EMOTIONS)
+    assert out.startswith(f"{tiny_bundle}: ")  # as named: runs' bundles often share one file name
     assert "no figures: an untrained network" in out  # a bundle without figures says why
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a model at all")
