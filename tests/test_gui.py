@@ -94,6 +94,9 @@ def test_live_view_shows_spectrogram_and_readout_from_a_source(qtbot, window):
     assert called_from and all(name == "LiveWorker" for name in called_from)  # never the GUI thread
     assert window.live.frames_drawn > 10
     assert window.level.value() > -40  # the level meter follows the input
+    level = window.level
+    assert not level.bar.isTextVisible() and level.text.text() == f"{level.value()} dBFS".replace("-", "−")
+    assert level.text.geometry().left() >= level.bar.geometry().right()  # its figure beside the fill, not over it
     window.stop_capture()
     assert window.level.value() == -60
     src.stop()

@@ -14,7 +14,7 @@ from serapp.files import WriteError
 from serapp.gui.capture import CaptureActions
 from serapp.gui.live_view import model_names
 from serapp.gui.model_control import ModelActions
-from serapp.gui.status import ElidedLabel
+from serapp.gui.status import ElidedLabel, LevelMeter
 from serapp.gui.voice_control import VoiceActions, file_voice_note
 from serapp.settings import AnalysisSettings
 
@@ -106,12 +106,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         self.device_combo = QtWidgets.QComboBox()
         self.device_combo.setMinimumWidth(260)
         tb.addWidget(self.device_combo)
-        self.level = QtWidgets.QProgressBar()
-        self.level.setRange(-60, 0)
-        self.level.setValue(-60)
-        self.level.setFormat("level %v dBFS")
-        self.level.setFixedWidth(150)
-        self.level.setToolTip("input peak level over the last 50 ms")
+        self.level = LevelMeter()
         self.level_action = tb.addWidget(self.level)
         self.start_action = tb.addAction("Start", self.toggle_capture)
         self.start_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Space))

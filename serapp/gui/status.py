@@ -41,3 +41,33 @@ class ElidedLabel(QtWidgets.QLabel):
     def sizeHint(self) -> QtCore.QSize:
         hint = super().sizeHint()
         return QtCore.QSize(min(hint.width(), 400), hint.height())
+
+
+class LevelMeter(QtWidgets.QWidget):
+    """The input's peak level: a bar, and its figure beside it (text over a half-filled bar was
+    half on the fill and half off, and hard to read either way)."""
+
+    LOW, HIGH = -60, 0  # dBFS
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setRange(self.LOW, self.HIGH)
+        self.bar.setTextVisible(False)
+        self.bar.setFixedWidth(90)
+        self.text = QtWidgets.QLabel()
+        self.text.setMinimumWidth(self.text.fontMetrics().horizontalAdvance("−60 dBFS") + 4)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(2, 0, 2, 0)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.text)
+        self.setToolTip("input peak level over the last 50 ms")
+        self.setValue(self.LOW)
+
+    def setValue(self, dbfs: int) -> None:
+        dbfs = max(self.LOW, min(self.HIGH, int(dbfs)))
+        self.bar.setValue(dbfs)
+        self.text.setText(f"{dbfs} dBFS".replace("-", "−"))
+
+    def value(self) -> int:
+        return self.bar.value()
