@@ -237,11 +237,15 @@ def _fixture_rows():
 
 def test_report_matches_hand_computed_values():
     r = build_report(_fixture_rows())
-    assert r["raters"]["A"] == {"n": 4, "accuracy": 0.75, "ua": pytest.approx((0.5 + 1 + 1) / 3), "skipped": 0}
-    assert r["raters"]["B"] == {"n": 4, "accuracy": 0.75, "ua": pytest.approx((1 + 0 + 1) / 3), "skipped": 0}
-    assert r["raters"]["C"] == {"n": 3, "accuracy": pytest.approx(2 / 3), "ua": pytest.approx(0.75), "skipped": 1}
+    assert r["raters"]["A"] == {"n": 4, "accuracy": 0.75, "ua": pytest.approx((0.5 + 1 + 1) / 3), "skipped": 0,
+                                "per_class_recall": {"happy": 1.0, "sad": 1.0, "angry": 0.5}}
+    for rater, (n, acc, ua, skipped) in {"B": (4, 0.75, (1 + 0 + 1) / 3, 0), "C": (3, 2 / 3, 0.75, 1)}.items():
+        got = r["raters"][rater]
+        assert (got["n"], got["accuracy"], got["ua"], got["skipped"]) == (n, pytest.approx(acc), pytest.approx(ua), skipped)
+        recall = [v for v in got["per_class_recall"].values() if v is not None]
+        assert got["ua"] == pytest.approx(sum(recall) / len(recall))  # UA is the mean of the rater's own recalls
     p = r["pooled"]
-    assert (p["n"], p["skipped"], p["labels"]) == (11, 1, ["happy", "sad", "angry"])
+    assert (p["n"], p["skipped"], p["labels"], p["tested"]) == (11, 1, ["happy", "sad", "angry"], ["happy", "sad", "angry"])
     assert p["accuracy"] == pytest.approx(8 / 11)
     assert p["per_class_recall"] == pytest.approx({"happy": 2 / 3, "sad": 1.0, "angry": 4 / 6})
     assert p["ua"] == pytest.approx((2 / 3 + 1 + 4 / 6) / 3)
@@ -292,14 +296,21 @@ def test_bench_report_bad_file_is_one_line(tmp_path, capsys):
     assert err.strip() == f"serapp: {bad}: line 2: expected 14 fields, found 2"
 
 
+def _spoken_corpus(root, labels, humming=None):
+    """RAVDESS-named clips of a voice the speech gate hears (the synthetic class cues are too short
+    and plain for it); the actor named `humming` only hums."""
+    from helpers import speechlike, tone, write_audio
+
+    corpus_dir = make_ravdess_corpus(root, actors=range(1, 7), labels=labels, reps=2)
+    for k, clip in enumerate(sorted(corpus_dir.rglob("*.wav"))):
+        write_audio(clip, tone(1.0, 16000, 50) if clip.parent.name == humming else speechlike(1.0, seed=k))
+    return corpus_dir
+
+
 def test_model_scored_on_the_same_clips_with_the_same_label_choice(tmp_path, capsys):
     """Each clip is read as `serapp predict` reads a file (the mean of its speech windows), so a
     clip with no speech in it is left out, and says why."""
-    from helpers import speechlike, tone, write_audio
-
-    corpus_dir = make_ravdess_corpus(tmp_path / "corpus", actors=range(1, 7), labels=("happy", "angry"), reps=2)
-    for k, clip in enumerate(sorted(corpus_dir.rglob("*.wav"))):  # a voice the speech gate hears; actor 01 hums
-        write_audio(clip, tone(1.0, 16000, 50) if clip.parent.name == "Actor_01" else speechlike(1.0, seed=k))
+    corpus_dir = _spoken_corpus(tmp_path / "corpus", ("happy", "angry"), humming="Actor_01")
     corpus = load_corpus("ravdess", corpus_dir)
     bundle, _ = make_bundle(tmp_path / "m.safetensors", window_s=0.5)
     settings = ListeningSettings(rater="ann", labels=("happy", "angry"), n_clips=8, seed=3)
@@ -412,7 +423,8 @@ def test_an_answer_file_in_an_impossible_place_is_an_os_error(corpus, tmp_path):
     assert session.answered == 0
 
 
-def test_bare_model_flag_uses_the_bundled_model_and_flags_its_training_speakers(corpus, tmp_path, capsys):
+def test_bare_model_flag_uses_the_bundled_model_and_flags_its_training_speakers(tmp_path, capsys):
+    corpus = load_corpus("ravdess", _spoken_corpus(tmp_path / "corpus", ("happy", "sad")))
     path = tmp_path / "ann.csv"
     session = ListeningSession(corpus, ListeningSettings(rater="ann", labels=("happy", "sad"), n_clips=6, seed=2),
                                AnswerLog(path))

@@ -9,7 +9,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from helpers import make_bundle, make_ravdess_corpus, speechlike, write_audio  # noqa: E402
-from PySide6 import QtCore  # noqa: E402
+from PySide6 import QtCore, QtWidgets  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
 from serapp.gui.main_window import MainWindow  # noqa: E402
@@ -159,3 +159,56 @@ def test_an_answer_that_cannot_be_saved_is_said_and_the_clip_stays(qtbot, window
     assert view.record is clip and view.session.answered == 0
     assert any("not-a-folder/ann.csv: cannot save the answer" in m for m in window.messages)
     assert view.stack.currentWidget() is view.trial  # nothing lost, nothing crashed: the test waits
+
+
+def test_the_results_page_fills_every_cell_shows_only_tested_classes_and_keeps_its_key_off_the_bars(qtbot, tmp_path):
+    """Two raters, one of whom never heard a sad clip; neutral was offered but no clip was
+    neutral: every per-class cell is a figure or "–", neutral has no column, the key sits beside
+    the bars. The set-up page names every corpus it reads, and says where the emotions appear."""
+    from serapp.gui.listening_results import ResultsPage
+    from serapp.listening.answers import Answer
+    from serapp.listening.report import build_report
+
+    def answer(rater, clip, truth, chosen):
+        return Answer(session_id="s", rater=rater, timestamp_utc="2026-12-03T10:00:00.000+00:00", corpus="/c",
+                      clip=clip, true_label=truth, chosen_label=chosen, correct=int(truth == chosen), response_ms=900,
+                      replays=0, skipped=0, skip_reason="", label_set="neutral|happy|sad|angry", app_version="0")
+
+    answers = [answer("ann", "a.wav", "happy", "happy"), answer("ann", "b.wav", "sad", "sad"),
+               answer("ann", "c.wav", "angry", "neutral"), answer("bob", "a.wav", "happy", "sad"),
+               answer("bob", "c.wav", "angry", "angry")]
+    page = ResultsPage()
+    qtbot.addWidget(page)
+    page.resize(1000, 600)
+    page.show()
+    page.show_report(build_report(answers), [])
+    QtWidgets.QApplication.processEvents()
+    table = page.table
+    headers = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+    assert headers == ["who", "answered", "skipped", "accuracy", "UA", "happy", "sad", "angry"]  # no neutral column
+    cells = {(table.item(i, 0).text(), headers[j]): table.item(i, j).text()
+             for i in range(table.rowCount()) for j in range(5, table.columnCount())}
+    assert all(text for text in cells.values())
+    assert cells[("bob", "sad")] == "–" and cells[("bob", "happy")] == "0.0%" and cells[("ann", "sad")] == "100.0%"
+    bars = page.bars.getPlotItem().vb.sceneBoundingRect()
+    assert not page.bars.legend.sceneBoundingRect().intersects(bars)
+    assert page.bars.sceneRect().contains(page.bars.legend.sceneBoundingRect())
+
+
+def test_the_set_up_names_every_corpus_and_a_message_stays_with_its_tab(qtbot, window):
+    from serapp.corpus_schemes import CORPUS_TITLES, NAMED_PARSERS
+
+    setup = window.listening.setup
+    for name in NAMED_PARSERS:
+        if name != "folders":
+            assert CORPUS_TITLES[name] in setup.corpus_edit.placeholderText()
+    setup.corpus_edit.setText("")
+    setup._set_labels([])
+    assert setup.labels_hint.isVisibleTo(setup) and "emotions appear here" in setup.labels_hint.text()
+    setup._set_labels(["happy", "sad"])
+    assert not setup.labels_hint.isVisibleTo(setup)
+    window.tabs.setCurrentWidget(window.live)
+    window.notify("a message about the microphone")
+    assert window.banner.isVisible()
+    window.tabs.setCurrentWidget(window.listening)
+    assert not window.banner.isVisible() and "a message about the microphone" in window.messages

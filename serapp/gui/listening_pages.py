@@ -8,8 +8,18 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from serapp.corpora import Corpus, detect_corpus
+from serapp.corpus_schemes import CORPUS_TITLES, NAMED_PARSERS
 from serapp.errors import SerappError
 from serapp.listening.session import ListeningSettings
+
+
+LABELS_HINT = "the corpus' emotions appear here once it is read: untick any to leave it out"
+
+
+def corpus_placeholder() -> str:
+    """Every corpus the folder reader recognises by its file names, by name."""
+    named = [CORPUS_TITLES[k] for k in NAMED_PARSERS if k != "folders"]
+    return f"a corpus folder ({', '.join(named)}, or a folder per label) or a CSV manifest path,label[,speaker]"
 
 
 def default_answer_file(rater: str, corpus_root: str) -> str:
@@ -33,8 +43,7 @@ class SetupPage(QtWidgets.QWidget):
         self.rater = QtWidgets.QLineEdit(settings.value("listening/rater", ""))
         self.rater.setPlaceholderText("your name or a code")
         self.corpus_edit = QtWidgets.QLineEdit(settings.value("listening/corpus", ""))
-        self.corpus_edit.setPlaceholderText("a corpus folder (RAVDESS, CREMA-D, TESS, EMO-DB, SAVEE, EMOVO, "
-                                            "folder per label) or a CSV manifest path,label[,speaker]")
+        self.corpus_edit.setPlaceholderText(corpus_placeholder())
         self.corpus_edit.editingFinished.connect(self.load_corpus)
         folder = QtWidgets.QPushButton("Folder…")
         folder.clicked.connect(self._choose_folder)
@@ -44,6 +53,9 @@ class SetupPage(QtWidgets.QWidget):
         self.corpus_info.setWordWrap(True)
         self.labels_box = QtWidgets.QGroupBox("Emotions in the test")
         self.labels_layout = QtWidgets.QHBoxLayout(self.labels_box)
+        self.labels_hint = QtWidgets.QLabel(LABELS_HINT)  # while no corpus is read, what will be here
+        self.labels_hint.setEnabled(False)
+        self.labels_layout.addWidget(self.labels_hint)
         self.checks: dict[str, QtWidgets.QCheckBox] = {}
         self.n_clips = self._spin(1, 10000, int(settings.value("listening/n_clips", 50)))
         self.seed = self._spin(0, 2**31 - 1, int(settings.value("listening/seed", 1)))
@@ -178,6 +190,7 @@ class SetupPage(QtWidgets.QWidget):
             cb.setChecked(lab not in excluded)
             self.labels_layout.addWidget(cb)
             self.checks[lab] = cb
+        self.labels_hint.setVisible(not labels)
 
     def test_settings(self) -> ListeningSettings:
         labels = tuple(lab for lab, cb in self.checks.items() if cb.isChecked())

@@ -65,11 +65,22 @@ class RecallBars(pg.PlotWidget):
         theme_plot(self.getPlotItem())
         self.setYRange(0, 1.05, padding=0)
         self.setLabel("left", "recall")
-        self.legend = self.addLegend(offset=(-10, 5), labelTextSize="9pt", labelTextColor=text_color())
+        # The key in a margin right of the bars (an empty right axis holds the room), never over them
+        item = self.getPlotItem()
+        item.showAxis("right")
+        margin = item.getAxis("right")
+        margin.setStyle(showValues=False)
+        margin.setPen(pg.mkPen(None))
+        self.legend = pg.LegendItem(labelTextSize="9pt", labelTextColor=text_color(), offset=None)
+        self.legend.setParentItem(item)
+        self.legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-2, 8))
         self.people = pg.BarGraphItem(x=[], height=[], width=0.38, brush=PEOPLE, pen=pg.mkPen(None), name="people")
         self.model = pg.BarGraphItem(x=[], height=[], width=0.38, brush=MODEL, pen=pg.mkPen(None), name="model")
         self.addItem(self.people)
         self.addItem(self.model)
+        self.legend.addItem(self.people, "people")
+        self.legend.addItem(self.model, "model")
+        margin.setWidth(int(self.legend.boundingRect().width()) + 6)
 
     def show_recall(self, labels: list[str], people: dict, model: dict | None) -> None:
         x = np.arange(len(labels), dtype=float)
@@ -130,9 +141,11 @@ class ResultsPage(QtWidgets.QWidget):
         self.report, self.files = report, list(files)
         self.summary.setText(headline)
         pooled = report["pooled"]
-        labels = pooled["labels"]
+        # the classes the test had clips of: a label only ever offered as a choice has no recall
+        labels = pooled.get("tested", pooled["labels"])
         model = report.get("model")
-        rows = [(name, r["n"], r["skipped"], r["accuracy"], r["ua"], None) for name, r in report["raters"].items()]
+        rows = [(name, r["n"], r["skipped"], r["accuracy"], r["ua"], r.get("per_class_recall") or {})
+                for name, r in report["raters"].items()]
         rows.append(("everyone", pooled["n"], pooled["skipped"], pooled["accuracy"], pooled["ua"],
                      pooled["per_class_recall"]))
         if model is not None:
@@ -145,7 +158,7 @@ class ResultsPage(QtWidgets.QWidget):
         self.table.setHorizontalHeaderLabels(headers)
         for i, (who, n, skipped, acc, ua, recall) in enumerate(rows):
             cells = [who, str(n), "" if skipped is None else str(skipped), _pct(acc), _pct(ua)]
-            cells += [_pct(recall.get(k)) if recall else "" for k in labels]
+            cells += [_pct(recall.get(k)) for k in labels]  # "–": this rater heard no clip of it
             for j, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 if j:
@@ -170,7 +183,7 @@ class ResultsPage(QtWidgets.QWidget):
                              "trained on: its score here is optimistic")
         self.notes.setText("; ".join(notes))
         self.bars.show_recall(labels, pooled["per_class_recall"], model["per_class_recall"] if model else None)
-        self.confusion.show_matrix(labels, pooled["confusion"])
+        self.confusion.show_matrix(pooled["labels"], pooled["confusion"])
         self.model_confusion.setVisible(model is not None)
         if model is not None:
             self.model_confusion.show_matrix(model["labels"], model["confusion"])

@@ -187,6 +187,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         live = self.tabs.currentWidget() is self.live or self.live is None
         self.level_action.setVisible(live)
         self.timing_label.setVisible(live)
+        self.banner.hide()  # a message belongs to the tab it came from (all stay in self.messages)
 
     # --- messages and background work -----------------------------------------------------
 

@@ -73,10 +73,14 @@ def build_report(answers: list[Answer]) -> dict:
     n, acc, ua = accuracy_ua_by_group([rater_id[a.rater] for a in answered], [index[a.true_label] for a in answered],
                                       [index[a.chosen_label] for a in answered], len(names), len(labels))
     raters = {name: {"n": int(n[i]), "accuracy": None if n[i] == 0 else float(acc[i]),
-                     "ua": None if n[i] == 0 else float(ua[i]), "skipped": int(skipped[i])}
+                     "ua": None if n[i] == 0 else float(ua[i]), "skipped": int(skipped[i]),
+                     "per_class_recall": score([(a.true_label, a.chosen_label) for a in answered if a.rater == name],
+                                               labels)["per_class_recall"]}
               for i, name in enumerate(names)}
     pooled = score([(a.true_label, a.chosen_label) for a in answered], labels)
-    pooled.update(skipped=len(answers) - len(answered), labels=labels)
+    # the classes the test had clips of (answered or skipped); the others were only offered as choices
+    tested = {a.true_label for a in answers}
+    pooled.update(skipped=len(answers) - len(answered), labels=labels, tested=[k for k in labels if k in tested])
     last: dict[tuple, dict[str, str]] = defaultdict(dict)
     for a in answered:
         last[a.key][a.rater] = a.chosen_label
