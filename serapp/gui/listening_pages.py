@@ -12,7 +12,6 @@ from serapp.corpus_schemes import CORPUS_TITLES, NAMED_PARSERS
 from serapp.errors import SerappError
 from serapp.listening.session import ListeningSettings
 
-
 LABELS_HINT = "the corpus' emotions appear here once it is read: untick any to leave it out"
 
 
