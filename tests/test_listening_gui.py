@@ -190,6 +190,9 @@ def test_the_results_page_fills_every_cell_shows_only_tested_classes_and_keeps_i
              for i in range(table.rowCount()) for j in range(5, table.columnCount())}
     assert all(text for text in cells.values())
     assert cells[("bob", "sad")] == "–" and cells[("bob", "happy")] == "0.0%" and cells[("ann", "sad")] == "100.0%"
+    rows = [text for _, text in page.confusion.getAxis("left")._tickLevels[0]]
+    assert rows == ["happy", "sad", "angry"]  # no row for neutral, which was only a choice
+    assert [text for _, text in page.confusion.getAxis("bottom")._tickLevels[0]] == ["neutral", "happy", "sad", "angry"]
     bars = page.bars.getPlotItem().vb.sceneBoundingRect()
     assert not page.bars.legend.sceneBoundingRect().intersects(bars)
     assert page.bars.sceneRect().contains(page.bars.legend.sceneBoundingRect())

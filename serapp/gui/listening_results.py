@@ -38,23 +38,26 @@ class ConfusionPlot(pg.PlotWidget):
         self.setLabel("bottom", "chosen")
         item.invertY(True)
 
-    def show_matrix(self, labels: list[str], matrix) -> None:
-        m = np.asarray(matrix, dtype=np.float64).reshape(len(labels), len(labels))
+    def show_matrix(self, labels: list[str], matrix, rows: list[str] | None = None) -> None:
+        """`matrix` over `labels` both ways; only the `rows` (true labels) asked are drawn: a
+        class the test had no clip of has an empty row."""
+        full = np.asarray(matrix, dtype=np.float64).reshape(len(labels), len(labels))
+        rows = [k for k in (rows or labels) if k in labels]
+        m = full[[labels.index(k) for k in rows]]
         share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
         self.image.setImage(np.ascontiguousarray(np.round(share * 255).astype(np.uint8)), levels=(0, 255))
         for t in self.texts:
             self.removeItem(t)
         self.texts = []
-        for i in range(len(labels)):
+        for i in range(len(rows)):
             for j in range(len(labels)):
                 t = pg.TextItem(str(int(m[i, j])), color="w" if share[i, j] < 0.6 else "k", anchor=(0.5, 0.5))
                 t.setPos(j + 0.5, i + 0.5)
                 self.addItem(t)
                 self.texts.append(t)
-        ticks = [[(k + 0.5, lab) for k, lab in enumerate(labels)]]
-        self.getAxis("bottom").setTicks(ticks)
-        self.getAxis("left").setTicks(ticks)
-        self.setRange(xRange=(0, len(labels)), yRange=(0, len(labels)), padding=0.02)
+        self.getAxis("bottom").setTicks([[(k + 0.5, lab) for k, lab in enumerate(labels)]])
+        self.getAxis("left").setTicks([[(k + 0.5, lab) for k, lab in enumerate(rows)]])
+        self.setRange(xRange=(0, len(labels)), yRange=(0, len(rows)), padding=0.02)
 
 
 class RecallBars(pg.PlotWidget):
@@ -183,10 +186,10 @@ class ResultsPage(QtWidgets.QWidget):
                              "trained on: its score here is optimistic")
         self.notes.setText("; ".join(notes))
         self.bars.show_recall(labels, pooled["per_class_recall"], model["per_class_recall"] if model else None)
-        self.confusion.show_matrix(pooled["labels"], pooled["confusion"])
+        self.confusion.show_matrix(pooled["labels"], pooled["confusion"], labels)
         self.model_confusion.setVisible(model is not None)
         if model is not None:
-            self.model_confusion.show_matrix(model["labels"], model["confusion"])
+            self.model_confusion.show_matrix(model["labels"], model["confusion"], labels)
 
     def save_png(self, path: str | None = None) -> str | None:
         if path is None:
