@@ -18,7 +18,7 @@ from pathlib import Path
 
 from serapp import __version__, profile_cli
 from serapp.bundle import BUNDLED_MODELS
-from serapp.errors import SerappError
+from serapp.errors import SerappError, printable
 from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
 
 FORMATS = ("table", "jsonl", "csv")
@@ -187,15 +187,16 @@ class _Writer:
         if self.fmt == "jsonl":
             self.out.write(json.dumps(result) + "\n")
         elif self.fmt == "csv" and self.windowed:
-            self._csv.writerows(timeline_rows(result["path"], segments, self.labels, result.get("warning", "")))
+            self._csv.writerows(timeline_rows(printable(result["path"]), segments, self.labels,
+                                              result.get("warning", "")))
         elif self.fmt == "csv":
-            self._csv.writerow([result["path"], result["duration_s"], result["ms"], int(result["speech"]),
+            self._csv.writerow([printable(result["path"]), result["duration_s"], result["ms"], int(result["speech"]),
                                 result["label"] or NO_SPEECH, *probability_cells(result["probabilities"], self.labels),
                                 result.get("warning", "")])
         else:
             self.out.write(self._header)  # what each column is, above the first file
             self._header = ""
-            line = f"{result['path']}  {result['duration_s']:.2f}s  "
+            line = f"{printable(result['path'])}  {result['duration_s']:.2f}s  "
             if result["label"] is None:
                 line += f"{NO_SPEECH.upper():<10} (speech in {result['speech_fraction']:.0%} of it)"
             else:
@@ -259,7 +260,7 @@ def run_predict(args: argparse.Namespace) -> int:
                       "ms": round((time.perf_counter() - t0) * 1e3, 1)}
             if fr.shortfall:
                 result["warning"] = fr.shortfall
-                print(f"serapp: warning: {path}: {fr.shortfall}", file=sys.stderr)
+                print(f"serapp: warning: {printable(path)}: {fr.shortfall}", file=sys.stderr)
             if args.window is not None:
                 result["segments"] = [s.to_dict() for s in fr.segments]
             writer.write(result, fr.segments)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,10 +23,25 @@ from serapp.errors import AudioDecodeError
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"})
 _TEXTLIKE = set(range(32, 127)) | {9, 10, 13}
 _DATA_SIZE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)  # libsndfile's WAV log
+_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*$", re.MULTILINE)
+_FILE_LENGTH = re.compile(r"^Length\s*:\s*(\d+)", re.MULTILINE)
+RATE_RANGE = (1000, 768_000)  # Hz: a header outside this is damaged (1 Hz made a minute of audio from 3 s)
+READ_FRAMES = 16384  # frames per read: a damaged stretch loses at most this much of what precedes it
 
 
 def _sniff(path: Path) -> None:
-    """Causes libsndfile would misname: no file, a folder, no permission, no bytes, plain text."""
+    """Causes libsndfile would misname: no file, a folder, no permission, no bytes, plain text;
+    and what opening would hang on (a FIFO waits for a writer), judged before it is opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise AudioDecodeError(path, "no such file") from None
+    except OSError as exc:
+        raise AudioDecodeError(path, f"cannot open: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise AudioDecodeError(path, f"{kind}, not a regular file (not opened: reading it could wait forever)")
     try:
         with open(path, "rb") as f:
             head = f.read(512)
@@ -45,8 +61,8 @@ def _sniff(path: Path) -> None:
 
 def _open(path: Path) -> soundfile.SoundFile:
     _sniff(path)
-    try:
-        return soundfile.SoundFile(str(path))
+    try:  # as bytes: a name that is not UTF-8 opens as it is (soundfile would encode a str)
+        return soundfile.SoundFile(str(path) if os.name == "nt" else os.fsencode(path))
     except soundfile.LibsndfileError as exc:
         reason = (exc.error_string or "").strip().rstrip(".") or "unknown libsndfile error"
         raise AudioDecodeError(path, f"unrecognised or damaged audio ({reason})") from None
@@ -75,11 +91,17 @@ class AudioStream:
         self.path = Path(path)
         self._file = _open(self.path)
         self.file_rate = int(self._file.samplerate)
+        lo, hi = RATE_RANGE
+        if not lo <= self.file_rate <= hi:
+            self._file.close()
+            raise AudioDecodeError(self.path, f"its header gives a sample rate of {self.file_rate} Hz, outside "
+                                              f"{lo}-{hi} Hz: the header is damaged")
         self.rate = int(rate or self.file_rate)
         self.declared_s = _declared_frames(self._file) / self.file_rate
         self.block = max(1024, int(block_s * self.file_rate))
         self.frames_in = self.frames_out = 0
-        self.shortfall: str | None = None
+        self.shortfall: str | None = _unread_tail(self._file)
+        self.peak = 0.0  # the largest sample magnitude before clipping
 
     @property
     def decoded_s(self) -> float:
@@ -90,18 +112,16 @@ class AudioStream:
             self.file_rate, self.rate, 1, dtype="float32", quality="HQ")
         stopped = None
         with self._file as f:
-            while True:
-                try:
-                    data = f.read(self.block, dtype="float32", always_2d=True)
-                except (soundfile.LibsndfileError, RuntimeError) as exc:
-                    if self.frames_in == 0:
-                        raise AudioDecodeError(self.path, f"unrecognised or damaged audio ({exc})") from None
-                    stopped = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
-                    break
+            while stopped is None:
+                data, stopped = self._read(f)
                 if data.shape[0] == 0:
                     break
                 if not np.isfinite(data).all():
                     raise AudioDecodeError(self.path, "contains NaN or infinite samples")
+                peak = float(np.abs(data).max())
+                if peak > 1.0:  # beyond full scale (a float file): clipped, and said once
+                    self.peak = max(self.peak, peak)
+                    np.clip(data, -1.0, 1.0, out=data)
                 self.frames_in += data.shape[0]
                 out = to_mono(data) if resampler is None else resampler.resample_chunk(to_mono(data))
                 if out.size:
@@ -113,12 +133,48 @@ class AudioStream:
                     self.frames_out += tail.size
                     yield np.ascontiguousarray(tail, dtype=np.float32)
         if self.frames_in == 0:
+            if stopped is not None:
+                raise AudioDecodeError(self.path, f"unrecognised or damaged audio ({stopped})")
             raise AudioDecodeError(self.path, "contains no audio samples")
+        notes = [self.shortfall] if self.shortfall else []
         if stopped is not None:
-            self.shortfall = (f"decoding stopped after {self.decoded_s:.2f} s of the {self.declared_s:.2f} s "
-                              f"its header gives ({stopped})")
+            notes.append(f"decoding stopped after {self.decoded_s:.2f} s of the {self.declared_s:.2f} s "
+                         f"its header gives ({stopped})")
         elif self.declared_s - self.decoded_s > 0.001:
-            self.shortfall = f"cut short: its header gives {self.declared_s:.2f} s, only {self.decoded_s:.2f} s are there"
+            notes.append(f"cut short: its header gives {self.declared_s:.2f} s, only {self.decoded_s:.2f} s are there")
+        if self.peak > 1.0:
+            notes.append(f"samples beyond full scale (peak {self.peak:.3g}) were clipped to ±1")
+        self.shortfall = "; ".join(notes) or None
+
+    def _read(self, f) -> tuple[np.ndarray, str | None]:
+        """Up to a block, in reads of READ_FRAMES: (frames, why decoding stopped or None). What was
+        read before a damaged stretch is kept (a FLAC cut in half reads its first half)."""
+        parts, n = [], 0
+        while n < self.block:
+            try:
+                data = f.read(min(READ_FRAMES, self.block - n), dtype="float32", always_2d=True)
+            except (soundfile.LibsndfileError, RuntimeError) as exc:
+                why = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+                return (np.concatenate(parts) if parts else np.zeros((0, f.channels), np.float32)), why
+            if data.shape[0] == 0:
+                break
+            parts.append(data)
+            n += data.shape[0]
+        return (np.concatenate(parts) if parts else np.zeros((0, f.channels), np.float32)), None
+
+
+def _unread_tail(f: soundfile.SoundFile) -> str | None:
+    """A WAV whose data chunk says less than the file holds after it (a header written before the
+    recording ended, then damaged): libsndfile reads what the header says; say it disagrees."""
+    m, length = _DATA_CHUNK.search(f.extra_info or ""), _FILE_LENGTH.search(f.extra_info or "")
+    if not m or not length or f.format != "WAV":
+        return None
+    frame_bytes = max(1, int(m.group(1)) // max(1, f.frames)) if f.frames else 2 * f.channels
+    extra_s = (int(length.group(1)) - int(m.group(1)) - 44) / frame_bytes / f.samplerate
+    if extra_s < 1.0:  # metadata chunks after the audio are small
+        return None
+    return (f"its header gives {f.frames / f.samplerate:.2f} s of audio, but the file holds about {extra_s:.1f} s "
+            "more after it: the header disagrees with the file, only the header's part was read")
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int | None = None,

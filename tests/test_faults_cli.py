@@ -1,0 +1,116 @@
+"""Faults, round two, through the real `serapp` and `ser-train` entry points: inputs that hung,
+raised a traceback, or gave a wrong answer without a word."""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from helpers import speechlike, write_audio
+
+from serapp.cli import main
+
+
+def serapp(*argv, timeout=120, **kw):
+    return subprocess.run([sys.executable, "-m", "serapp", *map(str, argv)], capture_output=True, timeout=timeout,
+                          **kw)
+
+
+def one_line(stderr: bytes | str) -> bool:
+    text = stderr.decode() if isinstance(stderr, bytes) else stderr
+    return "Traceback" not in text and len([line for line in text.splitlines() if line.strip()]) >= 1
+
+
+def _wav(path, seconds=3.5, seed=1):
+    return write_audio(path, speechlike(seconds, seed=seed), 16000, "PCM_16")
+
+
+def _patched(src, dst, offset_of: bytes, delta: int, value: int):
+    data = bytearray(src.read_bytes())
+    i = data.find(offset_of) + delta
+    data[i : i + 4] = struct.pack("<I", value)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+# --- hangs --------------------------------------------------------------------------------------
+
+def test_a_fifo_named_or_in_a_folder_is_passed_over_with_a_line_not_waited_on(tmp_path, tiny_bundle):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    _wav(tree / "a.wav")
+    os.mkfifo(tree / "fifo.wav")
+    for target in (tree, tree / "fifo.wav"):
+        proc = serapp("predict", target, "--model", tiny_bundle, "--format", "jsonl", timeout=60)
+        assert proc.returncode == 1
+        err = proc.stderr.decode()
+        assert "fifo.wav: cannot read audio: a FIFO, not a regular file" in err and "Traceback" not in err
+    assert [json.loads(line)["path"] for line in proc.stdout.decode().splitlines()] == []
+    proc = serapp("predict", tree, "--model", tiny_bundle, "--format", "jsonl", timeout=60)
+    assert [json.loads(line)["path"] for line in proc.stdout.decode().splitlines()] == [str(tree / "a.wav")]
+
+
+@pytest.mark.parametrize("rate", [1, 2**31 - 1])
+def test_a_header_with_an_impossible_rate_is_refused_in_one_line(tmp_path, tiny_bundle, rate):
+    bad = _patched(_wav(tmp_path / "ok.wav"), tmp_path / "bad.wav", b"fmt ", 12, rate)
+    proc = serapp("predict", bad, "--model", tiny_bundle, timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and f"sample rate of {rate} Hz" in err and str(bad) in err and one_line(err)
+
+
+# --- wrong or misleading ----------------------------------------------------------------------
+
+def test_a_data_chunk_that_says_less_than_follows_is_said(tmp_path, capsys, tiny_bundle):
+    bad = _patched(_wav(tmp_path / "ok.wav"), tmp_path / "short-header.wav", b"data", 4, 10)
+    assert main(["predict", str(bad), "--model", str(tiny_bundle), "--format", "jsonl"]) == 0
+    out, err = capsys.readouterr()
+    assert "the header disagrees with the file" in json.loads(out)["warning"] and "warning" in err
+
+
+def test_a_flac_cut_in_half_is_read_as_far_as_it_goes_with_a_warning(tmp_path, capsys, tiny_bundle):
+    full = tmp_path / "full.flac"
+    sf.write(str(full), speechlike(3.5, seed=2), 16000)
+    half = tmp_path / "half.flac"
+    half.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    assert main(["predict", str(half), "--model", str(tiny_bundle), "--format", "jsonl"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0.5 < result["duration_s"] < 3.5 and "decoding stopped after" in result["warning"]
+
+
+def test_float_samples_far_beyond_full_scale_are_clipped_and_said(tmp_path, capsys, tiny_bundle):
+    loud = tmp_path / "loud.wav"
+    sf.write(str(loud), (speechlike(2.0, seed=3) * 5e30).astype(np.float32), 16000, subtype="FLOAT")
+    with np.errstate(all="raise"):  # no numpy warning on the way
+        assert main(["predict", str(loud), "--model", str(tiny_bundle), "--format", "jsonl", "--no-gate"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert "clipped to ±1" in result["warning"] and result["label"] is not None
+
+
+def test_a_file_name_that_is_not_utf8_is_read_and_printed_escaped(tmp_path, tiny_bundle):
+    name = os.fsdecode(b"caf\xe9.wav")  # Latin-1 bytes, not UTF-8
+    os.rename(_wav(tmp_path / "cafe.wav"), tmp_path / name)
+    proc = serapp("predict", tmp_path / name, "--model", tiny_bundle, "--format", "table", timeout=60,
+                  env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert proc.returncode == 0, proc.stderr
+    assert b"caf\\xe9.wav" in proc.stdout and b"Traceback" not in proc.stderr
+
+
+def test_a_newline_in_a_file_name_stays_on_its_row_of_the_table(tmp_path, capsys, tiny_bundle):
+    odd = _wav(tmp_path / "two\nlines.wav")
+    assert main(["predict", str(odd), "--model", str(tiny_bundle), "--format", "table"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 2 and "two\\nlines.wav" in rows[1]  # the header, then one row
+
+
+def test_the_app_given_a_fifo_or_a_damaged_rate_says_so_and_quits_when_asked(tmp_path):
+    os.mkfifo(tmp_path / "fifo.wav")
+    bad = _patched(_wav(tmp_path / "ok.wav"), tmp_path / "one-hz.wav", b"fmt ", 12, 1)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SERAPP_SETTINGS": str(tmp_path / "s.ini")}
+    for given, cause in ((tmp_path / "fifo.wav", "a FIFO, not a regular file"), (bad, "sample rate of 1 Hz")):
+        proc = serapp(given, "--model", "small", "--quit-after", "6", timeout=120, env=env)
+        err = proc.stderr.decode()
+        assert proc.returncode == 0 and cause in err and "Traceback" not in err
