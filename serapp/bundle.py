@@ -88,6 +88,9 @@ class BundleMeta:
         meta = cls(**data)
         if rate is not None and rate != meta.frontend.sample_rate:
             raise ValueError(f"sample_rate {rate!r} disagrees with the front-end's {meta.frontend.sample_rate}")
+        frame_s = meta.frontend.win_length / meta.frontend.sample_rate
+        if meta.window_s < frame_s:  # a window shorter than one frame gives the model nothing to read
+            raise ValueError(f"window_s must be at least one front-end frame ({frame_s:g} s), not {meta.window_s!r}")
         return meta
 
 
@@ -323,6 +326,9 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
     expected_digest = header["__metadata__"].get("weights_sha256")
     if expected_digest and tensors_digest(tensors) != expected_digest:
         raise BundleError(path, "corrupt: the weights do not match their checksum")
+    for name, t in tensors.items():  # a bundle without a checksum can still carry a NaN
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise BundleError(path, f"corrupt: tensor {name!r} holds NaN or infinite values")
     try:
         model = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
     except (ValueError, TypeError, OSError) as exc:  # an external part (a speech encoder) missing or different

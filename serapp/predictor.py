@@ -175,6 +175,8 @@ class Predictor:
                 logits = self.model(feats)
             probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             t2 = time.perf_counter()
+        if not np.isfinite(probs).all():  # a damaged model: never a "nan%" reading
+            raise BundleError(self.path or "the model", "its output is not finite (NaN or infinite): the model is damaged")
         self._local.timing = {"features_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3}
         return probs
 

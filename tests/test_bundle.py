@@ -192,7 +192,9 @@ def test_header_of_the_wrong_shape_is_named_not_a_traceback(tiny_bundle, tmp_pat
 
 @pytest.mark.parametrize("edit, fragment", [
     (lambda m: m["hparams"].update(channels=1e6), "cannot build 'tcn' from the metadata"),
-    (lambda m: m["hparams"].update(channels=1_000_000), "weights do not match the metadata"),  # terabytes if built
+    (lambda m: m["hparams"].update(channels=1_000_000), "channels must be a whole number in [1, 16384]"),
+    (lambda m: m["hparams"].update(blocks=1_000_000), "blocks must be a whole number in [1, 64]"),  # a minute to build
+    (lambda m: m.update(window_s=1e-9), "window_s must be at least one front-end frame"),
     (lambda m: m.update(window_s=1e9), "window_s must be a number of seconds in (0, 60]"),
     (lambda m: m.update(window_s="3"), "window_s must be a number of seconds"),
     (lambda m: m["frontend"].update(n_fft=10**9), "n_fft must be in [16, 16384]"),
@@ -206,6 +208,32 @@ def test_metadata_types_and_ranges_are_checked_before_anything_is_built(tiny_bun
     _expect(bad, fragment)
     from serapp.bundle import read_bundle_meta as meta_only
 
-    if "weights do not match" not in fragment and "cannot build" not in fragment:
+    if "weights do not match" not in fragment and "cannot build" not in fragment and "hyper-parameter" not in fragment \
+            and "must be a whole number in" not in fragment:
         with pytest.raises(BundleError, match="damaged metadata"):
             meta_only(bad)
+
+
+def test_a_nan_weight_without_a_checksum_is_refused_and_a_nan_output_never_reads_as_a_figure(tiny_bundle, tmp_path,
+                                                                                              capsys):
+    from helpers import speechlike, write_audio
+
+    from serapp.cli import main
+    from serapp.predictor import load_model
+
+    def poison(tensors):
+        name = next(k for k, t in tensors.items() if t.is_floating_point() and t.numel() > 1)
+        tensors[name][0] = float("nan")
+
+    bad = _rewrite(tiny_bundle, tmp_path / "nan.safetensors", tensor_edit=poison,
+                   raw_metadata=lambda m: {k: v for k, v in m.items() if k != "weights_sha256"})
+    _expect(bad, "holds NaN or infinite values")
+    clip = write_audio(tmp_path / "a.wav", speechlike(2.0), 16000)
+    assert main(["predict", str(clip), "--model", str(bad)]) == 1
+    out, err = capsys.readouterr()
+    assert "nan" not in out.lower() and "holds NaN" in err and err.count("\n") == 1
+    predictor = load_model(tiny_bundle, device="cpu")  # weights that overflow on the way: the output says so
+    with torch.no_grad():
+        next(p for p in predictor.model.parameters() if p.numel() > 1).fill_(float("inf"))
+    with pytest.raises(BundleError, match="output is not finite"):
+        predictor.probabilities(np.zeros((1, predictor.model_window), np.float32))

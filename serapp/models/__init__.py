@@ -39,8 +39,30 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
 }
 
 
+# Every size a hyper-parameter can set, bounded before anything is built (a bundle asking for a
+# million blocks built for a minute on the meta device): (least, most, whole number?).
+_COUNT, _WIDTH = (1, 64, True), (1, 16384, True)
+HPARAM_RANGES = {
+    "blocks": _COUNT, "conv_blocks": (1, 16, True), "temporal_blocks": _COUNT, "transformer_layers": _COUNT,
+    "layers": _COUNT, "heads": _COUNT, "time_pool": _COUNT, "kernel_size": _COUNT,
+    "channels": _WIDTH, "width": _WIDTH, "hidden": _WIDTH, "d_model": _WIDTH, "feedforward": _WIDTH,
+    "conv_channels": _WIDTH, "filters": _WIDTH, "dense": _WIDTH,
+    "dropout": (0.0, 0.99, False), "range_db": (1.0, 200.0, False), "prior_windows": (0.0, 1e6, False),
+    "int8_bytes": (0, 2**31, True),
+}
+
+
+def _check_range(name: str, value) -> None:
+    lo, hi, whole = HPARAM_RANGES[name]
+    ok_type = isinstance(value, int) if whole else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or not lo <= value <= hi:
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"hyper-parameter {name} must be {kind} in [{lo:g}, {hi:g}], not {value!r}")
+
+
 def check_hparams(architecture: str, hparams: dict | None) -> type[nn.Module]:
-    """The architecture's class, after checking the name and the hyper-parameter names."""
+    """The architecture's class, after checking the name, the hyper-parameter names and every
+    size's range (HPARAM_RANGES)."""
     try:
         cls = ARCHITECTURES[architecture]
     except KeyError:
@@ -53,6 +75,9 @@ def check_hparams(architecture: str, hparams: dict | None) -> type[nn.Module]:
             f"architecture {architecture!r} has no hyper-parameter {', '.join(unknown)} "
             f"(it takes: {', '.join(sorted(accepted))})"
         )
+    for name, value in (hparams or {}).items():
+        if name in HPARAM_RANGES:
+            _check_range(name, value)
     return cls
 
 
