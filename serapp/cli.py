@@ -167,6 +167,10 @@ TABLE_HEADER = "file  duration  EMOTION  its three most likely emotions  (time t
 TABLE_WINDOW_HEADER = "    window start-end  emotion  probability\n"
 
 
+class OutputError(SerappError):
+    """The results could not be written where they were sent."""
+
+
 class _Writer:
     """Prints one result per file as soon as it is ready, in the chosen format."""
 
@@ -177,11 +181,24 @@ class _Writer:
         self.out = out or sys.stdout
         self._csv = csv.writer(self.out, lineterminator="\n") if fmt == "csv" else None
         if self._csv:
-            self._csv.writerow(timeline_header(labels) if windowed else
-                               ["path", "duration_s", "ms", "speech", "label", *labels, "warning"])
+            self._guarded(self._csv.writerow, timeline_header(labels) if windowed else
+                          ["path", "duration_s", "ms", "speech", "label", *labels, "warning"])
         self._header = TABLE_HEADER + (TABLE_WINDOW_HEADER if windowed else "") if fmt == "table" else ""
 
     def write(self, result: dict, segments: list | None = None) -> None:
+        self._guarded(self._write, result, segments)
+
+    @staticmethod
+    def _guarded(write, *args) -> None:
+        try:
+            write(*args)
+        except BrokenPipeError:
+            raise  # the reader left: ends quietly (main)
+        except OSError as exc:  # a full disk, /dev/full, a quota: one line, and no more output
+            raise OutputError(f"standard output: cannot write the results ({exc.strerror or exc}); "
+                              "what was written before is incomplete") from None
+
+    def _write(self, result: dict, segments: list | None = None) -> None:
         from serapp.timeline import NO_SPEECH, probability_cells, timeline_rows
 
         if self.fmt == "jsonl":
@@ -361,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_gui(args)
     except SerappError as exc:
         print(f"serapp: {exc}", file=sys.stderr)
+        if isinstance(exc, OutputError):  # nothing more can reach it, not even the final flush
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         return 130

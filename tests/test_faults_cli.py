@@ -114,3 +114,13 @@ def test_the_app_given_a_fifo_or_a_damaged_rate_says_so_and_quits_when_asked(tmp
         proc = serapp(given, "--model", "small", "--quit-after", "6", timeout=120, env=env)
         err = proc.stderr.decode()
         assert proc.returncode == 0 and cause in err and "Traceback" not in err
+
+
+def test_results_sent_to_a_full_disk_end_in_one_line(tmp_path, tiny_bundle):
+    clips = [_wav(tmp_path / f"{k}.wav", seconds=1.0, seed=k) for k in range(3)]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "serapp", "predict", *map(str, clips), "--model", str(tiny_bundle),
+                               "--format", "csv"], stdout=full, stderr=subprocess.PIPE, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "standard output: cannot write the results (No space left on device)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
