@@ -145,6 +145,9 @@ def run_bench_report(args: argparse.Namespace) -> int:
         score_model,
     )
 
+    if args.root is not None and not Path(args.root).is_dir():
+        print(f"serapp: --root {printable(args.root)}: no such folder", file=sys.stderr)
+        return 2
     answers = load_answer_files(args.files)
     if not answers:
         print(f"serapp: {', '.join(args.files)}: no answers yet", file=sys.stderr)
@@ -155,7 +158,14 @@ def run_bench_report(args: argparse.Namespace) -> int:
 
         path = None if args.model == BUNDLED else args.model
         predictor = load_model(path, device=args.device)
-        report["model"] = score_model(predictor, answers, args.root, bundle=str(path) if path else "(bundled default)")
+        report["model"] = model = score_model(predictor, answers, args.root,
+                                              bundle=str(path) if path else "(bundled default)")
+        if model["n"] == 0 and model["excluded"]:  # a score of nothing is no score
+            why = "; ".join(f"{n} {reason}" for reason, n in model["excluded"].items())
+            first = f" (first: {model['errors'][0]})" if model["errors"] else ""
+            print(f"serapp: the model could score none of the answered clips: {why}{first}; "
+                  "give --root the corpus folder if it moved", file=sys.stderr)
+            return 1
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:

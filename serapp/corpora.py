@@ -9,6 +9,7 @@ dropped silently.
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from serapp.corpus_schemes import (  # noqa: F401  (re-exported: the loaders' pu
     licence_note,
 )
 from serapp.errors import SerappError
+from serapp.files import decode_utf8
 from serapp.labels import EMOTIONS
 
 
@@ -121,7 +123,14 @@ def load_manifest(path: str | Path) -> Corpus:
     if not path.is_file():
         raise CorpusError(f"{path}: no such manifest")
     corpus = Corpus(name="manifest", root=path.parent, records=[])
-    with open(path, newline="", encoding="utf-8") as f:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text, bad = decode_utf8(data)
+    if bad is not None:
+        raise CorpusError(f"{path}: line {bad[0]}: {bad[1]}; save the manifest as UTF-8")
+    with io.StringIO(text, newline="") as f:
         reader = csv.reader(f)
         header = [h.strip().lower() for h in next(reader, [])]
         if header[:2] != ["path", "label"] or len(header) > 3 or (len(header) == 3 and header[2] != "speaker"):

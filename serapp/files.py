@@ -81,3 +81,14 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def decode_utf8(data: bytes) -> tuple[str | None, tuple[int, str] | None]:
+    """(text, None), or (None, (line, why)) for bytes that are not UTF-8 (a BOM is dropped):
+    where the first bad byte is, for a one-line message."""
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        return None, (data.count(b"\n", 0, exc.start) + 1,
+                      f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {exc.start - line_start + 1})")

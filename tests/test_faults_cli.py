@@ -14,6 +14,8 @@ from helpers import speechlike, write_audio
 
 from serapp.cli import main
 
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt makes the application
+
 
 def serapp(*argv, timeout=120, **kw):
     return subprocess.run([sys.executable, "-m", "serapp", *map(str, argv)], capture_output=True, timeout=timeout,
@@ -106,14 +108,18 @@ def test_a_newline_in_a_file_name_stays_on_its_row_of_the_table(tmp_path, capsys
     assert len(rows) == 2 and "two\\nlines.wav" in rows[1]  # the header, then one row
 
 
-def test_the_app_given_a_fifo_or_a_damaged_rate_says_so_and_quits_when_asked(tmp_path):
+def test_the_app_given_a_fifo_or_a_damaged_rate_says_so_and_stays_usable(qtbot, tmp_path):
+    from qt_helpers import open_window
+
     os.mkfifo(tmp_path / "fifo.wav")
     bad = _patched(_wav(tmp_path / "ok.wav"), tmp_path / "one-hz.wav", b"fmt ", 12, 1)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SERAPP_SETTINGS": str(tmp_path / "s.ini")}
+    w = open_window(qtbot, tmp_path)
     for given, cause in ((tmp_path / "fifo.wav", "a FIFO, not a regular file"), (bad, "sample rate of 1 Hz")):
-        proc = serapp(given, "--model", "small", "--quit-after", "6", timeout=120, env=env)
-        err = proc.stderr.decode()
-        assert proc.returncode == 0 and cause in err and "Traceback" not in err
+        w.open_file(str(given))
+        qtbot.waitUntil(lambda: any(cause in m for m in w.messages), timeout=30000)
+    w.open_file(str(tmp_path / "ok.wav"))  # and the next file reads
+    qtbot.waitUntil(lambda: w.file_view.analysis is not None, timeout=30000)
+    w.close()
 
 
 def test_results_sent_to_a_full_disk_end_in_one_line(tmp_path, tiny_bundle):
@@ -124,3 +130,60 @@ def test_results_sent_to_a_full_disk_end_in_one_line(tmp_path, tiny_bundle):
     err = proc.stderr.decode()
     assert proc.returncode == 1 and "standard output: cannot write the results (No space left on device)" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# --- answer files, manifests, bench-report --------------------------------------------------------
+
+def _answers(path, rows, rater="ann"):
+    from serapp.listening.answers import COLUMNS
+
+    lines = [",".join(COLUMNS)]
+    for clip, truth, chosen in rows:
+        lines.append(f"s1,{rater},2026-12-03T10:00:00.000+00:00,/c,{clip},{truth},{chosen},{int(truth == chosen)},"
+                     f"800,0,0,,happy|sad,0.1")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_manifest_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(b"path,label\ncaf\xe9.wav,happy\n")
+    answers = _answers(tmp_path / "a.csv", [("a.wav", "happy", "happy")])
+    from serapp.corpora import CorpusError, load_manifest
+
+    with pytest.raises(CorpusError, match=r"m.csv: line 2: not UTF-8 text \(byte 0xe9 at column 4\)"):
+        load_manifest(manifest)
+    assert answers.exists()
+
+
+def test_a_huge_number_in_an_answer_file_is_named_not_pythons_limit(tmp_path, capsys):
+    bad = _answers(tmp_path / "a.csv", [("a.wav", "happy", "happy")])
+    bad.write_text(bad.read_text().replace(",800,", "," + "9" * 5000 + ","), encoding="utf-8")
+    assert main(["bench-report", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "a.csv: line 2: response_ms must be whole milliseconds" in err and "digits" not in err
+    assert err.count("\n") == 1
+
+
+def test_a_nul_in_a_rater_name_is_refused_with_its_line(tmp_path, capsys):
+    bad = _answers(tmp_path / "a.csv", [("a.wav", "happy", "happy")], rater="an\x00n")
+    assert main(["bench-report", str(bad)]) == 1
+    assert "line 2: rater holds a NUL character" in capsys.readouterr().err
+
+
+def test_kappa_says_why_it_is_undefined(tmp_path, capsys):
+    one = _answers(tmp_path / "ann.csv", [("a.wav", "happy", "happy"), ("b.wav", "happy", "happy")])
+    two = _answers(tmp_path / "bob.csv", [("a.wav", "happy", "happy"), ("b.wav", "happy", "happy")], rater="bob")
+    assert main(["bench-report", str(one), str(two)]) == 0
+    assert "every answer on the clips rated twice or more names the same emotion" in capsys.readouterr().out
+    assert main(["bench-report", str(one)]) == 0
+    assert "needs two or more raters on the same clips" in capsys.readouterr().out
+
+
+def test_bench_report_with_a_root_that_is_not_there_or_no_clip_found_fails(tmp_path, capsys, tiny_bundle):
+    answers = _answers(tmp_path / "a.csv", [("a.wav", "happy", "happy")])
+    assert main(["bench-report", str(answers), "--model", str(tiny_bundle), "--root", "/nonexistent"]) == 2
+    assert "--root /nonexistent: no such folder" in capsys.readouterr().err
+    assert main(["bench-report", str(answers), "--model", str(tiny_bundle), "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "the model could score none of the answered clips: 1 could not be read" in err and err.count("\n") == 1

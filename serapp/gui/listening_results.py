@@ -173,7 +173,7 @@ class ResultsPage(QtWidgets.QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         notes = []
         if report["kappa"] is None:
-            notes.append("Fleiss' kappa: needs two or more raters on the same clips")
+            notes.append(f"Fleiss' kappa: {report.get('kappa_why') or 'not available'}")
         else:
             d = report["kappa_detail"]
             notes.append(f"Fleiss' kappa {report['kappa']:.3f} over {d['clips']} clips rated by {d['raters']} raters")

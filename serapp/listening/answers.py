@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from serapp.errors import SerappError
+from serapp.files import decode_utf8
 
 COLUMNS = ("session_id", "rater", "timestamp_utc", "corpus", "clip", "true_label", "chosen_label", "correct",
            "response_ms", "replays", "skipped", "skip_reason", "label_set", "app_version")
@@ -99,12 +100,14 @@ def _parse_row(path, line: int, row: list[str]) -> Answer:
         raise AnswerFileError(path, line, f"expected {len(COLUMNS)} fields, found {len(row)}")
     values: dict = {}
     for name, cell in zip(COLUMNS, row):
+        if "\x00" in cell:
+            raise AnswerFileError(path, line, f"{name} holds a NUL character")
         if name in _INT_FIELDS:
-            if cell not in ("0", "1") and not (name == "replays" and cell.isdigit()):
+            if cell not in ("0", "1") and not (name == "replays" and cell.isdigit() and len(cell) <= 6):
                 raise AnswerFileError(path, line, f"{name} must be {'a count' if name == 'replays' else '0 or 1'}, not {cell!r}")
             values[name] = int(cell)
         elif name == "response_ms":
-            if cell and not cell.lstrip("-").isdigit():
+            if cell and not (cell.lstrip("-").isdigit() and len(cell) <= 10):  # 10 digits: four months
                 raise AnswerFileError(path, line, f"response_ms must be whole milliseconds, not {cell!r}")
             values[name] = int(cell) if cell else None
         else:
@@ -142,13 +145,9 @@ def read_answers(path: str | Path) -> list[Answer]:
         raise AnswerFileError(path, None, "permission denied (cannot read it)") from None
     except OSError as exc:
         raise AnswerFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line_start = data.rfind(b"\n", 0, exc.start) + 1
-        raise AnswerFileError(path, data.count(b"\n", 0, exc.start) + 1,
-                              f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {exc.start - line_start + 1}); "
-                              "answer files are written as UTF-8") from None
+    text, bad = decode_utf8(data)
+    if bad is not None:
+        raise AnswerFileError(path, bad[0], f"{bad[1]}; answer files are written as UTF-8")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)

@@ -85,7 +85,14 @@ def build_report(answers: list[Answer]) -> dict:
     for a in answered:
         last[a.key][a.rater] = a.chosen_label
     shared = [list(by_rater.values()) for by_rater in last.values() if len(by_rater) >= 2]
-    return {"raters": raters, "pooled": pooled, "kappa": fleiss_kappa(shared),
+    kappa = fleiss_kappa(shared)
+    if not shared:
+        why = "needs two or more raters on the same clips"
+    elif kappa is None:  # agreement by chance is certain, so kappa divides by zero
+        why = "undefined: every answer on the clips rated twice or more names the same emotion"
+    else:
+        why = ""
+    return {"raters": raters, "pooled": pooled, "kappa": kappa, "kappa_why": why,
             "kappa_detail": {"clips": len(shared), "raters": len({r for v in last.values() if len(v) >= 2 for r in v})}}
 
 
@@ -186,7 +193,7 @@ def format_text(report: dict, files: list[str] | None = None) -> str:
         lines.append(f"{lab[:10]:<10}" + "".join(f"{v:>9}" for v in row))
     detail = report["kappa_detail"]
     if report["kappa"] is None:
-        lines.append("Fleiss' kappa: not available (needs two or more raters on the same clips)")
+        lines.append(f"Fleiss' kappa: not available ({report['kappa_why']})")
     else:
         lines.append(f"Fleiss' kappa: {report['kappa']:.3f} over {detail['clips']} clips rated by {detail['raters']} raters")
     model = report.get("model")
