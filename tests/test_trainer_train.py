@@ -266,3 +266,64 @@ def test_a_run_with_a_small_validation_set_says_so_when_it_starts(corpus, capsys
     assert len(enough) >= 20
     _warn_small_validation(Split("fold1", corpus.records, enough, []))
     assert capsys.readouterr().err == ""
+
+
+def _run(*args):
+    """`ser-train ARGS` to its end: (exit status, stderr)."""
+    proc = _cli(*args)
+    _, stderr = proc.communicate(timeout=300)
+    return proc.returncode, stderr
+
+
+def test_a_finished_run_is_never_written_over_and_resume_needs_a_run_with_the_same_config(corpus_dir, tmp_path):
+    out = tmp_path / "run"
+    assert _run(*_tiny_args(corpus_dir, out, 1))[0] == 0
+    metrics = (out / "metrics.json").read_bytes()
+    code, err = _run(*_tiny_args(corpus_dir, out, 1))  # the same command again, without --resume
+    assert code == 2 and f"{out} already holds a run" in err and "--overwrite" in err and "decoding" not in err
+    assert (out / "metrics.json").read_bytes() == metrics
+    code, err = _run(*_tiny_args(corpus_dir, out, 1), "--resume", "--set", "model.channels=12")
+    assert code == 2 and "was trained with other settings (hparams)" in err and "decoding" not in err  # before the data
+    code, err = _run(*_tiny_args(corpus_dir, tmp_path / "nothing-here", 1), "--resume")
+    assert code == 2 and "holds no run to continue" in err
+    assert _run(*_tiny_args(corpus_dir, out, 1), "--overwrite")[0] == 0
+
+
+def test_a_damaged_or_foreign_checkpoint_is_one_line_for_resume_and_export(corpus_dir, tmp_path):
+    import pickle
+
+    out = tmp_path / "run"
+    assert _run(*_tiny_args(corpus_dir, out, 1))[0] == 0
+    ckpt = out / "checkpoint.pt"
+    for content in (ckpt.read_bytes()[:200], pickle.dumps({"model": print})):  # cut short; a pickle
+        ckpt.write_bytes(content)
+        for args in ([*_tiny_args(corpus_dir, out, 2), "--resume"], ["export", out, "--out", tmp_path / "m.safetensors"]):
+            code, err = _run(*args)
+            assert code == 1 and f"{ckpt}: not a readable ser-train checkpoint" in err and "Traceback" not in err
+
+
+def test_a_corpus_whose_clips_all_fail_to_decode_stops_before_training(tmp_path):
+    broken = make_ravdess_corpus(tmp_path / "broken", actors=range(1, 9), reps=1)
+    for clip in broken.rglob("*.wav"):
+        clip.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
+    code, err = _run(*_tiny_args(broken, tmp_path / "run", 1))
+    assert code == 2 and "none of its" in err and "clips could be decoded" in err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("setting, fragment", [
+    ("data.val_speakers=99", "data.val_speakers=99 would leave"),
+    ("model.dropout=-1", "hyper-parameter dropout must be a number in [0, 0.99]"),
+])
+def test_settings_that_would_train_on_almost_nothing_are_refused(corpus_dir, tmp_path, setting, fragment):
+    args = [str(a) for a in _tiny_args(corpus_dir, tmp_path / "run", 1)]
+    args[args.index("--fold") + 1] = "all"  # every speaker trains or validates: 99 would leave one to train on
+    code, err = _run(*args, "--set", setting)
+    assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_a_logistic_regressions_negative_range_is_refused():
+    from trainer.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"hyper-parameter range_db must be a number in \[1, 200\], not -1"):
+        load_config(ROOT / "trainer/configs/logreg.toml", ["model.range_db=-1"])

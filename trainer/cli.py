@@ -30,6 +30,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="a folder holding the corpora the config lists (data.corpora), each in a folder named after it")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<command>-<config>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train again where --out already holds a run (without it, such an --out is refused)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
@@ -179,12 +181,34 @@ def _load(args):
     if args.device:
         overrides.append(f'train.device="{args.device}"')
     cfg = load_config(args.config, overrides)
-    corpora = load_corpora(args.data, cfg.corpora, args.data_root)
     stem = Path(args.config).stem if args.config else "defaults"
     out = Path(args.out) if args.out else Path("runs") / f"{args.command}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     if args.resume and not args.out:
         raise ConfigError("--resume needs --out DIR (the run to continue)")
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run in --out and --overwrite replaces it: use one")
+    _check_out(out, cfg, args.resume, args.overwrite)  # before any corpus is read
+    corpora = load_corpora(args.data, cfg.corpora, args.data_root)
     return cfg, corpora, out, stem
+
+
+def _check_out(out: Path, cfg, resume: bool, overwrite: bool) -> None:
+    """A run's folder: --resume needs a run there, trained with this config (its epochs may
+    grow); without --resume or --overwrite, a run there is never written over."""
+    from trainer.crosscorpus import _check_same_config
+    from trainer.loop import CHECKPOINT
+
+    marks = (CHECKPOINT, "metrics.json", "config.json")  # a run begun, stopped, or finished
+    runs = [d for d in [out, *(sorted(out.iterdir()) if out.is_dir() else [])]
+            if d.is_dir() and any((d / m).is_file() for m in marks)]
+    if resume:
+        if not runs:
+            raise ConfigError(f"--resume: {out} holds no run to continue; leave out --resume to start one there")
+        for d in runs:
+            _check_same_config(d, cfg, allow=("epochs", "patience"))
+    elif runs and not overwrite:
+        raise ConfigError(f"{out} already holds a run ({runs[0]}): --resume continues it, --overwrite trains it "
+                          "again from the start, or choose another --out")
 
 
 def load_corpora(data_args: list[str], listed: list[str], data_root: str | None) -> list:

@@ -57,12 +57,17 @@ def same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
     return not _differences(_as_stored(a), _as_stored(b))
 
 
-def _check_same_config(run_dir: Path, cfg: TrainConfig) -> None:
-    """A kept or resumed fold must come from the same recipe, or the table would mix two."""
+def _check_same_config(run_dir: Path, cfg: TrainConfig, allow: tuple[str, ...] = ()) -> None:
+    """A kept or resumed fold must come from the same recipe, or the table would mix two
+    (`allow`: settings that may differ, as a resumed run's epochs)."""
     path = run_dir / "config.json"
     if not path.is_file():
         return
-    differ = _differences(json.loads(path.read_text()), _as_stored(cfg))
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CorpusError(f"{path}: cannot read the run's config ({exc})") from None
+    differ = [k for k in _differences(stored, _as_stored(cfg)) if k not in allow]
     if differ:
         raise CorpusError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
                           "use a new --out, or delete that run to retrain it")

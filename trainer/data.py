@@ -126,6 +126,9 @@ class Data:
                 _log(f"skipped (cannot decode): {f}")
             self.failures += failures
             self.audio.update({r.path: clip for r, clip in zip(records, clips) if clip is not None})
+            if records and all(clip is None for clip in clips):  # nothing to train or score on
+                raise CorpusError(f"{c.root}: none of its {len(records)} clips could be decoded "
+                                  f"(the first: {failures[0] if failures else 'unknown'})")
 
     @property
     def corpus(self) -> Corpus:

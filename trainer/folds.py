@@ -105,10 +105,18 @@ def _by_corpus(records: list[Record]) -> dict[str, list[Record]]:
 def _training_part(name: str, records: list[Record], n_val: int, seed: int, keep: int,
                    min_clips: int = 0) -> tuple[list, list]:
     train, val = [], []
-    for part in _by_corpus(records).values():
+    groups = _by_corpus(records)
+    for part in groups.values():
         t, v = _train_val(name, part, n_val, seed, keep, min_clips)
         train += t
         val += v
+    speakers = [len({(r.corpus, r.speaker) for r in rs}) for rs in (train, val)]
+    spare = {c: max(0, len({r.speaker for r in part if r.speaker is not None}) - keep) for c, part in groups.items()}
+    if n_val > max(spare.values(), default=0) and speakers[0] < speakers[1]:
+        # more asked than any corpus has, so most speakers would validate and few train: say so
+        raise CorpusError(f"{name}: data.val_speakers={n_val} would leave {speakers[0]} speaker(s) to train on and "
+                          f"{speakers[1]} to validate ({', '.join(f'{c}: {n} to spare' for c, n in spare.items())}); "
+                          "ask for fewer")
     if not val:
         corpora = ", ".join(_by_corpus(records))
         raise CorpusError(f"{name}: the training speakers of {corpora} cannot spare any for validation "

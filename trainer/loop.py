@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from serapp.bundle import BundleMeta
+from serapp.errors import SerappError
 from serapp.features import FrontEnd
 from serapp.files import WriteError, write_atomically
 from serapp.metrics import classification_metrics
@@ -33,6 +34,24 @@ from trainer.data import ClipSet, epoch_order
 from trainer.ema import WeightAverage
 
 CHECKPOINT = "checkpoint.pt"
+
+
+class CheckpointError(SerappError):
+    """A checkpoint that cannot be read (damaged, or not one ser-train wrote)."""
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A run's checkpoint: tensors and plain values only (weights_only: a pickle put in its place
+    is never executed), or CheckpointError naming the file and the cause."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, zipfile errors...
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable ser-train checkpoint ({why[:200]}); delete it, or the run "
+                              "with it, to start that run again") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        raise CheckpointError(f"{path}: not a ser-train checkpoint (it holds no model weights)")
+    return ckpt
 
 
 class TrainingInterrupted(Exception):
@@ -237,7 +256,7 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
 
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [], "best_state": None}
     if resume and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        ckpt = read_checkpoint(ckpt_path)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])

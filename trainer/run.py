@@ -30,6 +30,7 @@ from trainer.loop import (
     bundle_meta,
     dist_context,
     evaluate,
+    read_checkpoint,
     seeded_generator,
     train_split,
 )
@@ -58,6 +59,10 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
                      else {p: split.speakers_by_corpus(p) for p in parts})
         report.write_json(run_dir / "split.json", {**described, "protocol": split.protocol_note})
     t0 = time.perf_counter()
+    for part, records in (("training", split.train), ("validation", split.val)):
+        if not len(data.clipset(records, labels)):  # all failed to decode: nothing to learn from or choose by
+            raise CorpusError(f"{split.name}: none of its {len(records)} {part} clips could be decoded; "
+                              "see the 'skipped (cannot decode)' lines above")
     result = train_split(cfg, data.clipset(split.train, labels), data.clipset(split.val), labels, run_dir,
                          resume=resume, stop_after_epochs=stop_after_epochs, cache_dir=data.cache_dir)
     record = {"fold": split.name, "test_speakers": sorted(split.speakers("test"), key=str), "protocol": split.protocol_note,
@@ -294,7 +299,7 @@ def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: boo
     if not cfg_path.is_file():
         raise CorpusError(f"{cfg_path}: the run's config.json is missing")
     cfg = config_from_dict(json.loads(cfg_path.read_text()))
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(ckpt_path)
     model = build_model(cfg.architecture, cfg.frontend.n_features, len(cfg.labels), cfg.hparams)
     if use_last or ckpt.get("best_state") is None:
         # The last epoch's weights: the average where the run kept one, which is what it scored.
