@@ -237,3 +237,24 @@ def test_a_nan_weight_without_a_checksum_is_refused_and_a_nan_output_never_reads
         next(p for p in predictor.model.parameters() if p.numel() > 1).fill_(float("inf"))
     with pytest.raises(BundleError, match="output is not finite"):
         predictor.probabilities(np.zeros((1, predictor.model_window), np.float32))
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda m: m.update(window_s=1e-9), "window_s must be at least one front-end frame"),
+    (lambda m: m["hparams"].update(blocks=1_000_000), "blocks must be a whole number in [1, 64]"),
+])
+def test_a_bundle_asking_for_the_impossible_is_one_line_in_predict_and_evaluate(tiny_bundle, tmp_path, capsys,
+                                                                                 edit, fragment):
+    from helpers import make_ravdess_corpus, speechlike, write_audio
+
+    from serapp.cli import main
+    from trainer.cli import main as train_main
+
+    bad = _rewrite(tiny_bundle, tmp_path / "bad.safetensors", meta_edit=edit)
+    clip = write_audio(tmp_path / "a.wav", speechlike(1.0), 16000)
+    assert main(["predict", str(clip), "--model", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert fragment in err and str(bad) in err and err.count("\n") == 1
+    corpus = make_ravdess_corpus(tmp_path / "rav", actors=(1, 2), labels=("happy", "sad"), reps=1)
+    assert train_main(["evaluate", "--model", str(bad), "--data", f"ravdess={corpus}", "--cache-dir", str(tmp_path / "cache")]) == 1
+    assert fragment in capsys.readouterr().err
