@@ -180,3 +180,32 @@ def test_adapt_with_a_model_that_does_not_adapt_is_a_usage_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "serapp", "predict", str(clip), "--model", str(bundle), "--adapt", str(clip)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "does not adapt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_trainers_clip_reading_is_the_apps(tmp_path):
+    """The encoder table and the head's validation read a clip as the app reads a file: the mean
+    of its speech windows weighted by their share of speech; no speech window, no reading."""
+    from helpers import speechlike, tone, write_audio
+
+    from serapp.analysis import analyse_file
+    from serapp.audio.io import load_audio
+    from serapp.predictor import load_model
+    from trainer.data import ClipSet
+    from trainer.frozen import HOP_S, WindowCache, clip_probabilities
+
+    model = tiny_whisper_model(tiny_whisper_folder(tmp_path / "enc"), n_classes=2).eval()
+    meta = BundleMeta("speech_encoder", ["neutral", "angry"], WHISPER_FE, 1.0, dict(model.hparams), None)
+    predictor = load_model(save_bundle(tmp_path / "m.safetensors", model, meta), device="cpu")
+    sounds = [speechlike(3.0, seed=1), np.concatenate([np.zeros(16000, np.float32), speechlike(2.0, seed=2)]),
+              tone(2.0, 16000, 50)]  # a voice; silence then a voice; a hum
+    paths = [write_audio(tmp_path / f"{k}.wav", y, 16000) for k, y in enumerate(sounds)]
+    clips = ClipSet([load_audio(p, 16000)[0] for p in paths], [0, 1, 0], labels=["neutral", "angry"])
+    cache = WindowCache(predictor.model, predictor.frontend, predictor.model_window, int(HOP_S * 16000), None, "cpu")
+    probs = clip_probabilities(predictor.model, cache.windows(clips), len(clips), "cpu")
+    for path, row in zip(paths, probs):
+        overall = analyse_file(path, predictor).overall
+        if overall.probabilities is None:
+            assert np.isnan(row).all()
+        else:
+            np.testing.assert_allclose(row, [overall.probabilities[k] for k in predictor.labels], atol=1e-4)
+    assert np.isnan(probs[2]).all() and np.isfinite(probs[:2]).all()

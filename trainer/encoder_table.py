@@ -106,7 +106,7 @@ def score_condition(model, test: ClipSet, w, stats: dict | None, device) -> dict
 
 
 def _brief(m: dict) -> dict:
-    return {k: m[k] for k in ("n", "wa", "ua", "per_class_recall") if k in m}
+    return {k: m[k] for k in ("n", "wa", "ua", "per_class_recall", "no_speech_clips") if k in m}
 
 
 def run_fold(cfg: TrainConfig, data: Data, split, cache: WindowCache, device) -> dict:
@@ -198,6 +198,11 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
         lines.append(f"| **mean of {len(names)}** | | | {_pct(statistics.fmean(corpora[n]['chance_ua'] for n in names))} | "
                      f"{_pct(statistics.fmean(ref[n]['ua'] for n in with_ref)) + f' ({len(with_ref)})' if with_ref else '—'} | "
                      + " | ".join(means) + " |")
+        silent = {corpora[n]["title"]: loco[n]["conditions"]["cold"]["clip"].get("no_speech_clips", 0) for n in names}
+        if any(silent.values()):
+            lines += ["", "Clips left out of the clip figures because no window of theirs holds speech (the app "
+                          "reads them \"no speech\"): " + ", ".join(f"{t} {k} of {corpora[n]['clips']}"
+                                                              for (t, k), n in zip(silent.items(), names) if k) + "."]
         emotions = [e for e in EMOTIONS if any(e in loco[n]["conditions"]["cold"]["clip"]["per_class_recall"] for n in names)]
         lines += ["", "Recall per emotion on the held-out corpus, per clip, cold / adapted with 20 clips (%):", "",
                   "| held-out corpus | " + " | ".join(emotions) + " |", "|---|" + "--:|" * len(emotions)]

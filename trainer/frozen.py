@@ -197,14 +197,20 @@ def normalised(feats: np.ndarray, speakers: np.ndarray, stats: dict) -> np.ndarr
 
 
 def clip_probabilities(model, w: Windows, n_clips: int, device, mean=None, std=None) -> np.ndarray:
-    """The whole-clip reading of each clip (the mean of its pieces' probabilities), as the app
-    makes it; `mean`/`std` a voice's statistics (default: the population's)."""
-    pieces = w.select(w.piece)
-    probs = window_probabilities(model, pieces.feats, device, mean, std)
+    """Each clip's reading as the app makes it (serapp.analysis.overall_reading): the mean of its
+    speech windows' probabilities, each weighted by its share of speech; a NaN row for a clip
+    with no speech window (the app reads it "no speech"). `mean`/`std`: a voice's statistics
+    (default: the population's)."""
+    win = w.select(w.window & w.speech)
+    probs = window_probabilities(model, win.feats, device, mean, std)
+    seconds = (win.end - win.start) / 16000  # the cache's windows are at 16 kHz (_compute)
+    share = np.where(np.isfinite(win.speech_s), np.minimum(win.speech_s / np.maximum(seconds, 1e-9), 1.0), 1.0)
+    weight = np.maximum(share, 1e-6)
     out = np.zeros((n_clips, probs.shape[1]))
-    np.add.at(out, pieces.clip, probs)
-    counts = np.bincount(pieces.clip, minlength=n_clips)
-    return out / np.maximum(counts, 1)[:, None]
+    np.add.at(out, win.clip, probs * weight[:, None])
+    total = np.bincount(win.clip, weights=weight, minlength=n_clips)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total[:, None] > 0, out / total[:, None], np.nan)
 
 
 @torch.no_grad()

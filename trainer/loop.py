@@ -125,13 +125,17 @@ def score_clips(probs: np.ndarray, model_labels: list[str], data: ClipSet, label
     """`evaluate`'s metrics from the clips' probabilities (rows of `probs`, over `model_labels`)."""
     names = data.labels or list(labels or model_labels)
     per_corpus, nll, n_scored = {}, 0.0, 0
+    read = np.isfinite(probs).all(axis=1) if len(probs) else np.zeros(0, bool)  # a NaN row: "no speech"
     for group, idx in data.by_group().items():
         rule = ScoringRule(model_labels, data.label_sets.get(group) or names)
-        idx = [i for i in idx if names[data.targets[i]] in rule.labels]
+        unread = sum(1 for i in idx if not read[i])
+        idx = [i for i in idx if names[data.targets[i]] in rule.labels and read[i]]
         true = [rule.labels.index(names[data.targets[i]]) for i in idx]
         scores = rule.scores(probs[idx]) if idx else np.zeros((0, len(rule.labels)))
         m = classification_metrics(true, [int(p) for p in np.argmax(scores, axis=-1)], rule.labels)
         m["scoring"] = rule.describe()
+        if unread:  # clips the app would read "no speech": not scored, counted
+            m["no_speech_clips"] = unread
         nll -= float(np.log(np.maximum(scores[np.arange(len(true)), true], 1e-12)).sum())
         n_scored += len(true)
         per_corpus[group] = m
