@@ -8,7 +8,6 @@ No user error prints a traceback.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 from serapp import __version__, profile_cli
 from serapp.bundle import BUNDLED_MODELS
 from serapp.errors import SerappError, printable
+from serapp.predict_output import OutputError, ResultWriter
 from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
 
 FORMATS = ("table", "jsonl", "csv")
@@ -173,72 +173,6 @@ def run_bench_report(args: argparse.Namespace) -> int:
     return 0
 
 
-TABLE_HEADER = "file  duration  EMOTION  its three most likely emotions  (time to read)\n"
-TABLE_WINDOW_HEADER = "    window start-end  emotion  probability\n"
-
-
-class OutputError(SerappError):
-    """The results could not be written where they were sent."""
-
-
-class _Writer:
-    """Prints one result per file as soon as it is ready, in the chosen format."""
-
-    def __init__(self, fmt: str, labels: list[str], windowed: bool, out=None):
-        from serapp.timeline import timeline_header
-
-        self.fmt, self.labels, self.windowed = fmt, labels, windowed
-        self.out = out or sys.stdout
-        self._csv = csv.writer(self.out, lineterminator="\n") if fmt == "csv" else None
-        if self._csv:
-            self._guarded(self._csv.writerow, timeline_header(labels) if windowed else
-                          ["path", "duration_s", "ms", "speech", "label", *labels, "warning"])
-        self._header = TABLE_HEADER + (TABLE_WINDOW_HEADER if windowed else "") if fmt == "table" else ""
-
-    def write(self, result: dict, segments: list | None = None) -> None:
-        self._guarded(self._write, result, segments)
-
-    @staticmethod
-    def _guarded(write, *args) -> None:
-        try:
-            write(*args)
-        except BrokenPipeError:
-            raise  # the reader left: ends quietly (main)
-        except OSError as exc:  # a full disk, /dev/full, a quota: one line, and no more output
-            raise OutputError(f"standard output: cannot write the results ({exc.strerror or exc}); "
-                              "what was written before is incomplete") from None
-
-    def _write(self, result: dict, segments: list | None = None) -> None:
-        from serapp.timeline import NO_SPEECH, probability_cells, timeline_rows
-
-        if self.fmt == "jsonl":
-            self.out.write(json.dumps(result) + "\n")
-        elif self.fmt == "csv" and self.windowed:
-            self._csv.writerows(timeline_rows(printable(result["path"]), segments, self.labels,
-                                              result.get("warning", "")))
-        elif self.fmt == "csv":
-            self._csv.writerow([printable(result["path"]), result["duration_s"], result["ms"], int(result["speech"]),
-                                result["label"] or NO_SPEECH, *probability_cells(result["probabilities"], self.labels),
-                                result.get("warning", "")])
-        else:
-            self.out.write(self._header)  # what each column is, above the first file
-            self._header = ""
-            line = f"{printable(result['path'])}  {result['duration_s']:.2f}s  "
-            if result["label"] is None:
-                line += f"{NO_SPEECH.upper():<10} (speech in {result['speech_fraction']:.0%} of it)"
-            else:
-                top = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-                line += f"{result['label'].upper():<10} " + "  ".join(f"{k} {v:.0%}" for k, v in top)
-            line += f"  ({result['ms']:.0f} ms)"
-            if result.get("warning"):
-                line += f"  [warning: {result['warning']}]"
-            self.out.write(line + "\n")
-            for seg in result.get("segments", []):
-                what = f"{seg['label']:<10} {seg['probabilities'][seg['label']]:.0%}" if seg["label"] else NO_SPEECH
-                self.out.write(f"    {seg['start_s']:7.2f}-{seg['end_s']:7.2f}s  {what}\n")
-        self.out.flush()
-
-
 def run_predict(args: argparse.Namespace) -> int:
     from serapp.analysis import analyse_file, make_gate
     from serapp.audio.io import iter_audio_files
@@ -247,7 +181,7 @@ def run_predict(args: argparse.Namespace) -> int:
     predictor = load_model(args.model, device=args.device)
     settings = AnalysisSettings(window_s=args.window, hop_s=args.hop or 0.5, gate=not args.no_gate)
     gate = make_gate(settings, predictor.sample_rate) if settings.gate else None
-    writer = _Writer(args.format, predictor.labels, args.window is not None)
+    writer = ResultWriter(args.format, predictor.labels, args.window is not None)
     failed = 0
 
     def unreadable(path, reason) -> None:

@@ -187,28 +187,11 @@ def _load(args):
         raise ConfigError("--resume needs --out DIR (the run to continue)")
     if args.resume and args.overwrite:
         raise ConfigError("--resume continues the run in --out and --overwrite replaces it: use one")
-    _check_out(out, cfg, args.resume, args.overwrite)  # before any corpus is read
+    from trainer.run import check_run_dir
+
+    check_run_dir(out, cfg, args.resume, args.overwrite)  # before any corpus is read
     corpora = load_corpora(args.data, cfg.corpora, args.data_root)
     return cfg, corpora, out, stem
-
-
-def _check_out(out: Path, cfg, resume: bool, overwrite: bool) -> None:
-    """A run's folder: --resume needs a run there, trained with this config (its epochs may
-    grow); without --resume or --overwrite, a run there is never written over."""
-    from trainer.crosscorpus import _check_same_config
-    from trainer.loop import CHECKPOINT
-
-    marks = (CHECKPOINT, "metrics.json", "config.json")  # a run begun, stopped, or finished
-    runs = [d for d in [out, *(sorted(out.iterdir()) if out.is_dir() else [])]
-            if d.is_dir() and any((d / m).is_file() for m in marks)]
-    if resume:
-        if not runs:
-            raise ConfigError(f"--resume: {out} holds no run to continue; leave out --resume to start one there")
-        for d in runs:
-            _check_same_config(d, cfg, allow=("epochs", "patience"))
-    elif runs and not overwrite:
-        raise ConfigError(f"{out} already holds a run ({runs[0]}): --resume continues it, --overwrite trains it "
-                          "again from the start, or choose another --out")
 
 
 def load_corpora(data_args: list[str], listed: list[str], data_root: str | None) -> list:

@@ -22,7 +22,7 @@ from serapp.scoring import ScoringRule
 from trainer import report
 from trainer.augment import CONDITIONS, apply_condition
 from trainer.cache import DEFAULT_CACHE_DIR, load_clips
-from trainer.config import TrainConfig, config_from_dict, dump_config
+from trainer.config import ConfigError, TrainConfig, config_from_dict, dump_config
 from trainer.data import ClipSet, Data
 from trainer.folds import Split, full_training_split, make_splits
 from trainer.loop import (
@@ -211,6 +211,24 @@ def run_train(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, fold:
         _log(c.summary())
     split = _select_split(cfg, data.corpora, fold)
     return train_one(cfg, data, split, out, resume=resume, data_note=data_note, cv_summaries=cv_summaries)
+
+
+def check_run_dir(out: Path, cfg, resume: bool, overwrite: bool) -> None:
+    """A run's folder: --resume needs a run there, trained with this config (its epochs may
+    grow); without --resume or --overwrite, a run there is never written over."""
+    from trainer.crosscorpus import _check_same_config
+
+    marks = (CHECKPOINT, "metrics.json", "config.json")  # a run begun, stopped, or finished
+    runs = [d for d in [out, *(sorted(out.iterdir()) if out.is_dir() else [])]
+            if d.is_dir() and any((d / m).is_file() for m in marks)]
+    if resume:
+        if not runs:
+            raise ConfigError(f"--resume: {out} holds no run to continue; leave out --resume to start one there")
+        for d in runs:
+            _check_same_config(d, cfg, allow=("epochs", "patience"))
+    elif runs and not overwrite:
+        raise ConfigError(f"{out} already holds a run ({runs[0]}): --resume continues it, --overwrite trains it "
+                          "again from the start, or choose another --out")
 
 
 def finished_fold(fold_dir: Path) -> dict | None:
