@@ -65,6 +65,8 @@ def test_the_file_views_plots_share_one_time_axis_and_the_timeline_reads(qtbot, 
     xs = np.concatenate([c.getData()[0] for c in timeline.lines.values()])
     assert xs.min() == pytest.approx(segs[0].start_s) and xs.max() == pytest.approx(segs[-1].end_s)
     assert all(c.opts["pen"].width() >= 2 for c in timeline.lines.values())
+    assert timeline.getAxis("left").labelText == "probability"  # what the curves' axis measures
+    assert [text for _, text in strip.getAxis("left")._tickLevels[0]] == ["emotion"]  # what the strip's colour is
     # ...and wherever the strip has a colour, it is the top curve's there
     labels = list(timeline.lines)
     for x0, width, brush in zip(strip.bars.opts["x0"], strip.bars.opts["width"], strip.bars.opts["brushes"]):
