@@ -59,11 +59,12 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
                      else {p: split.speakers_by_corpus(p) for p in parts})
         report.write_json(run_dir / "split.json", {**described, "protocol": split.protocol_note})
     t0 = time.perf_counter()
-    for part, records in (("training", split.train), ("validation", split.val)):
-        if not len(data.clipset(records, labels)):  # all failed to decode: nothing to learn from or choose by
+    train, val = data.clipset(split.train, labels), data.clipset(split.val)
+    for part, records, clips in (("training", split.train, train), ("validation", split.val, val)):
+        if not len(clips):  # all failed to decode: nothing to learn from or choose by
             raise CorpusError(f"{split.name}: none of its {len(records)} {part} clips could be decoded; "
                               "see the 'skipped (cannot decode)' lines above")
-    result = train_split(cfg, data.clipset(split.train, labels), data.clipset(split.val), labels, run_dir,
+    result = train_split(cfg, train, val, labels, run_dir,
                          resume=resume, stop_after_epochs=stop_after_epochs, cache_dir=data.cache_dir)
     record = {"fold": split.name, "test_speakers": sorted(split.speakers("test"), key=str), "protocol": split.protocol_note,
               "best_epoch": result.best_epoch, "val": _brief(result.val_metrics),

@@ -56,6 +56,12 @@ ENCODER_NOT_RUN = ("it needs pretrained weights in a local folder (--configs spe
 FAR_FROM_ORIGIN = 0.10  # a random-split accuracy this far from the origin's gets a line saying why
 
 
+def share_threads(cfg: TrainConfig, jobs: int) -> TrainConfig:
+    """A run's config for one of `jobs` workers: its share of the threads (where a run runs is no
+    part of its recipe)."""
+    return dataclasses.replace(cfg, threads=max(1, (cfg.threads or os.cpu_count() or 1) // jobs))
+
+
 def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -255,11 +261,9 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
     `progress(results)` hears of the figures so far after each step."""
     ravdess = [c for c in corpora if c.name == "ravdess"]
     results = {"folds_asked": list(folds), "models": {}}
-    if jobs > 1:  # each worker gets its share of the threads; where a run runs is no part of its recipe
-        def share(c: TrainConfig) -> TrainConfig:
-            return dataclasses.replace(c, threads=max(1, (c.threads or os.cpu_count() or 1) // jobs))
-        configs = {n: share(c) for n, c in configs.items()}
-        multicorpus = multicorpus and share(multicorpus)
+    if jobs > 1:
+        configs = {n: share_threads(c, jobs) for n, c in configs.items()}
+        multicorpus = multicorpus and share_threads(multicorpus, jobs)
 
     costs = {name: measure(cfg) for name, cfg in configs.items()}
     # Cheapest first, so the table fills early on a slow machine (and reads in order of cost).

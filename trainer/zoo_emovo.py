@@ -13,7 +13,6 @@ the table under the zoo's.
 from __future__ import annotations
 
 import dataclasses
-import os
 import statistics
 from pathlib import Path
 
@@ -78,11 +77,10 @@ def _row(name: str, cfg: TrainConfig, emovo: Corpus, out: Path, cache_dir) -> di
 def run_emovo(configs: dict[str, TrainConfig], emovo: Corpus, out: Path, cache_dir, jobs: int = 1,
               progress=None) -> dict:
     """Train (or keep) every EMOVO run; the figures, in the order trained."""
-    from trainer.zoo import _run_stage, measure
+    from trainer.zoo import _run_stage, measure, share_threads
 
     if jobs > 1:
-        configs = {n: dataclasses.replace(c, threads=max(1, (c.threads or os.cpu_count() or 1) // jobs))
-                   for n, c in configs.items()}
+        configs = {n: share_threads(c, jobs) for n, c in configs.items()}
     costs = {n: measure(c, n_labels=len(emovo.labels)) for n, c in configs.items()}
     results = {"corpus": emovo.name, "clips": len(emovo.records), "speakers": len(emovo.speakers),
                "labels": list(emovo.labels),

@@ -76,6 +76,8 @@ class FitLabel(QtWidgets.QLabel):
         self._largest = font.pointSizeF() * scale
         font.setPointSizeF(self._largest)
         self.setFont(font)
+        self._full = font  # measured once: the live readout sets its text every reading
+        self._metrics = QtGui.QFontMetrics(font)
         # its width comes from the layout, never from its text, so fitting cannot move the layout
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed)
         self.setFixedHeight(QtGui.QFontMetrics(font).height() + 4)
@@ -89,12 +91,13 @@ class FitLabel(QtWidgets.QLabel):
         self._fit()
 
     def _fit(self) -> None:
-        font = self.font()
-        font.setPointSizeF(self._largest)
-        need = QtGui.QFontMetrics(font).horizontalAdvance(self.text()) + 8
+        size = self._largest
+        need = self._metrics.horizontalAdvance(self.text()) + 8
         if need > self.width() > 0:
-            font.setPointSizeF(max(6.0, self._largest * self.width() / need))
-        if font.pointSizeF() != self.font().pointSizeF():
+            size = max(6.0, self._largest * self.width() / need)
+        if size != self.font().pointSizeF():
+            font = QtGui.QFont(self._full)
+            font.setPointSizeF(size)
             self.setFont(font)
 
 
