@@ -181,6 +181,8 @@ def test_full_training_split_keeps_validation_speakers_apart(ravdess24):
     ("augment.noise_prob=1.5", "augment.noise_prob must be in [0, 1]"),
     ('data.sampling="often"', "data.sampling must be shuffle or balanced"),
     ('data.protocol="loso"', "data.protocol must be one of emobox, speakers, random, loco"),
+    ('train.lr_schedule="step"', "train.lr_schedule must be cosine or constant"),
+    ("train.watch_test=1", "train.watch_test must be true or false"),
 ])
 def test_bad_settings_are_one_line_usage_errors_before_any_corpus_is_read(tmp_path, capsys, setting, fragment):
     from trainer.cli import main as train_main
@@ -189,3 +191,14 @@ def test_bad_settings_are_one_line_usage_errors_before_any_corpus_is_read(tmp_pa
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert "not-read" not in err  # the corpus was never looked at
+
+
+def test_a_constant_schedule_keeps_the_rate_after_warm_up_where_cosine_decays_it():
+    from trainer.config import load_config
+    from trainer.loop import _lr_lambda
+
+    cosine = _lr_lambda(load_config(None, ["train.epochs=10", "train.warmup_epochs=2"]))
+    constant = _lr_lambda(load_config(None, ["train.epochs=10", "train.warmup_epochs=2", 'train.lr_schedule="constant"']))
+    assert [constant(e) for e in range(2)] == [cosine(e) for e in range(2)] == [1 / 3, 2 / 3]
+    assert [constant(e) for e in range(2, 10)] == [1.0] * 8
+    assert cosine(2) == 1.0 and cosine(9) < 0.1

@@ -277,11 +277,18 @@ def test_the_zoo_on_emovo_trains_each_variant_on_the_origins_split_and_leaving_e
             "--set", "data.window_s=0.5", "--set", "train.threads=1"]
     assert train_main(args) == 0
     emo = json.loads((tmp_path / "zoo.json").read_text())["emovo"]
-    assert set(emo["models"]) == {"timnet-1", "timnet-3", "timnet-6", "cktimnet-1", "cktimnet-3", "cktimnet-6", "default"}
+    schedule = {f"timnet-{k}, origin's schedule" for k in (1, 3, 6)}
+    assert set(emo["models"]) == {"timnet-1", "timnet-3", "timnet-6", "cktimnet-1", "cktimnet-3", "cktimnet-6", "default",
+                                  *schedule}
     assert emo["finished"] and emo["speakers"] == 6
     for name, row in emo["models"].items():
-        assert row["loso"]["folds"] == 6 and "speaker-dependent" in row["random"]["protocol"], name
+        assert "speaker-dependent" in row["random"]["protocol"], name
         assert 0 <= row["random"]["wa"]["mean"] <= 1 and row["cpu_ms"] > 0
+        if name in schedule:  # the published schedule: the random split only, its test clips watched
+            assert "loso" not in row and row["random"]["test_peak"]["epochs"] == 1, name
+        else:
+            assert row["loso"]["folds"] == 6 and "test_peak" not in row["random"], name
+    assert emo["models"]["timnet-3, origin's schedule"]["origin_accuracy"] == 0.741
     assert emo["models"]["timnet-6"]["origin_accuracy"] == 0.848 and emo["models"]["timnet-6"]["blocks"] == 6
     runs = tmp_path / "runs" / "emovo"
     for k in range(1, 7):  # each actor tested once, another validating
@@ -289,10 +296,21 @@ def test_the_zoo_on_emovo_trains_each_variant_on_the_origins_split_and_leaving_e
         assert len(record["test_speakers"]) == 1 and "speaker-independent" in record["protocol"]
     split = json.loads((runs / "timnet-3" / "random" / "fold1" / "config.json").read_text())
     assert (split["protocol"], split["n_folds"], split["val_fraction"]) == ("random", 5, 0.125)
+    published = runs / "timnet-3-origin-schedule" / "random" / "fold1"
+    cfg = json.loads((published / "config.json").read_text())
+    assert (cfg["batch_size"], cfg["lr_schedule"], cfg["augment"]["noise_prob"], cfg["augment"]["mixup_alpha"]) == (
+        64, "constant", 0.0, 0.0)
+    assert cfg["epochs"] == 1  # --set has the last word over the schedule
+    history = json.loads((published / "history.json").read_text())
+    metrics = json.loads((published / "metrics.json").read_text())
+    peak = emo["models"]["timnet-3, origin's schedule"]["random"]["test_peak"]
+    assert (peak["wa"], peak["epoch"]) == (history[0]["test_wa"], 1) and history[0]["test_wa"] == metrics["test"]["wa"]
+    assert not (runs / "timnet-3-origin-schedule" / "loso").exists()
     text = readme.read_text()
     assert "2 emotions; chance 50.0%" in text and "| timnet-6 | 6 |" in text and "| 84.8 |" in text and "| 164–295 |" in text
     assert "Still running on EMOVO" in "\n".join(render_markdown({**json.loads((tmp_path / "zoo.json").read_text()),
                                                                    "emovo": {**emo, "finished": False}}).splitlines())
     assert train_main(args) == 0  # a second run keeps every finished fold
     again = json.loads((tmp_path / "zoo.json").read_text())["emovo"]["models"]
-    assert {n: (r["random"], r["loso"]) for n, r in again.items()} == {n: (r["random"], r["loso"]) for n, r in emo["models"].items()}
+    assert {n: (r["random"], r.get("loso")) for n, r in again.items()} == {n: (r["random"], r.get("loso"))
+                                                                              for n, r in emo["models"].items()}

@@ -52,12 +52,16 @@ class TrainConfig:
     weight_decay: float = 1e-2
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
+    lr_schedule: str = "cosine"  # cosine: warm-up, then a cosine decay to 2% | constant: warm-up, then lr throughout
     patience: int = 15
     ema_decay: float = 0.0  # > 0: validate, select and export an exponential average of the weights
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # mixed precision, CUDA only
     threads: int | None = None  # CPU threads for training; None = torch's default
+    # Score the test clips after every epoch into history.json (test_wa, test_ua), to compare with
+    # published figures that kept the epoch best on their test set. Never used to select or stop.
+    watch_test: bool = False
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -127,6 +131,10 @@ def check_values(cfg: TrainConfig) -> None:
         _number("train.threads", cfg.threads, 1, 1024, integer=True)
     if cfg.protocol not in PROTOCOLS:
         raise ValueError(f"data.protocol must be one of {', '.join(PROTOCOLS)}, not {cfg.protocol!r}")
+    if cfg.lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"train.lr_schedule must be cosine or constant, not {cfg.lr_schedule!r}")
+    if not isinstance(cfg.watch_test, bool):
+        raise ValueError(f"train.watch_test must be true or false, not {cfg.watch_test!r}")
     if cfg.sampling not in ("shuffle", "balanced"):
         raise ValueError(f"data.sampling must be shuffle or balanced, not {cfg.sampling!r}")
     if cfg.device not in ("auto", "cpu", "cuda", "mps") and not str(cfg.device).startswith("cuda:"):

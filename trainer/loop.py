@@ -213,6 +213,8 @@ def _lr_lambda(cfg: TrainConfig):
     def factor(epoch: int) -> float:
         if epoch < cfg.warmup_epochs:
             return (epoch + 1) / (cfg.warmup_epochs + 1)
+        if cfg.lr_schedule == "constant":
+            return 1.0
         span = max(1, cfg.epochs - cfg.warmup_epochs)
         return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (epoch - cfg.warmup_epochs) / span))
     return factor
@@ -226,7 +228,9 @@ def bundle_meta(cfg: TrainConfig, labels: list[str], hparams: dict, training: di
 
 def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str], run_dir: Path,
                 resume: bool = False, stop_after_epochs: int | None = None, verbose: bool = True,
-                cache_dir: Path | None = None) -> TrainResult:
+                cache_dir: Path | None = None, watched: ClipSet | None = None) -> TrainResult:
+    """Train on `train`, keeping the epoch best on `val`'s UA. `watched` (the test clips, with
+    cfg.watch_test) is scored after every epoch into the history only."""
     rank, world = dist_context()
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
@@ -325,6 +329,9 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
             record = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
                       "val_loss": val_metrics["loss"], "val_ua": val_metrics["ua"], "val_wa": val_metrics["wa"],
                       "lr": lr, "seconds": time.perf_counter() - t0, "train_clips": seen, "world_size": world}
+            if watched is not None and len(watched):
+                test_metrics = evaluate(predictor, watched)
+                record.update(test_wa=test_metrics["wa"], test_ua=test_metrics["ua"])
             if "per_corpus" in val_metrics:
                 record["val_ua_per_corpus"] = {g: v["ua"] for g, v in val_metrics["per_corpus"].items()}
             state["history"].append(record)

@@ -64,8 +64,8 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
         if not len(clips):  # all failed to decode: nothing to learn from or choose by
             raise CorpusError(f"{split.name}: none of its {len(records)} {part} clips could be decoded; "
                               "see the 'skipped (cannot decode)' lines above")
-    result = train_split(cfg, train, val, labels, run_dir,
-                         resume=resume, stop_after_epochs=stop_after_epochs, cache_dir=data.cache_dir)
+    result = train_split(cfg, train, val, labels, run_dir, resume=resume, stop_after_epochs=stop_after_epochs,
+                         cache_dir=data.cache_dir, watched=data.clipset(split.test) if cfg.watch_test else None)
     record = {"fold": split.name, "test_speakers": sorted(split.speakers("test"), key=str), "protocol": split.protocol_note,
               "best_epoch": result.best_epoch, "val": _brief(result.val_metrics),
               "train_seconds": round(time.perf_counter() - t0, 1)}
