@@ -34,7 +34,8 @@ RANDOM_SPLIT = dict(protocol="random", n_folds=5, val_fraction=0.125)  # test 20
 # TIM-Net's published training (its main.py and Model.py): 500 epochs at batch 64, Adam at a constant
 # 1e-3, label smoothing 0.1, no augmentation, no early stopping; the epoch kept is the best on the
 # test fold (its checkpoint callback watched the test set), which watch_test records. Not copied:
-# Adam's betas (0.93, 0.98 there) and its whole-utterance padded input (3 s crops here, as the app reads).
+# Adam's betas (0.93, 0.98 there), our gradient clipping at norm 5, and its whole-utterance padded
+# input (3 s crops here, as the app reads). AdamW without weight decay is Adam.
 ORIGIN_SCHEDULE = ["train.epochs=500", "train.batch_size=64", "train.lr=0.001", "train.weight_decay=0.0",
                    "train.warmup_epochs=0", "train.lr_schedule=\"constant\"", "train.label_smoothing=0.1",
                    "train.patience=500", "train.ema_decay=0.0", "train.watch_test=true",
@@ -98,7 +99,7 @@ def _watched_peak(run_dir: Path) -> dict | None:
     history = [h for h in json.loads(path.read_text(encoding="utf-8")) if "test_wa" in h]
     if not history:
         return None
-    best = max(reversed(history), key=lambda h: h["test_wa"])  # the first epoch at the peak
+    best = max(history, key=lambda h: h["test_wa"])  # the first epoch at the peak, as a save-if-better callback keeps
     return {"wa": best["test_wa"], "ua": best["test_ua"], "epoch": best["epoch"], "epochs": len(history)}
 
 
