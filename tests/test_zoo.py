@@ -312,5 +312,28 @@ def test_the_zoo_on_emovo_trains_each_variant_on_the_origins_split_and_leaving_e
                                                                    "emovo": {**emo, "finished": False}}).splitlines())
     assert train_main(args) == 0  # a second run keeps every finished fold
     again = json.loads((tmp_path / "zoo.json").read_text())["emovo"]["models"]
-    assert {n: (r["random"], r.get("loso")) for n, r in again.items()} == {n: (r["random"], r.get("loso"))
-                                                                              for n, r in emo["models"].items()}
+    assert {n: (r["random"], r.get("loso"), r["cpu_ms"]) for n, r in again.items()} == {
+        n: (r["random"], r.get("loso"), r["cpu_ms"]) for n, r in emo["models"].items()}  # the costs kept, too
+    assert again["timnet-6"]["cpu_ms"] == again["timnet-6, origin's schedule"]["cpu_ms"]  # one network, one cost
+
+
+def test_a_networks_cost_is_measured_once_and_kept_with_the_figures(tmp_path):
+    """The CPU time moves by tens of percent on a shared machine: a second run of a table keeps the
+    first one's figure for the same network, whatever its training settings."""
+    import json
+
+    from trainer.config import load_config
+    from trainer.costs import CostBook
+
+    small = load_config(None, ["model.architecture=\"logreg\"", "data.window_s=0.5"])
+    other_schedule = load_config(None, ["model.architecture=\"logreg\"", "data.window_s=0.5", "train.epochs=500"])
+    book = CostBook()
+    first = book.cost(small)
+    assert first["cpu_ms"] > 0 and first["parameters"] > 0 and len(book.entries) == 1
+    assert book.cost(other_schedule) == first and len(book.entries) == 1
+    assert book.cost(small, n_labels=4)["parameters"] < first["parameters"] and len(book.entries) == 2
+    results = tmp_path / "zoo.json"
+    results.write_text(json.dumps({"models": {}, "costs": book.entries}))
+    assert CostBook.kept_in(results).cost(small) == first
+    results.write_text("{not json")
+    assert CostBook.kept_in(results).entries == {} and CostBook.kept_in(tmp_path / "none.json").entries == {}

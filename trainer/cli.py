@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the figures the table is drawn from, written here")
     z.add_argument("--readme", default="README.md", metavar="FILE", help="where the table goes, between markers")
     z.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
+    z.add_argument("--remeasure", action="store_true",
+                   help="measure every model's CPU time again (by default a network measured by an earlier run "
+                        "keeps the figure stored in --results: on a shared machine it moves by tens of percent)")
     _cache_options(z)
     x = _sub(sub, "export", "write a bundle (and optionally ONNX) from a run's checkpoint")
     x.add_argument("run", metavar="RUN_DIR|CHECKPOINT", help="a run directory (its checkpoint) or a checkpoint file")
@@ -289,6 +292,7 @@ def _encoder_table(args, argv: list[str]) -> None:
 
 def _zoo(args, argv: list[str]) -> None:
     from trainer import zoo
+    from trainer.costs import CostBook
 
     def compute(save) -> dict:
         names = args.configs or sorted(p.stem for p in CONFIGS.glob("*.toml")
@@ -309,26 +313,31 @@ def _zoo(args, argv: list[str]) -> None:
         if not 1 <= args.jobs <= 64:
             raise ConfigError(f"--jobs {args.jobs}: choose from 1 to 64")
         everything = _all_corpora(args, mc.corpora) if args.cross_corpus or args.best else None
+        book = CostBook() if args.remeasure else CostBook.kept_in(Path(args.results))
+
+        def save_costs(results: dict) -> None:
+            save({**results, "costs": book.entries})
+
         results = zoo.run_zoo(configs, corpora, Path(args.out), args.folds, _cache_dir(args), args.random_split,
-                              args.cross_corpus, args.best, mc, everything, save,
-                              Path(args.crosscorpus_out) / "loco", args.jobs)
+                              args.cross_corpus, args.best, mc, everything, save_costs,
+                              Path(args.crosscorpus_out) / "loco", args.jobs, book)
         if not args.configs:
             results["not_run"] = {"speech_encoder": zoo.ENCODER_NOT_RUN}
         if args.emovo:
-            results["emovo"] = _zoo_emovo(args, corpora, lambda emo: save({**results, "emovo": emo}))
-        return results
+            results["emovo"] = _zoo_emovo(args, corpora, lambda emo: save_costs({**results, "emovo": emo}), book)
+        return {**results, "costs": book.entries}
 
     results = _figures(args, argv, compute, zoo.write_results)
     _publish(args, zoo.render_markdown(results), zoo.START, zoo.END)
 
 
-def _zoo_emovo(args, corpora: list, progress) -> dict:
+def _zoo_emovo(args, corpora: list, progress, book) -> dict:
     from trainer import zoo_emovo
 
     emovo = next((c for c in corpora if c.name == "emovo"), None) or load_corpora([], ["emovo"], args.data_root)[0]
     encoder = Path(args.encoder_dir)
     configs = zoo_emovo.variants(CONFIGS, args.set, encoder if (encoder / "encoder.safetensors").is_file() else None)
-    return zoo_emovo.run_emovo(configs, emovo, Path(args.out) / "emovo", _cache_dir(args), args.jobs, progress)
+    return zoo_emovo.run_emovo(configs, emovo, Path(args.out) / "emovo", _cache_dir(args), args.jobs, progress, book)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,16 +16,12 @@ import multiprocessing
 import os
 import statistics
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import torch
-
-from serapp.bundle import save_bundle
-from serapp.models import build_model
 from trainer import report
 from trainer.config import TrainConfig
+from trainer.costs import CostBook
 from trainer.crosscorpus import _check_same_config, same_recipe
 from trainer.folds import EMOBOX_RAVDESS
 
@@ -33,7 +29,6 @@ START, END = "<!-- zoo:start -->", "<!-- zoo:end -->"
 REFERENCE = "default"  # the bundled model's config: the one a zoo model must beat to replace it
 # README "Seed noise": the default recipe's six-fold mean UA moved 3.2 points between seeds 0 and 1.
 SEED_SPREAD_UA = 0.03
-LIVE_BUDGET_MS = 50.0  # the app lengthens the live hop for a model slower than this (gui.main_window)
 
 # What each origin reported, and how (never comparable with speaker-independent figures): the
 # accuracy, where and how it was measured, and why ours on a random RAVDESS split may differ.
@@ -64,27 +59,6 @@ def share_threads(cfg: TrainConfig, jobs: int) -> TrainConfig:
 
 def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def measure(cfg: TrainConfig, n_labels: int = 8, runs: int = 20) -> dict:
-    """Parameters, bundle size and the median CPU time of one window (front-end + model, 1 thread)."""
-    from serapp.bundle import BundleMeta
-    from serapp.predictor import Predictor
-
-    torch.manual_seed(0)
-    model = build_model(cfg.architecture, cfg.frontend.n_features, n_labels, cfg.hparams).eval()
-    labels = [f"l{i}" for i in range(n_labels)]
-    meta = BundleMeta(cfg.architecture, labels, cfg.frontend, cfg.window_s, dict(model.hparams), cfg.trim_top_db)
-    with tempfile.TemporaryDirectory() as tmp:
-        size = save_bundle(Path(tmp) / "m.safetensors", model, meta).stat().st_size
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        ms = Predictor(model, meta, torch.device("cpu")).window_cost_ms(runs)
-    finally:
-        torch.set_num_threads(threads)
-    return {"parameters": sum(p.numel() for p in model.parameters()), "bundle_mb": size / 1e6, "cpu_ms": ms,
-            "too_slow_for_live": ms > LIVE_BUDGET_MS}
 
 
 def _summary(s: dict) -> dict:
@@ -250,8 +224,9 @@ def _run_stage(stage, folds_of, args: dict[str, tuple], jobs: int, out: Path, ca
 def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: list[str], cache_dir,
             random_split: bool = False, cross: list[str] = (), best: int = 0,
             multicorpus: TrainConfig | None = None, all_corpora: list | None = None, progress=None,
-            shared_loco: Path | None = None, jobs: int = 1) -> dict:
-    """Train (or keep) every run the table needs; return the results record.
+            shared_loco: Path | None = None, jobs: int = 1, book: CostBook | None = None) -> dict:
+    """Train (or keep) every run the table needs; return the results record. Costs come from
+    `book` (kept from an earlier run's figures, or measured now).
 
     First every config on the EmoBox folds asked (and a random split), cheapest per window first;
     then the reference and the `best` models by validation UA get all six folds, and they and
@@ -265,7 +240,8 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         configs = {n: share_threads(c, jobs) for n, c in configs.items()}
         multicorpus = multicorpus and share_threads(multicorpus, jobs)
 
-    costs = {name: measure(cfg) for name, cfg in configs.items()}
+    book = book if book is not None else CostBook()
+    costs = {name: book.cost(cfg) for name, cfg in configs.items()}
     # Cheapest first, so the table fills early on a slow machine (and reads in order of cost).
     results["planned"] = planned = sorted(configs, key=lambda n: costs[n]["cpu_ms"])
     done = {}

@@ -124,13 +124,16 @@ def _row(name: str, cfg: TrainConfig, emovo: Corpus, out: Path, cache_dir) -> di
 
 
 def run_emovo(configs: dict[str, TrainConfig], emovo: Corpus, out: Path, cache_dir, jobs: int = 1,
-              progress=None) -> dict:
-    """Train (or keep) every EMOVO run; the figures, in the order trained."""
-    from trainer.zoo import _run_stage, measure, share_threads
+              progress=None, book=None) -> dict:
+    """Train (or keep) every EMOVO run; the figures, in the order trained (costs from `book`, a
+    trainer.costs.CostBook, as the zoo's)."""
+    from trainer.costs import CostBook
+    from trainer.zoo import _run_stage, share_threads
 
     if jobs > 1:
         configs = {n: share_threads(c, jobs) for n, c in configs.items()}
-    costs = {n: measure(c, n_labels=len(emovo.labels)) for n, c in configs.items()}
+    book = book if book is not None else CostBook()
+    costs = {n: book.cost(c, n_labels=len(emovo.labels)) for n, c in configs.items()}
     results = {"corpus": emovo.name, "clips": len(emovo.records), "speakers": len(emovo.speakers),
                "labels": list(emovo.labels),
                # cheapest per window first, but the default: its encoder's outputs are computed once and
