@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 MAX_WINDOW_S = 60.0  # the longest analysis window anything here accepts (a model's or a user's)
 MIN_HOP_S = 0.05  # the shortest hop between readings
+LIVE_BUDGET_MS = 50.0  # a model slower than this per window gets a longer live hop (gui.model_control)
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,16 @@ from pathlib import Path
 
 import torch
 
-from serapp.bundle import save_bundle
+from serapp.bundle import BundleMeta, save_bundle
 from serapp.models import build_model
+from serapp.predictor import Predictor
+from serapp.settings import LIVE_BUDGET_MS
 from trainer.config import TrainConfig
-
-LIVE_BUDGET_MS = 50.0  # the app lengthens the live hop for a model slower than this (gui.main_window)
 
 
 def measure(cfg: TrainConfig, n_labels: int = 8, runs: int = 20, rounds: int = 3) -> dict:
     """Parameters, bundle size and the CPU time of one window (front-end + model, 1 thread): the
     least over `rounds` of the median of `runs` reads."""
-    from serapp.bundle import BundleMeta
-    from serapp.predictor import Predictor
-
     torch.manual_seed(0)
     model = build_model(cfg.architecture, cfg.frontend.n_features, n_labels, cfg.hparams).eval()
     labels = [f"l{i}" for i in range(n_labels)]

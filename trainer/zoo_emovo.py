@@ -17,6 +17,7 @@ the table under the zoo's.
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 from pathlib import Path
 
@@ -59,8 +60,6 @@ def variants(configs_dir: Path, overrides: list[str], encoder_dir: Path | None) 
     for blocks in BLOCKS:
         out[f"timnet-{blocks}{SCHEDULE_SUFFIX}"] = dataclasses.replace(origin, hparams={**origin.hparams, "blocks": blocks})
     if encoder_dir is not None:
-        import json
-
         out[DEFAULT] = load_config(configs_dir / "whisper.toml", [*overrides, f"model.encoder_dir={json.dumps(str(encoder_dir))}"])
     return out
 
@@ -91,8 +90,6 @@ def _runs(name: str, cfg: TrainConfig, emovo: Corpus, out: Path, cache_dir) -> l
 def _watched_peak(run_dir: Path) -> dict | None:
     """The test accuracy at the epoch best on the test set, where the run watched it: what a
     checkpoint callback on the test fold reports."""
-    import json
-
     path = run_dir / "history.json"
     if not path.is_file():
         return None

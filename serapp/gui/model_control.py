@@ -20,8 +20,7 @@ from serapp.bundle import (
 )
 from serapp.errors import SerappError
 from serapp.model_card import model_brief, model_card
-
-LIVE_BUDGET_MS = 50.0  # a model slower than this per window gets a longer live hop
+from serapp.settings import LIVE_BUDGET_MS
 
 
 def load_in_background(path: str | None, device: str, set_threads: bool):
