@@ -47,13 +47,14 @@ def speech_frames(decisions: np.ndarray, frame: int, start: int, end: int) -> tu
     return int(part.sum()), int(part.size)
 
 
-def reading(predictor: Predictor, probs: np.ndarray | None, start_s: float, end_s: float, fraction: float,
+def reading(readout, probs: np.ndarray | None, start_s: float, end_s: float, fraction: float,
             speech: bool) -> WindowReading:
+    """A window's reading through `readout` (serapp.readout.Readout: its labels, and sure or not)."""
     if probs is None:
         return WindowReading(start_s, end_s, speech, fraction, None, None)
-    labels = predictor.labels
-    return WindowReading(start_s, end_s, speech, fraction, {k: float(p) for k, p in zip(labels, probs)},
-                         labels[int(np.argmax(probs))])
+    labels = readout.labels
+    shown = {k: float(p) for k, p in zip(labels, probs)}
+    return WindowReading(start_s, end_s, speech, fraction, shown, labels[int(np.argmax(probs))], readout.is_sure(shown))
 
 
 # --- files -------------------------------------------------------------------------------------------
@@ -133,6 +134,7 @@ class FileReading:
     overall: WindowReading
     segments: list[WindowReading]
     shortfall: str | None
+    labels: list[str] = field(default_factory=list)  # what the readings show (the readout's)
 
 
 def _speech(sc: FileScan, windows: list[tuple[int, int]], settings: AnalysisSettings, gated: bool, rate: int):
@@ -144,18 +146,20 @@ def _speech(sc: FileScan, windows: list[tuple[int, int]], settings: AnalysisSett
 
 
 def overall_reading(labels: list[str], segments: list[WindowReading], duration_s: float,
-                    speech_fraction: float) -> WindowReading:
+                    speech_fraction: float, is_sure=None) -> WindowReading:
     """The one rule for a whole file or clip: the mean of its speech windows' probabilities, each
     weighted by the share of it that is speech (windows the gate judged no speech have none, and a
-    window that only touches speech counts little); no speech window: no reading."""
+    window that only touches speech counts little); no speech window: no reading. `is_sure`
+    (probabilities -> bool, the predictor's): whether the reading is sure."""
     read = [s for s in segments if s.probabilities is not None]
     if not read:
         return WindowReading(0.0, duration_s, False, speech_fraction, None, None)
     rows = np.asarray([[s.probabilities[k] for k in labels] for s in read], np.float64)
     weights = np.asarray([max(s.speech_fraction, 1e-6) for s in read])
     mean = weights @ rows / weights.sum()
-    return WindowReading(0.0, duration_s, True, speech_fraction, {k: float(p) for k, p in zip(labels, mean)},
-                         labels[int(np.argmax(mean))])
+    shown = {k: float(p) for k, p in zip(labels, mean)}
+    return WindowReading(0.0, duration_s, True, speech_fraction, shown, labels[int(np.argmax(mean))],
+                         is_sure(shown) if is_sure is not None else None)
 
 
 def analyse_file(path: str | Path, predictor: Predictor, settings: AnalysisSettings = AnalysisSettings(),
@@ -175,12 +179,14 @@ def analyse_file(path: str | Path, predictor: Predictor, settings: AnalysisSetti
     windows = [(s, min(s + w, n)) for s in window_starts(n, w, h)]
     fractions, speech = _speech(sc, windows, settings, gate is not None, rate)
     skip = {k for k in range(len(windows)) if not speech[k]}
-    probs = read_file_windows(AudioStream(path, rate), predictor, windows, skip, voice)
-    readings = [reading(predictor, p, s / rate, e / rate, f, ok)
+    readout = predictor.readout  # one readout for the whole file, whatever a view sets meanwhile
+    probs = read_file_windows(AudioStream(path, rate), predictor, windows, skip,
+                              read=lambda pieces: predictor.probabilities(pieces, voice, readout=readout))
+    readings = [reading(readout, p, s / rate, e / rate, f, ok)
                 for (s, e), p, f, ok in zip(windows, probs, fractions, speech)]
     voiced, frames = speech_frames(sc.decisions, sc.frame, 0, n) if gate is not None and n else (1, 1)
-    overall = overall_reading(predictor.labels, readings, n / rate, voiced / max(1, frames))
-    return FileReading(Path(path), n / rate, overall, readings if timeline else [], sc.shortfall)
+    overall = overall_reading(readout.labels, readings, n / rate, voiced / max(1, frames), readout.is_sure)
+    return FileReading(Path(path), n / rate, overall, readings if timeline else [], sc.shortfall, readout.labels)
 
 
 def adapt_to_file(path: str | Path, predictor: Predictor, voice, settings: AnalysisSettings = AnalysisSettings(),

@@ -24,6 +24,7 @@ from serapp import __version__
 from serapp.errors import BundleError
 from serapp.feature_config import FrontEndConfig
 from serapp.files import write_atomically
+from serapp.readout import check_calibration
 from serapp.settings import MAX_WINDOW_S
 
 if TYPE_CHECKING:  # torch is imported where weights are touched, not to read a bundle's metadata
@@ -55,6 +56,7 @@ class BundleMeta:
     hparams: dict = field(default_factory=dict)
     trim_top_db: float | None = None  # trim leading/trailing silence before whole-clip predict
     training: dict = field(default_factory=dict)  # data, protocol, metrics, notes
+    readout: dict = field(default_factory=dict)  # calibration per readout (serapp.readout); empty: none
     format_version: int = FORMAT_VERSION
     serapp_version: str = __version__
     created_utc: str = ""
@@ -119,6 +121,7 @@ def _check_fields(data: dict) -> None:
         raise ValueError("hparams must be a JSON object of numbers, strings and booleans")
     if not isinstance(data.get("training", {}), dict):
         raise ValueError("training must be a JSON object")
+    check_calibration(data.get("readout", {}))
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:

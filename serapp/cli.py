@@ -19,6 +19,7 @@ from serapp import __version__, profile_cli
 from serapp.bundle import BUNDLED_MODELS
 from serapp.errors import SerappError, printable
 from serapp.predict_output import OutputError, ResultWriter
+from serapp.readout import EMOTION_CHOICES
 from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
 
 FORMATS = ("table", "jsonl", "csv")
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                    help="compute device (default: auto = CUDA, then MPS, then CPU)")
     p.add_argument("--format", default="table", choices=FORMATS, help="output format (default: table)")
+    p.add_argument("--emotions", default="basic", choices=EMOTION_CHOICES,
+                   help="basic: neutral, happy, sad, angry (calm counts as neutral; the default); all: every emotion "
+                        "the model knows")
     p.add_argument("--window", type=_seconds(0.1, MAX_WINDOW_S), metavar="S",
                    help=f"also give a sliding-window timeline with windows of S seconds (0.1 to {MAX_WINDOW_S:g})")
     p.add_argument("--hop", type=_seconds(MIN_HOP_S, MAX_WINDOW_S), metavar="S",
@@ -178,7 +182,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from serapp.audio.io import iter_audio_files
     from serapp.predictor import load_model
 
-    predictor = load_model(args.model, device=args.device)
+    predictor = load_model(args.model, device=args.device, emotions=args.emotions)
     settings = AnalysisSettings(window_s=args.window, hop_s=args.hop or 0.5, gate=not args.no_gate)
     gate = make_gate(settings, predictor.sample_rate) if settings.gate else None
     writer = ResultWriter(args.format, predictor.labels, args.window is not None)
@@ -215,7 +219,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
             o = fr.overall
-            result = {"path": str(path), "label": o.label, "speech": o.speech,
+            result = {"path": str(path), "label": o.label, "sure": o.sure, "speech": o.speech,
                       "speech_fraction": round(o.speech_fraction, 3),
                       "probabilities": o.to_dict()["probabilities"], "duration_s": round(fr.duration_s, 3),
                       "ms": round((time.perf_counter() - t0) * 1e3, 1)}

@@ -7,7 +7,6 @@ costs as much memory as a two-minute one.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import numpy as np
 
 from serapp.analysis import analyse_file, scan
 from serapp.audio.io import AudioStream
+from serapp.csv_cells import CsvWriter
 from serapp.features import FrontEndConfig, StreamingFrontEnd, display_config
 from serapp.files import write_text
 from serapp.predictor import Predictor
@@ -108,19 +108,21 @@ def analyze_file(path: str | os.PathLike, predictor: Predictor | None,
         reading = analyse_file(path, predictor, settings, timeline=True, gate=gate, consumers=(envelope, spec),
                                voice=voice)
         duration, segments, overall, shortfall = reading.duration_s, reading.segments, reading.overall, reading.shortfall
+        labels = reading.labels
     else:
         stream = AudioStream(path, rate)
         first = scan(stream, rate, None, (envelope, spec))
         duration, segments, overall, shortfall = first.n_samples / rate, [], None, stream.shortfall
+        labels = []
     return FileAnalysis(Path(path), rate, duration, envelope.finish(), spec.finish(), config, segments, overall, shortfall,
-                        list(predictor.labels) if predictor else [])
+                        labels)
 
 
 def write_timeline_csv(path: str | os.PathLike, analysis: FileAnalysis, labels: list[str]) -> Path:
     """The timeline as `serapp predict --window W --format csv` writes it; whole or not at all,
     so a failed export never spoils a file it would replace."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = CsvWriter(buf)
     w.writerow(timeline_header(labels))
     w.writerows(timeline_rows(analysis.path, analysis.segments, labels, analysis.shortfall or ""))
     return write_text(path, buf.getvalue())

@@ -51,11 +51,12 @@ class Reading:
     window_s: float = 0.0  # seconds of audio the window held (less than asked while it fills)
     voice_s: float | None = None  # seconds of the voice the model has adapted to (None: it does not adapt)
     profile: str | None = None  # the voice profile it started from, if any
+    sure: bool | None = None  # the calibrated top probability reaches the model's threshold (serapp.readout)
 
     def window_reading(self, since: float = 0.0) -> WindowReading:
         """As a timeline row, its times counted from source time `since`."""
         return WindowReading(self.t - self.window_s - since, self.t - since, self.speech, self.speech_fraction,
-                             self.probabilities, self.label)
+                             self.probabilities, self.label, self.sure)
 
 
 class LiveAnalyzer:
@@ -163,21 +164,23 @@ class LiveAnalyzer:
             self._smoothed = None
             return Reading(t, False, None, None, speech_fraction=fraction, window_s=samples.size / self.rate,
                            **self._voice_fields())
-        probs = self._read(samples, settings, written)
-        if settings.smoothing > 0 and self._smoothed is not None:
+        readout = self.predictor.readout  # the emotions shown may change meanwhile: one readout per reading
+        probs = self._read(samples, settings, written, readout)
+        if settings.smoothing > 0 and self._smoothed is not None and self._smoothed.shape == probs.shape:
             probs = settings.smoothing * self._smoothed + (1 - settings.smoothing) * probs
         self._smoothed = probs
-        labels = self.predictor.labels
+        labels = readout.labels
         timing = self.predictor.last_timing
-        return Reading(t, True, {k: float(p) for k, p in zip(labels, probs)}, labels[int(np.argmax(probs))],
+        shown = {k: float(p) for k, p in zip(labels, probs)}
+        return Reading(t, True, shown, labels[int(np.argmax(probs))],
                        timing["features_ms"], timing["model_ms"], fraction, samples.size / self.rate,
-                       **self._voice_fields())
+                       sure=readout.is_sure(shown), **self._voice_fields())
 
     def _voice_fields(self) -> dict:
         return {"voice_s": self.voice.seconds if self.voice is not None else None,
                 "profile": self.profile.name if self.profile is not None else None}
 
-    def _read(self, samples: np.ndarray, settings: AnalysisSettings, written: int) -> np.ndarray:
+    def _read(self, samples: np.ndarray, settings: AnalysisSettings, written: int, readout) -> np.ndarray:
         """The window's probabilities with the voice's statistics; learns from it when due."""
         voice = self.voice
         full = samples.size >= self.predictor.model_window
@@ -185,8 +188,8 @@ class LiveAnalyzer:
                  and written - self._learned_at >= int(round(voice.hop_s * self.rate)))
         pooled = [] if learn else None
         if voice is None:  # a model that does not adapt
-            return self.predictor.predict_prepared(samples)
-        probs = self.predictor.predict_prepared(samples, voice, pooled)
+            return self.predictor.predict_prepared(samples, readout=readout)
+        probs = self.predictor.predict_prepared(samples, voice, pooled, readout)
         if learn:
             voice.update(pooled[-1])  # the last piece: the newest model-length window
             self._learned_at = written

@@ -8,6 +8,7 @@ import json
 import sys
 
 from serapp.errors import SerappError, printable
+from serapp.readout import describe
 
 TABLE_HEADER = "file  duration  EMOTION  its three most likely emotions  (time to read)\n"
 TABLE_WINDOW_HEADER = "    window start-end  emotion  probability\n"
@@ -28,7 +29,7 @@ class ResultWriter:
         self._csv = csv.writer(self.out, lineterminator="\n") if fmt == "csv" else None
         if self._csv:
             self._guarded(self._csv.writerow, timeline_header(labels) if windowed else
-                          ["path", "duration_s", "ms", "speech", "label", *labels, "warning"])
+                          ["path", "duration_s", "ms", "speech", "speech_fraction", "label", "sure", *labels, "warning"])
         self._header = TABLE_HEADER + (TABLE_WINDOW_HEADER if windowed else "") if fmt == "table" else ""
 
     def write(self, result: dict, segments: list | None = None) -> None:
@@ -45,7 +46,7 @@ class ResultWriter:
                               "what was written before is incomplete") from None
 
     def _write(self, result: dict, segments: list | None = None) -> None:
-        from serapp.timeline import NO_SPEECH, probability_cells, timeline_rows
+        from serapp.timeline import NO_SPEECH, probability_cells, sure_cell, timeline_rows
 
         if self.fmt == "jsonl":
             self.out.write(json.dumps(result) + "\n")
@@ -54,8 +55,8 @@ class ResultWriter:
                                               result.get("warning", "")))
         elif self.fmt == "csv":
             self._csv.writerow([printable(result["path"]), result["duration_s"], result["ms"], int(result["speech"]),
-                                result["label"] or NO_SPEECH, *probability_cells(result["probabilities"], self.labels),
-                                result.get("warning", "")])
+                                result["speech_fraction"], result["label"] or NO_SPEECH, sure_cell(result.get("sure")),
+                                *probability_cells(result["probabilities"], self.labels), result.get("warning", "")])
         else:
             self.out.write(self._header)  # what each column is, above the first file
             self._header = ""
@@ -64,12 +65,13 @@ class ResultWriter:
                 line += f"{NO_SPEECH.upper():<10} (speech in {result['speech_fraction']:.0%} of it)"
             else:
                 top = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-                line += f"{result['label'].upper():<10} " + "  ".join(f"{k} {v:.0%}" for k, v in top)
+                shown = result["label"].upper() if result.get("sure") is not False else "NOT SURE"
+                line += f"{shown:<10} " + "  ".join(f"{k} {v:.0%}" for k, v in top)
             line += f"  ({result['ms']:.0f} ms)"
             if result.get("warning"):
                 line += f"  [warning: {result['warning']}]"
             self.out.write(line + "\n")
             for seg in result.get("segments", []):
-                what = f"{seg['label']:<10} {seg['probabilities'][seg['label']]:.0%}" if seg["label"] else NO_SPEECH
-                self.out.write(f"    {seg['start_s']:7.2f}-{seg['end_s']:7.2f}s  {what}\n")
+                what = describe(seg["label"], seg["probabilities"], seg.get("sure"))
+                self.out.write(f"    {seg['start_s']:7.2f}-{seg['end_s']:7.2f}s  {printable(what)}\n")
         self.out.flush()

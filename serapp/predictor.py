@@ -27,6 +27,7 @@ from serapp.bundle import (  # noqa: F401
 )
 from serapp.errors import BundleError, DeviceError
 from serapp.features import FrontEnd
+from serapp.readout import Readout
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 # Windows per forward pass over long audio: bounds memory. A large network's activations (the
@@ -111,9 +112,11 @@ class Predictor:
     """A loaded model with its front-end. Safe to share between threads: one forward pass at a
     time (a lock), and each thread sees the stage times of its own last call."""
 
-    def __init__(self, model: torch.nn.Module, meta: BundleMeta, device: torch.device, path: Path | None = None):
+    def __init__(self, model: torch.nn.Module, meta: BundleMeta, device: torch.device, path: Path | None = None,
+                 emotions: str = "basic"):
         self.model = model
         self.meta = meta
+        self.readout = Readout.for_bundle(meta.labels, meta.readout, emotions)
         self.device = device
         self.path = path
         self.frontend = FrontEnd(meta.frontend).to(device)
@@ -129,7 +132,19 @@ class Predictor:
 
     @property
     def labels(self) -> list[str]:
-        return list(self.meta.labels)
+        """The labels readings show (the readout's: the basic four by default)."""
+        return self.readout.labels
+
+    @property
+    def emotions(self) -> str:
+        return self.readout.emotions
+
+    def set_emotions(self, emotions: str) -> None:
+        """Show "basic" or "all" from the next reading on (one reference store: any thread)."""
+        self.readout = Readout.for_bundle(self.meta.labels, self.meta.readout, emotions)
+
+    def is_sure(self, probabilities) -> bool:
+        return self.readout.is_sure(probabilities)
 
     @property
     def sample_rate(self) -> int:
@@ -153,9 +168,12 @@ class Predictor:
 
     @torch.no_grad()
     def probabilities(self, windows: np.ndarray, voice: VoiceState | None = None,
-                      pooled_out: list | None = None) -> np.ndarray:
-        """(n, samples) at the model's rate -> (n, n_labels) probabilities, normalised by `voice`'s
-        statistics where the model adapts (None: the population's). Records stage times. A model
+                      pooled_out: list | None = None, readout: Readout | None = None) -> np.ndarray:
+        """(n, samples) at the model's rate -> (n, shown labels) probabilities through the readout
+        (serapp.readout: calibrated, and summed onto the basic four unless all emotions are asked
+        for), normalised by `voice`'s statistics where the model adapts (None: the population's).
+        `readout`: the one to use (a caller reading several calls as one takes it once). Records
+        stage times. A model
         that adapts appends the windows' pooled features to `pooled_out` (the live view learns
         the voice from the very computation it reads with)."""
         windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
@@ -175,6 +193,8 @@ class Predictor:
                 logits = self.model(feats)
             probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             t2 = time.perf_counter()
+        if np.isfinite(probs).all():
+            probs = (readout or self.readout).apply(probs)
         if not np.isfinite(probs).all():  # a damaged model: never a "nan%" reading
             raise BundleError(self.path or "the model", "its output is not finite (NaN or infinite): the model is damaged")
         self._local.timing = {"features_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3}
@@ -210,18 +230,19 @@ class Predictor:
         return self._as_dict(self.predict_prepared(samples))
 
     def predict_prepared(self, samples: np.ndarray, voice: VoiceState | None = None,
-                         pooled_out: list | None = None) -> np.ndarray:
+                         pooled_out: list | None = None, readout: Readout | None = None) -> np.ndarray:
         """Probabilities (n_labels,) for one window of mono samples at the model's rate: the mean
         over its model-length pieces (`model_pieces`). The one reading rule of the trainer, the
         live view, the file view and `serapp predict`."""
         samples = np.asarray(samples, dtype=np.float32)
         window = self.model_window
         spans = model_pieces(0, samples.size, window)
+        readout = readout or self.readout  # one readout for every piece, whatever a view sets meanwhile
         out = []
         for i in range(0, len(spans), self.batch_windows):
             out.append(self.probabilities(np.stack([loop_to_length(samples[s:e], window)
                                                     for s, e in spans[i : i + self.batch_windows]]), voice,
-                                                   pooled_out))
+                                                   pooled_out, readout))
         return np.concatenate(out).mean(axis=0)
 
     def window_cost_ms(self, runs: int = 3) -> float:
@@ -236,17 +257,18 @@ class Predictor:
         return float(np.median(times))
 
     def _as_dict(self, probs: np.ndarray) -> dict[str, float]:
-        return {label: float(p) for label, p in zip(self.meta.labels, probs)}
+        return {label: float(p) for label, p in zip(self.labels, probs)}
 
 
 def load_model(path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
-               set_threads: bool = True) -> Predictor:
+               set_threads: bool = True, emotions: str = "basic") -> Predictor:
     """Load a bundle (a path or a bundled model's name; the bundled default when `path` is None)
     onto a device.
 
     On a CPU it also sets torch's thread count for the process (`threads`, default
     `default_threads()`), unless `set_threads` is False: torch's count is process-wide and must
-    not change while another thread runs a model (the app sets it once, at its first load)."""
+    not change while another thread runs a model (the app sets it once, at its first load).
+    `emotions`: the readout, "basic" (the four) or "all" (serapp.readout)."""
     if path is None:
         path = default_bundle_path()
         if path is None:
@@ -259,4 +281,4 @@ def load_model(path: str | os.PathLike | None = None, device: str = "auto", thre
     if dev.type == "cpu" and set_threads:
         torch.set_num_threads(threads or default_threads())
     model, meta = load_bundle(path, dev)
-    return Predictor(model, meta, dev, Path(path))
+    return Predictor(model, meta, dev, Path(path), emotions)

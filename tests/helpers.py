@@ -43,13 +43,13 @@ def write_audio(path, samples: np.ndarray, rate: int = 16000, subtype: str | Non
 
 
 def make_bundle(path, labels=EMOTIONS, frontend: FrontEndConfig | None = None, window_s: float = 1.0,
-                seed: int = 0, **hparams):
+                seed: int = 0, readout: dict | None = None, **hparams):
     torch.manual_seed(seed)
     frontend = frontend or FrontEndConfig(normalize=True)
     hparams = {"channels": 16, "blocks": 2, **hparams}
     model = build_model("tcn", frontend.n_features, len(labels), hparams).eval()
     meta = BundleMeta(architecture="tcn", labels=list(labels), frontend=frontend, window_s=window_s,
-                      training={"data": "random init (test)", "protocol": "none"})
+                      training={"data": "random init (test)", "protocol": "none"}, readout=readout or {})
     save_bundle(path, model, meta)
     return path, model
 

@@ -13,6 +13,7 @@ from helpers import speechlike, tone, write_audio
 import serapp.predictor as predictor_mod
 from serapp.cli import main
 from serapp.labels import EMOTIONS
+from serapp.readout import BASIC
 
 
 def run(capsys, *argv):
@@ -36,8 +37,9 @@ def test_jsonl_line_through_a_real_process(clip, tiny_bundle):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     obj = json.loads(lines[0])
-    assert obj["path"] == str(clip) and obj["label"] in EMOTIONS
-    assert list(obj["probabilities"]) == list(EMOTIONS)
+    assert obj["path"] == str(clip) and obj["label"] in BASIC
+    assert list(obj["probabilities"]) == list(BASIC)  # the basic four by default
+    assert obj["sure"] is True  # an uncalibrated bundle is never "not sure"
     assert abs(sum(obj["probabilities"].values()) - 1) < 1e-4
     assert obj["label"] == max(obj["probabilities"], key=obj["probabilities"].get)
     assert obj["duration_s"] == pytest.approx(2.5) and obj["ms"] > 0
@@ -52,22 +54,25 @@ def test_jsonl_with_window_adds_segments(capsys, tmp_path, tiny_bundle):
     obj = json.loads(out)
     segs = obj["segments"]
     assert [s["start_s"] for s in segs] == [0.0, 0.5, 1.0, 1.5, 2.0]
-    assert all(set(s) == {"start_s", "end_s", "speech", "speech_fraction", "label", "probabilities"} for s in segs)
+    assert all(set(s) == {"start_s", "end_s", "speech", "speech_fraction", "label", "sure", "probabilities"} for s in segs)
     assert all(s["speech"] and s["label"] == max(s["probabilities"], key=s["probabilities"].get) for s in segs)
     assert all(abs(sum(s["probabilities"].values()) - 1) < 1e-4 for s in segs)
 
 
 def test_csv_format(capsys, clip, tiny_bundle, tmp_path):
     other = write_audio(tmp_path / "b.flac", speechlike(1.0, 44100, seed=1), 44100)
-    code, out, err = run(capsys, "predict", str(clip), str(other), "--model", str(tiny_bundle), "--format", "csv")
+    code, out, err = run(capsys, "predict", str(clip), str(other), "--model", str(tiny_bundle), "--format", "csv",
+                         "--emotions", "all")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert len(rows) == 2 and list(rows[0]) == ["path", "duration_s", "ms", "speech", "label", *EMOTIONS, "warning"]
+    assert len(rows) == 2 and list(rows[0]) == ["path", "duration_s", "ms", "speech", "speech_fraction", "label", "sure",
+                                                *EMOTIONS, "warning"]
     assert rows[1]["path"] == str(other) and float(rows[1]["duration_s"]) == pytest.approx(1.0)
-    assert abs(sum(float(rows[0][k]) for k in EMOTIONS) - 1) < 1e-4
+    assert abs(sum(float(rows[0][k]) for k in EMOTIONS) - 1) < 1e-4 and rows[0]["sure"] == "1"
     code, out, _ = run(capsys, "predict", str(clip), "--model", str(tiny_bundle), "--format", "csv", "--window", "1")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0])[:5] == ["path", "start_s", "end_s", "speech", "label"] and len(rows) == 4
+    assert list(rows[0])[:7] == ["path", "start_s", "end_s", "speech", "speech_fraction", "label", "sure"]
+    assert len(rows) == 4 and list(rows[0])[7:11] == list(BASIC)
 
 
 def test_table_format(capsys, clip, tiny_bundle):
@@ -221,7 +226,7 @@ def test_the_overall_reading_is_the_timelines_speech_windows_and_non_speech_neve
     padded = write_audio(tmp_path / "late.wav", np.concatenate([np.zeros(5 * 16000, np.float32), tone(5.0, 16000, 50),
                                                                 voice]), 16000)
     code, out, err = run(capsys, "predict", str(alone), str(padded), "--model", str(tiny_bundle), "--format", "jsonl",
-                         "--window", "1", "--hop", "1")
+                         "--window", "1", "--hop", "1", "--emotions", "all")
     assert code == 0, err
     first, late = (json.loads(line) for line in out.splitlines())
     for obj in (first, late):

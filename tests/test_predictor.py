@@ -6,6 +6,7 @@ from helpers import make_bundle, speechlike, write_audio
 import serapp.predictor as predictor_mod
 from serapp.errors import BundleError, DeviceError
 from serapp.labels import EMOTIONS
+from serapp.readout import BASIC, describe
 from serapp.predictor import (
     available_devices,
     load_model,
@@ -55,7 +56,7 @@ def test_no_bundled_model_is_a_clear_error(monkeypatch):
 
 
 def test_predict_gives_a_distribution_over_the_labels(tiny_bundle):
-    p = load_model(tiny_bundle, device="cpu")
+    p = load_model(tiny_bundle, device="cpu", emotions="all")
     probs = p.predict(speechlike(1.7), 16000)
     assert list(probs) == list(EMOTIONS)
     assert abs(sum(probs.values()) - 1) < 1e-5 and all(0 <= v <= 1 for v in probs.values())
@@ -172,3 +173,46 @@ def test_loading_another_model_can_leave_torchs_threads_alone(tiny_bundle):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_basic_readout_sums_calm_into_neutral_and_renormalises_over_the_four(tiny_bundle):
+    every = load_model(tiny_bundle, device="cpu", emotions="all").predict(speechlike(1.7), 16000)
+    p = load_model(tiny_bundle, device="cpu")
+    basic = p.predict(speechlike(1.7), 16000)
+    assert p.emotions == "basic" and list(basic) == list(BASIC) == p.labels
+    kept = every["neutral"] + every["calm"] + every["happy"] + every["sad"] + every["angry"]
+    assert basic["neutral"] == pytest.approx((every["neutral"] + every["calm"]) / kept, abs=1e-5)
+    assert basic["angry"] == pytest.approx(every["angry"] / kept, abs=1e-5)
+    p.set_emotions("all")
+    assert p.labels == list(EMOTIONS) and p.predict(speechlike(1.7), 16000) == pytest.approx(every, abs=1e-6)
+    # a head without the basic four shows what it has
+    odd, _ = make_bundle(tiny_bundle.parent / "odd.safetensors", labels=["fearful", "disgust", "happy"])
+    assert load_model(odd, device="cpu").labels == ["fearful", "disgust", "happy"]
+
+
+def test_the_bundles_calibration_reaches_the_reading_and_a_low_top_probability_is_not_sure(tmp_path):
+    plain, _ = make_bundle(tmp_path / "plain.safetensors")
+    hot, _ = make_bundle(tmp_path / "hot.safetensors",
+                         readout={"basic": {"temperature": 4.0, "threshold": 0.99}, "all": {"temperature": 4.0,
+                                                                                           "threshold": 0.0}})
+    x = speechlike(1.7)
+    a, b = load_model(plain, device="cpu"), load_model(hot, device="cpu")
+    assert (b.readout.temperature, b.readout.threshold, b.readout.calibrated) == (4.0, 0.99, True)
+    pb = b.predict(x, 16000)
+    assert a.is_sure(a.predict(x, 16000)) and not b.is_sure(pb)
+    assert describe(max(pb, key=pb.get), pb, False).startswith("not sure (")
+    a.set_emotions("all")
+    b.set_emotions("all")
+    pa, pb = a.predict(x, 16000), b.predict(x, 16000)
+    # T = 4 flattens the reading towards uniform, keeping its order; this entry's threshold is 0
+    assert max(pb.values()) < max(pa.values()) and max(pb, key=pb.get) == max(pa, key=pa.get)
+    assert b.is_sure(pb)
+
+
+@pytest.mark.parametrize("entry", [{"basic": {"temperature": 1.0, "threshold": 1.5}},
+                                   {"basic": {"temperature": 0.0, "threshold": 0.5}},
+                                   {"basic": {"temperature": 1.0}}, {"most": {"temperature": 1.0, "threshold": 0.5}}])
+def test_a_calibration_out_of_range_is_refused_at_load_in_one_line(tmp_path, entry):
+    path, _ = make_bundle(tmp_path / "bad.safetensors", readout=entry)
+    with pytest.raises(BundleError, match="readout"):
+        load_model(path, device="cpu")
