@@ -295,11 +295,17 @@ _BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "norm_mean", "
 
 
 def read_bundle_summary(path: str | os.PathLike) -> tuple[BundleMeta, int]:
-    """The metadata and the model's number of parameters, without building the model."""
+    """The metadata and the model's number of parameters, without building the model; an int8
+    graph is checked as loading checks it (its bytes alone read)."""
     path, header = _read_head(path)
     parameters = sum(math.prod(v["shape"]) for k, v in header.items()
                      if k != "__metadata__" and k.rsplit(".", 1)[-1] not in _BUFFERS)
-    return _parse_meta(path, header), parameters
+    meta = _parse_meta(path, header)
+    if "encoder_int8" in header:  # checked as loading checks it
+        from serapp.models.int8_check import check_stored_graph  # (importing serapp.models imports torch)
+
+        check_stored_graph(path, header, meta)
+    return meta, parameters
 
 
 def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, BundleMeta]:
@@ -342,6 +348,10 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
         if t.dtype != want.dtype:
             raise BundleError(path, f"tensor {name!r} is {t.dtype} in the file, the model expects {want.dtype}")
     model.load_state_dict(tensors, strict=True)
+    if "encoder_int8" in tensors:  # before anything can run it
+        from serapp.models.int8_check import refuse_graph, window_frames
+
+        refuse_graph(path, lambda: model.accept_int8(window_frames(meta)))
     return model.to(device).eval(), meta
 
 

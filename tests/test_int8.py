@@ -67,6 +67,6 @@ def test_a_model_given_its_int8_graph_carries_it_through_the_bundle(tmp_path):
 def test_only_a_frozen_whisper_encoder_takes_an_int8_graph(tmp_path):
     model = tiny_whisper_model(tiny_whisper_folder(tmp_path / "enc"), finetune=True)
     with pytest.raises(ValueError, match="frozen Whisper"):
-        model.attach_int8(b"graph")
+        model.attach_int8(b"graph", 100)
     attach_int8(model, 100)  # the trainer's step leaves such a model as it is
     assert model.hparams["int8_bytes"] == 0

@@ -83,4 +83,4 @@ def attach_int8(model: nn.Module, frames: int, log=print) -> None:
         log(f"no int8 encoder in this bundle ({exc.name} is missing: pip install 'serapp[train]'); "
             "it will run in float32")
         return
-    model.attach_int8(graph)
+    model.attach_int8(graph, frames)  # checked as a bundle's is (serapp/models/int8_check.py)

@@ -8,7 +8,9 @@ reference the int8 one is held to (tests/test_int8.py: every class probability w
 `PROBABILITY_TOLERANCE`).
 
 The graph reads windows of one length (the model's: every reading is made of such windows);
-anything else, or onnxruntime missing, runs in float32 through torch.
+anything else, or onnxruntime missing, runs in float32 through torch. A graph runs only once
+serapp/models/int8_check.py has held it to the exporter's, when the bundle is loaded, and at
+most `MAX_BATCH` windows at a time, the batches that check covers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import threading
 import numpy as np
 import torch
 
+from serapp.models.int8_check import MAX_BATCH
+
 # The most any class probability may move from float32. Measured with the bundled default on its
 # 1,773 validation clips (the largest move per clip): median 0.023, 95th percentile 0.068,
 # largest 0.158; the top emotion is the same for 94.9% of them.
@@ -26,18 +30,20 @@ PROBABILITY_TOLERANCE = 0.2
 
 class Int8Encoder:
     """An onnxruntime session over the quantised graph (log-mel (batch, 80, frames) in, pooled
-    layer outputs out), made on first use; thread-safe as onnxruntime's `run` is."""
+    layer outputs out), made on first use; thread-safe as onnxruntime's `run` is. `graph`: a
+    checked one (int8_check.check_graph) for windows of `frames`."""
 
-    def __init__(self, graph: torch.Tensor):
+    def __init__(self, graph: torch.Tensor, frames: int):
         self._graph = graph  # the bundle's uint8 buffer: bytes are made from it only to open a session
         self._session = None
-        self._frames = None
+        self._frames = frames
         self._threads = 0
         self._lock = threading.Lock()
 
     @staticmethod
     def available() -> bool:
-        try:
+        try:  # onnx checks the graph; without it no graph runs
+            import onnx  # noqa: F401
             import onnxruntime  # noqa: F401
         except ImportError:
             return False
@@ -59,7 +65,6 @@ class Int8Encoder:
                 options.enable_mem_pattern = False
                 session = ort.InferenceSession(self._graph.cpu().numpy().tobytes(), options,
                                                providers=["CPUExecutionProvider"])
-                self._frames = session.get_inputs()[0].shape[-1]
                 self._session, self._threads = session, threads
             return self._session
 
@@ -67,10 +72,10 @@ class Int8Encoder:
         """Whether this graph can read `features` (CPU, no gradient, its own window length)."""
         if features.device.type != "cpu" or torch.is_grad_enabled() or features.dim() != 3:
             return False
-        self._open()
         return features.shape[-1] == self._frames
 
     def pooled(self, features: torch.Tensor) -> torch.Tensor:
         session = self._open()
         x = np.ascontiguousarray(features.detach().numpy(), dtype=np.float32)
-        return torch.from_numpy(session.run(None, {"features": x})[0])
+        return torch.from_numpy(np.concatenate([session.run(None, {"features": x[i : i + MAX_BATCH]})[0]
+                                                for i in range(0, max(len(x), 1), MAX_BATCH)]))

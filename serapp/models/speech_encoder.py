@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from serapp.models.int8 import Int8Encoder
+from serapp.models.int8_check import check_graph, limits, max_graph_bytes
 from serapp.models.whisper import LICENCE as WHISPER_LICENCE
 from serapp.models.whisper import WhisperDims, WhisperEncoder, load_whisper_weights
 
@@ -85,7 +86,8 @@ def load_encoder(folder: str, checksum: str = "", weights: bool = True) -> nn.Mo
 
 
 def _forget_int8_session(module, incompatible_keys) -> None:
-    module._int8 = None  # new bytes: a new session on next use
+    module._int8 = None  # new bytes: a new session on next use, once they are checked (accept_int8)
+    module._int8_frames = None
 
 
 def _half_on_disk(module, state_dict, prefix, local_metadata) -> None:
@@ -117,8 +119,10 @@ class SpeechEncoderClassifier(nn.Module):
         if not isinstance(prior_windows, (int, float)) or isinstance(prior_windows, bool) or not 0 <= prior_windows <= 1e6:
             raise ValueError(f"prior_windows must be a number in [0, 1e6], not {prior_windows!r}")
         self.prior_windows = float(prior_windows)
-        if not isinstance(int8_bytes, int) or isinstance(int8_bytes, bool) or not 0 <= int8_bytes <= 1 << 30:
-            raise ValueError(f"int8_bytes must be a whole number in [0, 2**30], not {int8_bytes!r}")
+        # no larger than the float encoder's weights: checked before the bytes are read
+        most = max_graph_bytes(blocks, width) if isinstance(width, int) and not isinstance(width, bool) else 0
+        if not isinstance(int8_bytes, int) or isinstance(int8_bytes, bool) or not 0 <= int8_bytes <= most:
+            raise ValueError(f"int8_bytes must be a whole number in [0, {most}] for this encoder, not {int8_bytes!r}")
         if int8_bytes and (backbone != "whisper" or finetune):
             raise ValueError("an int8 encoder graph goes only with a frozen Whisper encoder")
         self.backbone = backbone
@@ -141,6 +145,7 @@ class SpeechEncoderClassifier(nn.Module):
             self.register_buffer("encoder_int8", torch.zeros(int8_bytes, dtype=torch.uint8))
         self.use_int8 = True  # False: always float32 through torch (the reference; benchmarks compare)
         self._int8: Int8Encoder | None = None
+        self._int8_frames: int | None = None  # set once the graph is checked (accept_int8): no graph runs before
         self.register_load_state_dict_post_hook(_forget_int8_session)
 
     def _whisper(self, n_features, encoder_dir, encoder_sha256, dims: WhisperDims, on_meta) -> tuple[int, int]:
@@ -201,13 +206,21 @@ class SpeechEncoderClassifier(nn.Module):
             return self.encoder.layer_outputs(features)
         return list(self.speech_encoder(features[:, 0, :], output_hidden_states=True).hidden_states)
 
-    def attach_int8(self, graph: bytes) -> None:
-        """Carry `graph` (trainer/quantise.py) in the bundle and run it on CPUs from now on."""
+    def attach_int8(self, graph: bytes, frames: int) -> None:
+        """Carry `graph` (trainer/quantise.py, for windows of `frames`) in the bundle and run it on
+        CPUs from now on."""
         if self.backbone != "whisper" or not self.frozen_encoder:
             raise ValueError("an int8 encoder graph goes only with a frozen Whisper encoder")
         self.register_buffer("encoder_int8", torch.frombuffer(bytearray(graph), dtype=torch.uint8))
         self.hparams["int8_bytes"] = len(graph)
         self._int8 = None
+        self.accept_int8(frames)
+
+    def accept_int8(self, frames: int) -> None:
+        """Hold the int8 graph to the exporter's for windows of `frames` (int8_check.GraphRefused
+        says why not; ImportError without onnx) and let it run from now on."""
+        check_graph(self.encoder_int8.cpu().numpy().tobytes(), **limits(self.hparams, frames))
+        self._int8, self._int8_frames = None, frames
 
     @property
     def runtime(self) -> str:
@@ -215,10 +228,11 @@ class SpeechEncoderClassifier(nn.Module):
         return "onnxruntime int8" if self._int8_encoder() is not None else "torch float32"
 
     def _int8_encoder(self) -> Int8Encoder | None:
-        if not self.use_int8 or "encoder_int8" not in self._buffers or not Int8Encoder.available():
+        if (not self.use_int8 or "encoder_int8" not in self._buffers or self._int8_frames is None
+                or not Int8Encoder.available()):
             return None
         if self._int8 is None:
-            self._int8 = Int8Encoder(self.encoder_int8)
+            self._int8 = Int8Encoder(self.encoder_int8, self._int8_frames)
         return self._int8
 
     def pooled(self, features: torch.Tensor) -> torch.Tensor:
