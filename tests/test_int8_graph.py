@@ -5,6 +5,7 @@ the file, before any reading. The graphs are the tiny encoder's own, edited."""
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 
@@ -189,3 +190,20 @@ def test_the_exporters_graph_loads_and_runs_in_batches_the_check_covered(base):
 def test_a_graph_is_checked_with_the_encoders_own_defaults():
     signature = inspect.signature(SpeechEncoderClassifier).parameters
     assert {k: signature[k].default for k in DEFAULTS} == DEFAULTS
+
+
+def test_the_app_refuses_such_a_bundle_at_load_in_its_banner(base, tmp_path, qtbot):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6 import QtCore
+
+    from serapp.gui.main_window import MainWindow
+    from serapp.gui.plots import configure_pyqtgraph
+
+    bad = _with_graph(base, tmp_path / "bad.safetensors", np.random.default_rng(0).bytes(4096))
+    configure_pyqtgraph()
+    w = MainWindow(str(bad), "cpu", settings=QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.load_model_async()
+    qtbot.waitUntil(lambda: any(REFUSED in m for m in w.messages), timeout=60000)
+    assert w.predictor is None and f"{bad}: {REFUSED}: not an ONNX graph" in w.messages, w.messages
+    w.close()
