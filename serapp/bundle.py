@@ -181,8 +181,8 @@ def _read_header(path: Path, data: bytes, size: int | None = None) -> dict:
         raise BundleError(path, f"truncated: the header needs {8 + n} bytes, the file has {len(data)}")
     try:
         header = json.loads(data[8 : 8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BundleError(path, "corrupt: the safetensors header is not valid JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSONDecodeError, or a number too long
+        raise BundleError(path, "corrupt: the safetensors header is not valid JSON (or nested too deep)") from None
     if not isinstance(header, dict):
         raise BundleError(path, "corrupt: the safetensors header is not a JSON object")
     meta = header.get("__metadata__", {})
@@ -219,6 +219,8 @@ def _parse_meta(path: Path, header: dict) -> BundleMeta:
         raise BundleError(path, f"bundle format version {version} is newer than this serapp reads ({FORMAT_VERSION}); upgrade serapp")
     try:
         return BundleMeta.from_json(raw.get("meta", ""))
+    except RecursionError:
+        raise BundleError(path, "damaged metadata: nested too deep") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise BundleError(path, f"damaged metadata: {exc}") from None
 
@@ -230,6 +232,8 @@ def _read(path: str | os.PathLike, head: bool = False) -> tuple[Path, bytes]:
         raise BundleError(path, "no such file")
     if path.is_dir():
         raise BundleError(path, "is a directory, not a model bundle")
+    if not path.is_file():  # opening a FIFO would wait for a writer forever
+        raise BundleError(path, "not a regular file (a FIFO, device or socket): not opened")
     try:
         if head:
             with open(path, "rb"):
@@ -317,15 +321,7 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
     path, header = _read_head(path)  # the weights are read once, below, not held twice
     meta = _parse_meta(path, header)
-    # The architecture first without memory (meta device): hyper-parameters that would build a
-    # model unlike the file's tensors (or an absurdly large one) are refused before any allocation.
-    try:
-        with torch.device("meta"):
-            skeleton = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise BundleError(path, f"cannot build {meta.architecture!r} from the metadata: {_first_line(exc)}") from None
-    shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
-    _check_state(path, skeleton, shapes, meta)
+    _check_skeleton(path, header, meta)
     try:
         tensors = safetensors.torch.load_file(str(path))
     except OSError as exc:
@@ -353,6 +349,31 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
         refuse_graph(path, lambda: model.accept_int8(window_frames(meta)))
     return model.to(device).eval(), meta
+
+
+def check_bundle(path: str | os.PathLike) -> tuple[BundleMeta, int]:
+    """read_bundle_summary, plus every check load_bundle makes before it reads a weight (what
+    `serapp model-info` shows is a bundle `serapp predict` would load)."""
+    path, header = _read_head(path)
+    meta = _parse_meta(path, header)
+    _check_skeleton(path, header, meta)
+    return read_bundle_summary(path)
+
+
+def _check_skeleton(path: Path, header: dict, meta: BundleMeta) -> None:
+    """The architecture built without memory (meta device): hyper-parameters that would build a
+    model unlike the file's tensors (or an absurdly large one) are refused before any allocation."""
+    import torch
+
+    from serapp.models import build_model
+
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(meta.architecture, meta.frontend.n_features, len(meta.labels), meta.hparams)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise BundleError(path, f"cannot build {meta.architecture!r} from the metadata: {_first_line(exc)}") from None
+    shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    _check_state(path, skeleton, shapes, meta)
 
 
 def _first_line(exc: Exception) -> str:

@@ -11,6 +11,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from serapp.bundle import BundleMeta
+from serapp.errors import printable
+
+MAX_SHOWN = 300  # characters of one line of a card: a bundle's text is bounded, and escaped, where shown
+MAX_ITEMS = 40  # corpora or folds listed
+
+
+def _shown(line: str) -> str:
+    text = printable(line[: 4 * MAX_SHOWN])  # cut first: a 20 MB title costs nothing
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
+def _section(what: str, make, *args) -> list[str]:
+    """The lines `make` gives from a bundle's free-form training record, or one line saying the
+    record is malformed there (a hand-edited bundle: wrong types, missing keys)."""
+    try:
+        lines = make(*args)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        return [f"{what}: not shown, the bundle's record of it is malformed ({type(exc).__name__}: {exc})"]
+    return lines if len(lines) <= MAX_ITEMS else lines[:MAX_ITEMS] + [f"  … and {len(lines) - MAX_ITEMS} more"]
 
 
 def _pct(x) -> str:
@@ -72,7 +91,7 @@ def model_brief(meta: BundleMeta, path: str | Path | None = None) -> str:
     """One line: the network, labels, data and headline figures (shown when a model is opened)."""
     head = f"{Path(path).name}: {meta.architecture}" if path else meta.architecture
     parts = [head, f"labels {', '.join(meta.labels)}", f"data {meta.training.get('data', 'not recorded')}"]
-    return "; ".join(parts + _figures(meta.training, per_corpus=False))
+    return _shown("; ".join(parts + _section("figures", _figures, meta.training, False)))
 
 
 def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int | None = None,
@@ -100,12 +119,11 @@ def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int
                      "it has heard the voice; serapp predict --adapt FILES)")
     if t.get("corpora"):
         lines.append("trained on:")
-        lines += [_corpus_line(c) for c in t["corpora"]]
+        lines += _section("the corpora", lambda: [_corpus_line(c) for c in t["corpora"]])
     else:
         lines.append(f"trained on: {t.get('data', 'not recorded')}")
         if t.get("licence"):
             lines.append(f"licence: {t['licence']}")
-    figures = _figures(t, per_corpus=True)
-    lines += figures or [_no_figures(t)]
+    lines += _section("its figures", lambda: _figures(t, per_corpus=True) or [_no_figures(t)])
     lines.append(f"made by serapp {meta.serapp_version}" + (f" on {meta.created_utc}" if meta.created_utc else ""))
-    return "\n".join(lines)
+    return "\n".join(_shown(line) for line in lines)

@@ -280,7 +280,11 @@ def iter_audio_files(paths: Iterable[str | os.PathLike], on_error=None) -> Itera
     """
     for raw in paths:
         path = Path(raw)
-        if not path.is_dir():
+        try:
+            folder = stat.S_ISDIR(os.stat(path).st_mode)
+        except OSError:  # no such file, a name too long...: the decoder names the cause, one line
+            folder = False
+        if not folder:
             yield path
             continue
 
