@@ -114,7 +114,7 @@ def run_model_info(args: argparse.Namespace) -> int:
     from serapp.bundle import (
         BUNDLED_MODELS,
         bundled_model_path,
-        read_bundle_summary,
+        check_bundle,
         resolve_bundle,
     )
     from serapp.model_card import model_card
@@ -129,7 +129,7 @@ def run_model_info(args: argparse.Namespace) -> int:
             return 1
     records, cards = [], []
     for name, path in named.items():
-        meta, parameters = read_bundle_summary(path)
+        meta, parameters = check_bundle(path)  # the checks predict makes: a card only for a bundle it would load
         records.append({**({"name": name} if name else {}), "path": str(path), "parameters": parameters,
                         **json.loads(meta.to_json())})
         cards.append((f"== {name} (--model {name})\n" if name else "")
@@ -152,9 +152,13 @@ def run_bench_report(args: argparse.Namespace) -> int:
     if args.root is not None and not Path(args.root).is_dir():
         print(f"serapp: --root {printable(args.root)}: no such folder", file=sys.stderr)
         return 2
-    answers = load_answer_files(args.files)
+    problems: list[str] = []  # a bad line costs that line: the answers around it are scored
+    answers = load_answer_files(args.files, problems)
+    for line in problems:
+        print(f"serapp: {printable(line)}" + ("; that line is left out" if answers else ""), file=sys.stderr)
     if not answers:
-        print(f"serapp: {', '.join(args.files)}: no answers yet", file=sys.stderr)
+        if not problems:
+            print(f"serapp: {some_paths(args.files)}: no answers yet", file=sys.stderr)
         return 1
     report = build_report(answers)
     if args.model is not None:
@@ -174,7 +178,7 @@ def run_bench_report(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         sys.stdout.write(format_text(report, args.files))
-    return 0
+    return 1 if problems else 0
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -249,11 +253,19 @@ def adapt_voice(paths: list[str], predictor, settings: AnalysisSettings, gate, u
         except SerappError as exc:
             print(f"serapp: {what}: {exc}", file=sys.stderr)
     if not voice.adapted:
-        print(f"serapp: {what}: no speech found in {', '.join(paths)}: nothing to adapt to", file=sys.stderr)
+        print(f"serapp: {what}: no speech found in {some_paths(paths)}: nothing to adapt to", file=sys.stderr)
         return None
-    print(f"serapp: adapted to the voice in {', '.join(paths)}: {voice.windows} speech windows "
+    print(f"serapp: adapted to the voice in {some_paths(paths)}: {voice.windows} speech windows "
           f"(about {voice.seconds:.0f} s)", file=sys.stderr)
     return voice
+
+
+def some_paths(paths: list[str], shown: int = 3) -> str:
+    """The paths given, for one line: all of a few, else how many and the first few."""
+    names = [printable(p) for p in paths[:shown]]
+    if len(paths) <= shown:
+        return ", ".join(names)
+    return f"{len(paths)} files or folders ({', '.join(names)}, …)"
 
 
 def _display_problem() -> str | None:

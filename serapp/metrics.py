@@ -37,6 +37,16 @@ def classification_metrics(true: list[int], pred: list[int], labels: list[str]) 
     }
 
 
+def recall_by_group(groups, true, pred, n_groups: int, n_classes: int) -> np.ndarray:
+    """Recall per group and class (rows: groups), NaN where the class is not in that group's truth."""
+    g, t = np.asarray(groups, dtype=np.int64), np.asarray(true, dtype=np.int64)
+    hit = (t == np.asarray(pred, dtype=np.int64)).astype(np.int64)
+    cells = g * n_classes + t
+    support = np.bincount(cells, minlength=n_groups * n_classes).reshape(n_groups, n_classes)
+    correct = np.bincount(cells, weights=hit, minlength=n_groups * n_classes).reshape(n_groups, n_classes)
+    return np.where(support > 0, correct / np.maximum(support, 1), np.nan)
+
+
 def accuracy_ua_by_group(groups: np.ndarray, true: np.ndarray, pred: np.ndarray, n_groups: int,
                          n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, accuracy, UA) per group in one vectorised pass, by the same definitions as
@@ -45,12 +55,9 @@ def accuracy_ua_by_group(groups: np.ndarray, true: np.ndarray, pred: np.ndarray,
     g, t = np.asarray(groups, dtype=np.int64), np.asarray(true, dtype=np.int64)
     hit = (t == np.asarray(pred, dtype=np.int64)).astype(np.int64)
     n = np.bincount(g, minlength=n_groups)
-    cells = g * n_classes + t
-    support = np.bincount(cells, minlength=n_groups * n_classes).reshape(n_groups, n_classes)
-    correct = np.bincount(cells, weights=hit, minlength=n_groups * n_classes).reshape(n_groups, n_classes)
+    recall = recall_by_group(g, t, pred, n_groups, n_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.bincount(g, weights=hit, minlength=n_groups) / n
-        recall = np.where(support > 0, correct / np.maximum(support, 1), np.nan)
-        present = (support > 0).sum(axis=1)
+        present = (~np.isnan(recall)).sum(axis=1)
         ua = np.where(present > 0, np.nansum(recall, axis=1) / np.maximum(present, 1), np.nan)
     return n, accuracy, ua

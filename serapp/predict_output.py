@@ -3,10 +3,10 @@ CSV or JSON lines; a write that fails (a full disk) is one error, a closed pipe 
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 
+from serapp.csv_cells import CsvWriter
 from serapp.errors import SerappError, printable
 from serapp.readout import describe
 
@@ -26,7 +26,7 @@ class ResultWriter:
 
         self.fmt, self.labels, self.windowed = fmt, labels, windowed
         self.out = out or sys.stdout
-        self._csv = csv.writer(self.out, lineterminator="\n") if fmt == "csv" else None
+        self._csv = CsvWriter(self.out) if fmt == "csv" else None
         if self._csv:
             self._guarded(self._csv.writerow, timeline_header(labels) if windowed else
                           ["path", "duration_s", "ms", "speech", "speech_fraction", "label", "sure", *labels, "warning"])
@@ -70,7 +70,7 @@ class ResultWriter:
             line += f"  ({result['ms']:.0f} ms)"
             if result.get("warning"):
                 line += f"  [warning: {result['warning']}]"
-            self.out.write(line + "\n")
+            self.out.write(printable(line) + "\n")  # a bundle's labels and a file's name: escaped, one line
             for seg in result.get("segments", []):
                 what = describe(seg["label"], seg["probabilities"], seg.get("sure"))
                 self.out.write(f"    {seg['start_s']:7.2f}-{seg['end_s']:7.2f}s  {printable(what)}\n")

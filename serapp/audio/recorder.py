@@ -12,7 +12,6 @@ stays aligned with the timeline; each row's `warning` says how much silence was 
 
 from __future__ import annotations
 
-import csv
 import os
 import queue
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from serapp.audio.ringbuffer import RingBuffer
+from serapp.csv_cells import CsvWriter
 from serapp.timeline import WindowReading, timeline_header, timeline_rows
 
 _INTERVAL_S = 0.05
@@ -49,7 +49,7 @@ class Recorder:
         except BaseException:
             self._file.close()
             raise
-        self._csv = csv.writer(self._csv_file, lineterminator="\n")
+        self._csv = CsvWriter(self._csv_file)
         self._csv.writerow(timeline_header(self.labels))
         self._csv_file.flush()
         self._rows: queue.Queue = queue.Queue()

@@ -155,6 +155,8 @@ class ListeningView(QtWidgets.QWidget):
         self.setup.remember()
         if log.repaired:
             self.message.emit(f"{path}: {log.repaired}")
+        if log.problems:
+            self.message.emit(_left_out(log.problems))
         self.session = session
         if session.resumed:
             self.message.emit(f"resuming: {session.answered} of {session.total} already answered in {path}")
@@ -183,8 +185,9 @@ class ListeningView(QtWidgets.QWidget):
         self.show_results([str(session.log.path)], mine=session.settings.rater)
 
     def show_results(self, files: list[str], mine: str | None = None) -> None:
+        problems: list[str] = []
         try:
-            answers = load_answer_files(files)
+            answers = load_answer_files(files, problems)
         except SerappError as exc:
             self.message.emit(str(exc))
             self.stack.setCurrentWidget(self.setup)
@@ -194,6 +197,8 @@ class ListeningView(QtWidgets.QWidget):
             self.stack.setCurrentWidget(self.setup)
             return
         self.answers = answers
+        if problems:
+            self.message.emit(_left_out(problems))
         report = build_report(answers)
         headline = ""
         if mine in report["raters"]:
@@ -322,3 +327,9 @@ class ListeningView(QtWidgets.QWidget):
     def shutdown(self) -> None:
         self.timer.stop()
         self.player.stop()
+
+
+def _left_out(problems: list[str]) -> str:
+    """One message for the lines of answer files that could not be read (the others are kept)."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{problems[0]}; that line is left out{more}, every other answer is kept"

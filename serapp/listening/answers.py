@@ -1,9 +1,9 @@
 """The listening-test answer file: one CSV row per answer, durable the moment it is written.
 
 Every row is appended, flushed and fsynced before the next clip is offered, so a session
-killed at any moment keeps every answered row. Text cells that a spreadsheet would run as a
-formula (starting with = + - @, tab or CR) get a leading apostrophe, as does a cell that
-already starts with one, so reading strips exactly one and gives back what was written.
+killed at any moment keeps every answered row. Cells follow serapp.csv_cells (formula
+escaping, a CR quoted). A line that cannot be read costs that line only: the reader keeps
+every answer before and after it and names the line.
 """
 
 from __future__ import annotations
@@ -11,17 +11,24 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+import stat
 from dataclasses import astuple, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from serapp.csv_cells import CsvWriter, unescape_cell
 from serapp.errors import SerappError
 from serapp.files import decode_utf8
 
 COLUMNS = ("session_id", "rater", "timestamp_utc", "corpus", "clip", "true_label", "chosen_label", "correct",
            "response_ms", "replays", "skipped", "skip_reason", "label_set", "app_version")
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _INT_FIELDS = {"correct", "replays", "skipped"}
+# ASCII digits only (str.isdigit also takes "²", which int() refuses); 10 digits: four months
+_COUNT = re.compile(r"[0-9]{1,6}")
+_MILLISECONDS = re.compile(r"-?[0-9]{1,10}")
+# The largest answer file read (about 5 million answers): a device or a runaway file is refused, not read
+MAX_FILE_BYTES = 1 << 30
 # The longest text cell written (a decoder's message can be long); well under the csv module's
 # default field limit of 131,072 characters, so the reader always takes what the writer wrote.
 MAX_CELL = 4000
@@ -65,14 +72,6 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def escape_cell(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_TRIGGERS + ("'",)) else text
-
-
-def unescape_cell(text: str) -> str:
-    return text.removeprefix("'")
-
-
 def _bounded(text: str) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
@@ -83,7 +82,7 @@ def _cells(answer: Answer) -> list[str]:
         if value is None:
             out.append("")
         elif isinstance(value, str):
-            out.append(escape_cell(_bounded(value)))
+            out.append(_bounded(value))
         else:
             out.append(str(int(value)))
     return out
@@ -91,7 +90,7 @@ def _cells(answer: Answer) -> list[str]:
 
 def format_row(answer: Answer) -> str:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(_cells(answer))
+    CsvWriter(buf).writerow(_cells(answer))
     return buf.getvalue()
 
 
@@ -103,11 +102,11 @@ def _parse_row(path, line: int, row: list[str]) -> Answer:
         if "\x00" in cell:
             raise AnswerFileError(path, line, f"{name} holds a NUL character")
         if name in _INT_FIELDS:
-            if cell not in ("0", "1") and not (name == "replays" and cell.isdigit() and len(cell) <= 6):
+            if cell not in ("0", "1") and not (name == "replays" and _COUNT.fullmatch(cell)):
                 raise AnswerFileError(path, line, f"{name} must be {'a count' if name == 'replays' else '0 or 1'}, not {cell!r}")
             values[name] = int(cell)
         elif name == "response_ms":
-            if cell and not (cell.lstrip("-").isdigit() and len(cell) <= 10):  # 10 digits: four months
+            if cell and not _MILLISECONDS.fullmatch(cell):
                 raise AnswerFileError(path, line, f"response_ms must be whole milliseconds, not {cell!r}")
             values[name] = int(cell) if cell else None
         else:
@@ -132,49 +131,86 @@ def _parse_row(path, line: int, row: list[str]) -> Answer:
     return a
 
 
-def read_answers(path: str | Path) -> list[Answer]:
-    """Every row of an answer file; any defect is an AnswerFileError naming the file and line."""
+def read_answers(path: str | Path, problems: list[str] | None = None) -> list[Answer]:
+    """Every readable row of an answer file. A defect of the whole file is an AnswerFileError
+    naming it; a bad line is one too, unless `problems` is given: then each bad line is added
+    there (naming the file and the line) and every answer before and after it is kept."""
     path = Path(path)
+    text = _read_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        data = path.read_bytes()
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise AnswerFileError(path, 1, f"malformed CSV: {exc}") from None
+    if header is None:
+        raise AnswerFileError(path, 1, "empty file, expected the header " + ",".join(COLUMNS))
+    if tuple(h.strip() for h in header) != COLUMNS:
+        raise AnswerFileError(path, 1, f"wrong header: expected {','.join(COLUMNS)}, found {','.join(header)}")
+    rows = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader, None)
+            if row is None:
+                break
+            if row:
+                rows.append(_parse_row(path, start, row))
+        except csv.Error as exc:
+            bad = AnswerFileError(path, start, f"malformed CSV: {exc}")
+        except AnswerFileError as exc:
+            bad = exc
+        else:
+            continue
+        if problems is None:
+            raise bad
+        problems.append(str(bad))
+    return rows
+
+
+def _read_text(path: Path) -> str:
+    """The file as text; a FIFO or a device is refused before it is opened, and a file over
+    MAX_FILE_BYTES before it is read."""
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise AnswerFileError(path, None, "is a folder, not an answer file")
+        if not stat.S_ISREG(info.st_mode):
+            raise AnswerFileError(path, None, "not a regular file (a FIFO, device or socket): not opened, "
+                                              "reading it could wait forever")
+        if info.st_size > MAX_FILE_BYTES:
+            raise AnswerFileError(path, None, f"{info.st_size} bytes, more than an answer file holds "
+                                              f"(at most {MAX_FILE_BYTES >> 20} MiB)")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise AnswerFileError(path, None, "no such file") from None
-    except IsADirectoryError:
-        raise AnswerFileError(path, None, "is a folder, not an answer file") from None
     except PermissionError:
         raise AnswerFileError(path, None, "permission denied (cannot read it)") from None
     except OSError as exc:
         raise AnswerFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise AnswerFileError(path, None, f"more than an answer file holds (at most {MAX_FILE_BYTES >> 20} MiB)")
     text, bad = decode_utf8(data)
     if bad is not None:
         raise AnswerFileError(path, bad[0], f"{bad[1]}; answer files are written as UTF-8")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise AnswerFileError(path, 1, "empty file, expected the header " + ",".join(COLUMNS))
-        if tuple(h.strip() for h in header) != COLUMNS:
-            raise AnswerFileError(path, 1, f"wrong header: expected {','.join(COLUMNS)}, found {','.join(header)}")
-        rows = []
-        for row in reader:
-            if row:
-                rows.append(_parse_row(path, reader.line_num, row))
-    except csv.Error as exc:
-        raise AnswerFileError(path, reader.line_num, f"malformed CSV: {exc}") from None
-    return rows
+    return text
 
 
 class AnswerLog:
     """Append-only answer file for a running test. Opening it reads what is already there
-    (for resuming) and repairs a torn last line, which only a crash mid-write can leave."""
+    (for resuming) and repairs a torn last line, which only a crash mid-write can leave. A line
+    that cannot be read is named in `problems` and left as it is; the others are kept."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.repaired = ""
         self.rows: list[Answer] = []
+        self.problems: list[str] = []
+        if self.path.exists() and not self.path.is_file():
+            _read_text(self.path)  # a folder, FIFO or device: refused in one line, never opened
         if self.path.is_file() and self.path.stat().st_size > 0:
             self._repair_tail()
-            self.rows = read_answers(self.path)
+            self.rows = read_answers(self.path, self.problems)
 
     def _repair_tail(self) -> None:
         data = self.path.read_bytes()
