@@ -28,17 +28,19 @@ def add_parser(sub, model_help: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from serapp.errors import printable
     from serapp.profiles import ProfileStore, check_name
 
     store = ProfileStore()
     if args.action == "list":
         profiles, problems = store.list()
         for line in problems:
-            print(f"serapp: skipped {line}", file=sys.stderr)
+            print(f"serapp: skipped {printable(line)}", file=sys.stderr)
         if not profiles:
             print(f"no voice profiles (in {store.folder})")
         for p in profiles:
-            print(f"{p.name}\t{p.seconds:.1f} s of speech\tmodel {p.model}\t{p.created_utc}")
+            print(f"{printable(p.name)}\t{p.seconds:.1f} s of speech\tmodel {printable(p.model)}\t"
+                  f"{printable(p.created_utc)}")  # a shared file's text, escaped: one line per profile
         return 0
     if args.action == "delete":
         store.delete(args.name)

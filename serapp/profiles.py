@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from serapp.adaptation import WINDOW_HOP_S, VoiceState
-from serapp.errors import SerappError
+from serapp.errors import SerappError, printable
 from serapp.files import write_atomically
 
 FORMAT = "serapp-voice-profile"
@@ -118,31 +119,64 @@ def from_voice(name: str, voice: VoiceState, predictor) -> VoiceProfile:
                         np.asarray(d["sum"], np.float64), np.asarray(d["sumsq"], np.float64))
 
 
+# Bounds on what a profile file may say: 10**9 windows is over 15 years of speech at the
+# 0.5 s hop, and the file is a few hundred kB for the largest encoder's features.
+MAX_WINDOWS = 10**9
+MAX_VALUES = 1 << 20
+MAX_FILE_BYTES = 64 << 20
+
+
 def read_profile(path: Path) -> VoiceProfile:
+    """A profile file, checked: a FIFO or device is refused unopened, and counts, shape and
+    sums must be in range (a mean and a variance that a model can use), else one ProfileError."""
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ProfileError(f"{path}: not a regular file (a folder, FIFO or device): not opened")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ProfileError(f"{path}: {info.st_size} bytes, too large for a voice profile")
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such voice profile") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ProfileError(f"{path}: not a voice profile (not JSON)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError):
+        raise ProfileError(f"{path}: not a voice profile (not JSON, or nested too deep)") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ProfileError(f"{path}: not a serapp voice profile")
     if not isinstance(raw.get("version"), int) or raw["version"] > VERSION:
-        raise ProfileError(f"{path}: voice profile version {raw.get('version')!r} is newer than this serapp reads "
-                           f"({VERSION}); upgrade serapp")
+        raise ProfileError(f"{path}: voice profile version {printable(raw.get('version'))[:20]} is newer than this "
+                           f"serapp reads ({VERSION}); upgrade serapp")
     try:
-        shape = tuple(int(n) for n in raw["shape"])
-        total = np.asarray(raw["sum"], np.float64).reshape(shape)
-        total_sq = np.asarray(raw["sumsq"], np.float64).reshape(shape)
-        windows = raw["windows"]
-        if not (isinstance(windows, int) and windows > 0 and np.isfinite(total).all() and np.isfinite(total_sq).all()):
-            raise ValueError("its statistics are not finite counts and sums")
+        windows, total, total_sq = _statistics(raw)
         return VoiceProfile(str(raw["name"]), str(raw["created_utc"]), str(raw["model"]), str(raw["features"]),
                             windows, total, total_sq, Path(path))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProfileError(f"{path}: damaged voice profile ({exc})") from None
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise ProfileError(f"{path}: damaged voice profile ({printable(exc)[:200]})") from None
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _statistics(raw: dict) -> tuple[int, np.ndarray, np.ndarray]:
+    """(windows, sums, sums of squares) from a profile's JSON, each in range."""
+    windows, shape = raw["windows"], raw["shape"]
+    if not (_is_count(windows) and 0 < windows <= MAX_WINDOWS):
+        raise ValueError(f"windows must be a count from 1 to {MAX_WINDOWS}, not {printable(windows)[:20]}")
+    if not (isinstance(shape, list) and 0 < len(shape) <= 4 and all(_is_count(n) and n > 0 for n in shape)
+            and np.prod(shape, dtype=np.float64) <= MAX_VALUES):
+        raise ValueError(f"shape must be up to 4 sizes of at most {MAX_VALUES} values in all")
+    total = np.asarray(raw["sum"], np.float64).reshape(shape)
+    total_sq = np.asarray(raw["sumsq"], np.float64).reshape(shape)
+    with np.errstate(all="ignore"):
+        mean = total / windows
+        var = total_sq / windows - mean * mean
+    if not (np.isfinite(var).all() and np.isfinite(total_sq).all()):
+        raise ValueError("its sums are out of range (not finite, or too large for a mean and a variance)")
+    if (total_sq < 0).any():
+        raise ValueError("a sum of squares is negative")
+    return windows, total, total_sq
 
 
 class ProfileStore:
@@ -155,14 +189,24 @@ class ProfileStore:
         return self.folder / f"{check_name(name)}{SUFFIX}"
 
     def list(self) -> tuple[list[VoiceProfile], list[str]]:
-        """(the readable profiles by name, one line for each file that is not one)."""
+        """(the readable profiles by name, one line for each file that is not one, or whose
+        name is not its file's)."""
         found, problems = [], []
         for path in sorted(self.folder.glob(f"*{SUFFIX}")) if self.folder.is_dir() else []:
             try:
-                found.append(read_profile(path))
+                found.append(self._read_named(path))
             except ProfileError as exc:
                 problems.append(str(exc))
         return sorted(found, key=lambda p: p.name.lower()), problems
+
+    def _read_named(self, path: Path) -> VoiceProfile:
+        """A profile in this folder, whose stored name must be its file's (else two files could
+        show as one profile)."""
+        profile = read_profile(path)
+        if profile.name != path.name[: -len(SUFFIX)]:
+            raise ProfileError(f"{path}: this file says it is the voice profile {printable(profile.name)!r}; "
+                               "the name and the file name must agree (rename the file, or delete it)")
+        return profile
 
     def load(self, name_or_path: str) -> VoiceProfile:
         """A profile by name, or a profile file's path (a file of that name wins)."""
@@ -170,9 +214,9 @@ class ProfileStore:
         if given.suffix == SUFFIX and given.is_file():
             return read_profile(given)
         path = self.path(name_or_path)
-        if not path.is_file():
+        if not path.exists():
             raise ProfileError(f"no voice profile named {name_or_path!r} (in {self.folder})")
-        return read_profile(path)
+        return self._read_named(path)
 
     def check_free(self, name: str) -> None:
         if self.path(name).exists():
@@ -203,18 +247,23 @@ class ProfileStore:
                 raise ProfileError(f"{p}: cannot delete: {exc.strerror or exc}") from None
 
     def rename(self, old: str, new: str) -> VoiceProfile:
+        """Both files move or neither: the new profile is written first, then the take is moved
+        (a rename within the folder, which needs no space), then the old profile is removed."""
         profile = self.load(old)
         new = check_name(new)
         if new == profile.name:
             return profile
         self.check_free(new)
-        take = self.take(old)
+        take, new_take = self.take(old), self.take(new)
+        if take.is_file() and new_take.exists():
+            raise ProfileError(f"{new_take} exists; choose another name")
+        self.save(dataclasses.replace(profile, name=new))  # a failed write leaves every file as it was
         if take.is_file():
             try:
-                take.rename(self.take(new))
+                take.rename(new_take)
             except OSError as exc:
+                self.path(new).unlink(missing_ok=True)
                 raise ProfileError(f"{take}: cannot rename: {exc.strerror or exc}") from None
-        profile.name = new
-        self.save(profile)
         self.path(old).unlink(missing_ok=True)
+        profile.name, profile.path = new, self.path(new)
         return profile
