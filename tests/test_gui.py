@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from helpers import make_bundle, speechlike, write_audio  # noqa: E402
-from PySide6 import QtCore  # noqa: E402
+from PySide6 import QtCore, QtGui  # noqa: E402
 
 from serapp.audio.sources import FileSource  # noqa: E402
 from serapp.gui.main_window import MainWindow  # noqa: E402
@@ -54,7 +54,7 @@ def test_window_appears_before_the_model_is_loaded(qtbot, tmp_path, bundle):
     w.load_model_async()
     _loaded(qtbot, w)
     assert "m.safetensors" in w.model_label.text() and "cpu" in w.model_label.text()
-    card = w.model_label.toolTip()  # hovering tells what it is and what it learned from
+    card = QtGui.QTextDocumentFragment.fromHtml(w.model_label.toolTip()).toPlainText()  # what it learned from
     assert card.startswith("m.safetensors: tcn") and "trained on: random init (test)" in card
     # one field tells the model's cost; the window box says what its 0 means, in seconds
     assert "ms" not in w.model_label.text() and "ms per reading (measured at load)" in w.timing_label.text()

@@ -4,6 +4,8 @@ two models) both timelines and how often they agree."""
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6 import QtCore, QtWidgets
 
 from serapp.audio.playback import ClipPlayer
@@ -43,7 +45,7 @@ class FileView(QtWidgets.QWidget):
         super().__init__(parent)
         self.analysis = None  # a serapp.file_analysis.FileAnalysis
         self.compared = None  # the second model's, when comparing
-        self.title = ElidedLabel("Open an audio file (Ctrl+O) or drop one here.")
+        self.title = ElidedLabel("Open an audio file (Ctrl+O) or drop one here.", rich=True)
         self.play_button = QtWidgets.QPushButton("Play")
         self.play_button.setEnabled(False)
         self.play_button.clicked.connect(self.toggle_play)
@@ -99,7 +101,7 @@ class FileView(QtWidgets.QWidget):
         self.panels.spectrogram.set_config(a.frontend)
         self.panels.waveform.show_envelope(*a.envelope, a.duration_s)
         self.panels.spectrogram.set_whole(a.log_mel, a.duration_s)
-        text = f"<b>{a.path.name}</b> — {a.duration_s:.2f} s"
+        text = f"<b>{escape(a.path.name)}</b> — {a.duration_s:.2f} s"  # names are escaped: never markup
         self.circumplex.clear_trail()
         analyses = [x for x in (a, compared) if x is not None and x.overall is not None]
         if analyses and labels:
@@ -118,7 +120,7 @@ class FileView(QtWidgets.QWidget):
                 self.panels.tracks[i].show_file(x.segments, model_labels[i])
             self.readouts[1].setVisible(compared is not None)
             o = a.overall
-            text += (f" — overall: <b>{o.label}</b> ({o.probabilities[o.label]:.0%})" if o.probabilities
+            text += (f" — overall: <b>{escape(o.label)}</b> ({o.probabilities[o.label]:.0%})" if o.probabilities
                      else " — overall: <b>no speech</b>")
             voiced = sum(s.speech for s in a.segments)
             text += f", {len(a.segments)} windows ({voiced} with speech)"
@@ -135,7 +137,7 @@ class FileView(QtWidgets.QWidget):
             self.readout.show_none("no model")
         self.panels.set_span(0.0, a.duration_s)
         if a.shortfall:
-            text += f" — <i>{a.shortfall}</i>"
+            text += f" — <i>{escape(a.shortfall)}</i>"
         self.title.setText(text)
         self.play_button.setEnabled(True)
         self.export_button.setEnabled(bool(a.segments))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -238,7 +239,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         predictor, other = self.predictor, self.compare_predictor
         settings = self.analysis_settings()
         self.tabs.setCurrentWidget(self.file_view)
-        self.file_view.title.setText(f"analysing {Path(path).name}…")
+        self.file_view.title.setText(f"analysing {html.escape(Path(path).name)}…")  # a rich label: names escaped
         from serapp.file_analysis import (
             analyze_file,  # the first file analysis imports what it needs
         )

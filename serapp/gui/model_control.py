@@ -19,6 +19,7 @@ from serapp.bundle import (
     read_bundle_summary,
 )
 from serapp.errors import SerappError
+from serapp.gui.status import plain_tooltip
 from serapp.model_card import model_brief, model_card
 from serapp.settings import LIVE_BUDGET_MS
 
@@ -96,7 +97,7 @@ class ModelActions:
         self.timing_label.setText(f"model {cost_ms:.1f} ms per reading (measured at load)")
         self.window_spin.setSpecialValueText(f"window: model's ({predictor.window_s:g} s)")
         # Hovering the model field tells what the model was trained on, under which licences, and its figures.
-        self.model_label.setToolTip(loaded[3])
+        self.model_label.setToolTip(plain_tooltip(loaded[3]))  # a bundle's text is shown, never run as markup
         if self.model_path:
             self.settings.setValue("model", str(self.model_path))
 

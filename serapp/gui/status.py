@@ -5,12 +5,22 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 
-class ElidedLabel(QtWidgets.QLabel):
-    """A one-line label that never runs into its neighbours: elided to its width, with a tooltip."""
+def plain_tooltip(text: str) -> str:
+    """A tooltip that shows `text` as typed: Qt takes tooltip text that looks like HTML as HTML."""
+    return QtGui.Qt.convertFromPlainText(text) if text else ""
 
-    def __init__(self, text: str = "", parent=None):
+
+class ElidedLabel(QtWidgets.QLabel):
+    """A one-line label that never runs into its neighbours: elided to its width, with a tooltip.
+    Its text is plain (a file name such as "<b>x.wav" shows as typed) unless `rich`: then the
+    caller escapes every name in it (html.escape)."""
+
+    def __init__(self, text: str = "", parent=None, rich: bool = False):
         super().__init__(parent)
         self._full = ""
+        self._rich = rich
+        if not rich:
+            self.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(40)
         self.setText(text)
@@ -22,15 +32,19 @@ class ElidedLabel(QtWidgets.QLabel):
         if text == self._full and text:
             return  # fields are set every frame; the same text costs nothing
         self._full = text
-        self.setToolTip(QtGui.QTextDocumentFragment.fromHtml(text).toPlainText() if text else "")
+        plain = self._plain()
+        self.setToolTip(plain_tooltip(plain))
         self._elide()
+
+    def _plain(self) -> str:
+        return QtGui.QTextDocumentFragment.fromHtml(self._full).toPlainText() if self._rich else self._full
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
         super().resizeEvent(event)
         self._elide()
 
     def _elide(self) -> None:
-        plain = QtGui.QTextDocumentFragment.fromHtml(self._full).toPlainText()
+        plain = self._plain()
         width = max(10, self.width() - 4)
         metrics = self.fontMetrics()
         if metrics.horizontalAdvance(plain) <= width:
