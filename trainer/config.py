@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serapp.features import FrontEndConfig
-from serapp.files import write_text
+from serapp.files import decode_utf8, write_text
 from serapp.labels import EMOTIONS
 from serapp.models import check_hparams
 from trainer.augment import AugmentConfig
@@ -190,7 +190,13 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file")
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            text, bad = decode_utf8(path.read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if bad is not None:
+            raise ConfigError(f"{path}: line {bad[0]}: {bad[1]}; a config is UTF-8 TOML")
+        try:
+            raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     for item in overrides:

@@ -288,7 +288,9 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
             torch.manual_seed(int(seeded_generator(cfg.seed, epoch, rank, 13).initial_seed()))  # dropout draws
             seen = correct = 0
             loss_sum = 0.0
-            n_batches = math.ceil(len(shard) / cfg.batch_size)
+            # a last batch of one clip is left out (it comes back shuffled in the next epoch): batch
+            # norm cannot train on one value per channel, and training must not depend on the remainder
+            n_batches = len(shard) // cfg.batch_size + (len(shard) % cfg.batch_size > 1)
             bar = progress.bar(len(shard), f"{run_dir.name} epoch {epoch + 1}/{cfg.epochs}")
             for b in range(n_batches):
                 idx = shard[b * cfg.batch_size : (b + 1) * cfg.batch_size]

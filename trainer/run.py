@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -233,6 +234,26 @@ def check_run_dir(out: Path, cfg, resume: bool, overwrite: bool) -> None:
 
 
 def finished_fold(fold_dir: Path) -> dict | None:
+    check_writable(out)
+
+
+def check_writable(out: Path) -> None:
+    """--out (or the folder it would be made in) takes a file, tried with a few bytes written and
+    synced and then removed: a read-only or full disk is said before any corpus is decoded."""
+    import tempfile
+
+    where = out
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        if not where.is_dir():
+            raise NotADirectoryError(20, "not a folder")
+        with tempfile.TemporaryFile(dir=where) as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write there ({where}: {exc.strerror or exc})") from None
     """A fold's record if its run finished (test figures written), else None."""
     path = fold_dir / "metrics.json"
     if not path.is_file():
