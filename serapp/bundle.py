@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from serapp import __version__
 from serapp.errors import BundleError
 from serapp.feature_config import FrontEndConfig
-from serapp.files import write_atomically
+from serapp.files import special_kind, write_atomically
 from serapp.readout import check_calibration
 from serapp.settings import MAX_WINDOW_S
 
@@ -232,8 +232,9 @@ def _read(path: str | os.PathLike, head: bool = False) -> tuple[Path, bytes]:
         raise BundleError(path, "no such file")
     if path.is_dir():
         raise BundleError(path, "is a directory, not a model bundle")
-    if not path.is_file():  # opening a FIFO would wait for a writer forever
-        raise BundleError(path, "not a regular file (a FIFO, device or socket): not opened")
+    kind = special_kind(path)  # opening a FIFO would wait for a writer forever
+    if kind is not None:
+        raise BundleError(path, f"{kind}, not a regular file (not opened: reading it could wait forever)")
     try:
         if head:
             with open(path, "rb"):

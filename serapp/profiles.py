@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 
 from serapp.adaptation import WINDOW_HOP_S, VoiceState
 from serapp.errors import SerappError, printable
-from serapp.files import write_atomically
+from serapp.files import special_kind, write_atomically
 
 FORMAT = "serapp-voice-profile"
 VERSION = 1
@@ -130,11 +129,11 @@ def read_profile(path: Path) -> VoiceProfile:
     """A profile file, checked: a FIFO or device is refused unopened, and counts, shape and
     sums must be in range (a mean and a variance that a model can use), else one ProfileError."""
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise ProfileError(f"{path}: not a regular file (a folder, FIFO or device): not opened")
-        if info.st_size > MAX_FILE_BYTES:
-            raise ProfileError(f"{path}: {info.st_size} bytes, too large for a voice profile")
+        kind = special_kind(path)
+        if kind is not None or Path(path).is_dir():
+            raise ProfileError(f"{path}: {kind or 'a folder'}, not a regular file (not opened)")
+        if os.stat(path).st_size > MAX_FILE_BYTES:
+            raise ProfileError(f"{path}: {os.stat(path).st_size} bytes, too large for a voice profile")
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such voice profile") from None

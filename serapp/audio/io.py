@@ -18,6 +18,7 @@ import soundfile
 import soxr
 
 from serapp.errors import AudioDecodeError
+from serapp.files import special_kind
 
 # Extensions picked up when a directory is walked. Files named explicitly are always tried.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"})
@@ -33,14 +34,13 @@ def _sniff(path: Path) -> None:
     """Causes libsndfile would misname: no file, a folder, no permission, no bytes, plain text;
     and what opening would hang on (a FIFO waits for a writer), judged before it is opened."""
     try:
-        mode = os.stat(path).st_mode
+        os.stat(path)
     except FileNotFoundError:
         raise AudioDecodeError(path, "no such file") from None
     except OSError as exc:
         raise AudioDecodeError(path, f"cannot open: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    kind = special_kind(path)
+    if kind is not None:
         raise AudioDecodeError(path, f"{kind}, not a regular file (not opened: reading it could wait forever)")
     try:
         with open(path, "rb") as f:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from serapp.csv_cells import CsvWriter, unescape_cell
 from serapp.errors import SerappError
-from serapp.files import decode_utf8
+from serapp.files import decode_utf8, special_kind
 
 COLUMNS = ("session_id", "rater", "timestamp_utc", "corpus", "clip", "true_label", "chosen_label", "correct",
            "response_ms", "replays", "skipped", "skip_reason", "label_set", "app_version")
@@ -171,12 +171,12 @@ def _read_text(path: Path) -> str:
     """The file as text; a FIFO or a device is refused before it is opened, and a file over
     MAX_FILE_BYTES before it is read."""
     try:
+        kind = special_kind(path)
+        if kind is not None:
+            raise AnswerFileError(path, None, f"{kind}, not a regular file (not opened: reading it could wait forever)")
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
             raise AnswerFileError(path, None, "is a folder, not an answer file")
-        if not stat.S_ISREG(info.st_mode):
-            raise AnswerFileError(path, None, "not a regular file (a FIFO, device or socket): not opened, "
-                                              "reading it could wait forever")
         if info.st_size > MAX_FILE_BYTES:
             raise AnswerFileError(path, None, f"{info.st_size} bytes, more than an answer file holds "
                                               f"(at most {MAX_FILE_BYTES >> 20} MiB)")
