@@ -37,6 +37,7 @@ class VoiceState:
     prior_std: np.ndarray
     prior_windows: float = PRIOR_WINDOWS  # how much the population's statistics weigh, in windows
     hop_s: float = WINDOW_HOP_S  # seconds of new speech a window adds (what `seconds` reports)
+    mode: str = "full"  # "mean": the voice moves the mean only; the spread stays the population's
     windows: int = 0
     _sum: np.ndarray = field(default=None, repr=False)
     _sumsq: np.ndarray = field(default=None, repr=False)
@@ -48,6 +49,8 @@ class VoiceState:
             raise ValueError("the prior's mean and standard deviation differ in shape")
         if not (np.isfinite(self.prior_windows) and self.prior_windows >= 0):
             raise ValueError(f"prior_windows must be a number >= 0, not {self.prior_windows!r}")
+        if self.mode not in ("full", "mean"):
+            raise ValueError(f"the adaptation mode must be 'full' or 'mean', not {self.mode!r}")
         self.reset()
 
     def reset(self) -> None:
@@ -78,6 +81,8 @@ class VoiceState:
         if n == 0:
             return self.prior_mean.copy(), self.prior_std.copy()
         mean = (k * self.prior_mean + self._sum) / (k + n)
+        if self.mode == "mean":
+            return mean, self.prior_std.copy()
         second = (k * (np.square(self.prior_std) + np.square(self.prior_mean)) + self._sumsq) / (k + n)
         return mean, np.sqrt(np.maximum(second - np.square(mean), MIN_STD**2))
 

@@ -8,6 +8,7 @@ capture and drawing. Note that torch's thread count is per process.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -110,10 +111,11 @@ def loop_to_length(samples: np.ndarray, length: int) -> np.ndarray:
 
 class Predictor:
     """A loaded model with its front-end. Safe to share between threads: one forward pass at a
-    time (a lock), and each thread sees the stage times of its own last call."""
+    time (a lock), and each thread sees the stage times of its own last call. Built directly it
+    reads every label the model has (the trainer's view); `load_model` gives the app's readout."""
 
     def __init__(self, model: torch.nn.Module, meta: BundleMeta, device: torch.device, path: Path | None = None,
-                 emotions: str = "basic"):
+                 emotions: str = "all"):
         self.model = model
         self.meta = meta
         self.readout = Readout.for_bundle(meta.labels, meta.readout, emotions)
@@ -143,6 +145,13 @@ class Predictor:
         """Show "basic" or "all" from the next reading on (one reference store: any thread)."""
         self.readout = Readout.for_bundle(self.meta.labels, self.meta.readout, emotions)
 
+    def with_emotions(self, emotions: str) -> "Predictor":
+        """The same loaded model (shared, with its lock) showing `emotions`: a view that must score
+        over the model's own labels never changes what the app shows."""
+        view = copy.copy(self)
+        view.readout = Readout.for_bundle(self.meta.labels, self.meta.readout, emotions)
+        return view
+
     def is_sure(self, probabilities) -> bool:
         return self.readout.is_sure(probabilities)
 
@@ -164,7 +173,8 @@ class Predictor:
         if not self.adapts:
             return None
         return VoiceState(self.model.norm_mean.cpu().numpy(), self.model.norm_std.cpu().numpy(),
-                          float(getattr(self.model, "prior_windows", PRIOR_WINDOWS)), hop_s)
+                          float(getattr(self.model, "prior_windows", PRIOR_WINDOWS)), hop_s,
+                          getattr(self.model, "adapt", "full"))
 
     @torch.no_grad()
     def probabilities(self, windows: np.ndarray, voice: VoiceState | None = None,

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from serapp.readout import FOLD_INTO, Readout, collapse_matrix
+from trainer.report import pyplot
 
 ECE_BINS = 15  # equal-width confidence bins, as Guo et al.
 SHOWN_RIGHT = 0.70  # the threshold aims at shown labels right this often...
@@ -158,11 +159,7 @@ def _renorm(p: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 
 def reliability_png(path: Path, curves: dict[str, list[dict]], title: str) -> Path:
     """One reliability diagram per held-out corpus, side by side (matplotlib, the train extra)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     n = max(1, len(curves))
     fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.8), sharey=True, squeeze=False)
     for ax, (name, bins) in zip(axes[0], curves.items()):

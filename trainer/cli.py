@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the encoder recipe (default: the whisper config)")
     w.add_argument("--encoder-dir", default="../shared/models/whisper-base", metavar="DIR",
                    help="the folder holding the encoder's published weights (encoder.safetensors)")
-    w.add_argument("--reference", default="docs/results/crosscorpus.json", metavar="JSON",
-                   help="the CRNN recipe's cross-corpus figures shown beside the new ones")
+    w.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="N",
+                   help="seeds: each draws the validation speakers and trains every head again (default: 0 1 2)")
     _table_outputs(w, "runs/encoder-table", "each fold's figures (kept; rerun resumes)", "docs/results/encoder.json",
                    "a config override (repeatable)")
     z = _sub(sub, "zoo", "every architecture on the same footing: the model-zoo table in the README")
@@ -272,22 +272,19 @@ def _crosscorpus(args, argv: list[str]) -> None:
 
 
 def _encoder_table(args, argv: list[str]) -> None:
-    from trainer import encoder_table
+    from trainer import encoder_render, encoder_table
 
     def compute(save) -> dict:
         cfg = load_config(args.config, [*args.set, f"model.encoder_dir={json.dumps(args.encoder_dir)}"])
         corpora = _all_corpora(args, cfg.corpora)
-        ref = Path(args.reference)
-        reference = json.loads(ref.read_text()) if ref.is_file() else None
-        results = encoder_table.run_encoder_table(cfg, corpora, Path(args.out), _cache_dir(args), args.emobox_folds,
-                                                  lambda r: save({**r, "reference": reference}))
-        return {**results, "reference": reference}
+        return encoder_table.run_encoder_table(cfg, corpora, Path(args.out), _cache_dir(args), args.emobox_folds,
+                                               save, seeds=args.seeds)
 
     from trainer.crosscorpus import write_results
 
     results = _figures(args, argv, compute, write_results)
-    _publish(args, encoder_table.render_markdown(results, results.get("reference")), encoder_table.START,
-             encoder_table.END)
+    encoder_render.reliability_diagrams(results, Path(args.results).parent)
+    _publish(args, encoder_render.render_markdown(results), encoder_render.START, encoder_render.END)
 
 
 def _zoo(args, argv: list[str]) -> None:

@@ -1,28 +1,31 @@
-"""`ser-train encoder-table`: the encoder recipe across corpora, cold and adapted to each voice.
+"""`ser-train encoder-table`: the encoder recipe across corpora, cold and adapted to each voice,
+over every label and over the basic four, with its confidence measured; every choice made on
+validation speakers, every figure over several seeds.
 
-Leave one corpus out over every corpus given: the head of the frozen encoder (its outputs
-cached once for all folds, trainer/frozen.py) trains on the other corpora, with validation
-speakers drawn from them, and is scored on every clip of the held-out corpus:
-- **cold**: the population's statistics from the bundle, as a new voice first reads;
-- **adapted, N clips**: each test speaker's statistics estimated (with the bundle's prior, as
-  the app does) from the speech windows of N of their clips drawn at random (seeded), no
-  labels used; every clip of that speaker is then read with them;
-- **adapted, N neutral clips**: the same from N of their neutral (or calm) clips, for
-  neutral-reference normalisation.
-Each is scored per clip (the whole-clip reading) and per window (3 s speech windows at a 0.5 s
-hop, as `serapp predict --window 3 --hop 0.5` reads a file, each with its clip's label), by
-the one scoring rule. Below that, the recipe on the EmoBox RAVDESS folds (the other corpora
-added to training).
+Leave one corpus out over every corpus given. For each seed (the validation speakers drawn,
+the head's initialisation and its batches) and each head recipe (`RECIPES`), the head of the
+frozen encoder (its outputs cached once for all folds and seeds, trainer/frozen.py) trains on
+the other corpora and picks its epoch on their validation speakers. On those same validation
+speakers it is then calibrated (trainer/calibrate.py: a temperature and a "not sure" threshold
+per readout), and each way of adapting to a voice (`ADAPTS`) is tried, with 20 of a speaker's
+clips and with clips of one emotion only (a voice heard angry all along). The held-out corpus
+is scored, per clip and per window, for every recipe and adaptation, so that the choices,
+made afterwards from validation figures alone (trainer/encoder_choices.py), pick which test
+figures the table shows; none is made by a held-out score.
 
-Each finished fold's figures are saved under --out, so the command resumes; the table is
-rendered into the README between markers and its figures into docs/results/encoder.json.
+Conditions: **cold** (the population's statistics), **adapted, N clips** (each test speaker's
+statistics from the speech windows of N of their clips drawn at random, no labels used; every
+clip of theirs is then read with them), **adapted, N neutral clips** (neutral or calm ones).
+
+Each finished (fold, seed, recipe) is saved under --out, so the command resumes; the table is
+rendered (trainer/encoder_render.py) into the README between markers and its figures into
+docs/results/encoder.json.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,25 +36,29 @@ import torch
 from serapp.adaptation import VoiceState
 from serapp.corpora import CORPUS_TITLES, Corpus
 from serapp.features import FrontEnd
-from serapp.labels import EMOTIONS
 from serapp.models import build_model
+from serapp.readout import FOLD_INTO, Readout
 from serapp.scoring import RULE
 from trainer import report
+from trainer.calibrate import calibrate, readout_metrics
 from trainer.config import TrainConfig
 from trainer.crosscorpus import LANGUAGES
 from trainer.data import ClipSet, Data
 from trainer.folds import make_splits
-from trainer.frozen import (
-    HOP_S,
-    WindowCache,
-    clip_probabilities,
-    train_frozen_head,
-    window_probabilities,
-)
+from trainer.frozen import HOP_S, WindowCache, clip_probabilities, train_frozen_head, window_probabilities
+from trainer.loop import score_clips
 
-START, END = "<!-- encoder-table:start -->", "<!-- encoder-table:end -->"
 CONDITIONS = (("cold", 0, False), ("adapted, 5 clips", 5, False), ("adapted, 20 clips", 20, False),
               ("adapted, 5 neutral clips", 5, True))
+# Head recipes: the layers' learned weighted sum, or blocks 2, 3 and 4 side by side (the probe's one gain).
+RECIPES = {"weighted": {}, "blocks 2+3+4": {"concat_blocks": "2,3,4"}}
+# Ways to adapt: what a voice's statistics replace (mean and spread, or the mean only), and how
+# many windows the population's statistics weigh against the voice's.
+ADAPTS = {"full, prior 10": ("full", 10.0), "mean, prior 10": ("mean", 10.0),
+          "full, prior 40": ("full", 40.0), "mean, prior 40": ("mean", 40.0)}
+READOUTS = ("all", "basic")
+SEEDS = (0, 1, 2)
+VAL_ADAPT_CLIPS = 20
 
 
 def _log(text: str) -> None:
@@ -63,184 +70,208 @@ class _Quiet:
         pass
 
 
-def voice_statistics(model, test: ClipSet, w, n_clips: int, neutral: bool, seed: int) -> dict[str, tuple]:
-    """Per test speaker, the statistics a VoiceState reaches from the speech windows of `n_clips`
-    of their clips (neutral or calm ones with `neutral`), drawn with a seeded generator."""
+def seed_everything(seed: int) -> None:
+    """The same seed, the same head: initialisation, dropout and batches all draw from it."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def voice_statistics(model, data: ClipSet, w, clips_of, mode: str, prior: float) -> dict[str, tuple]:
+    """Per speaker, the statistics a VoiceState reaches from the speech windows of the clips
+    `clips_of(speaker, their clip indices)` chooses (none chosen: the speaker is read cold)."""
     out = {}
-    rng = np.random.default_rng(seed)
-    labels = test.labels
-    for speaker in sorted(set(test.speakers)):
-        clips = [i for i, s in enumerate(test.speakers) if s == speaker
-                 and (not neutral or labels[test.targets[i]] in ("neutral", "calm"))]
-        if not clips:
+    for speaker in sorted(set(data.speakers)):
+        chosen = clips_of(speaker, [i for i, s in enumerate(data.speakers) if s == speaker])
+        if not len(chosen):
             continue
-        chosen = rng.choice(clips, size=min(n_clips, len(clips)), replace=False)
         rows = np.isin(w.clip, chosen) & w.window & w.speech
-        state = VoiceState(model.norm_mean.cpu().numpy(), model.norm_std.cpu().numpy(), model.prior_windows, HOP_S)
+        state = VoiceState(model.norm_mean.cpu().numpy(), model.norm_std.cpu().numpy(), prior, HOP_S, mode)
         state.update(w.feats[rows].astype(np.float32))
         out[speaker] = state.statistics()
     return out
 
 
-def score_condition(model, test: ClipSet, w, stats: dict | None, device) -> dict:
-    """Clip and window metrics, the statistics per speaker (None: the population's)."""
-    from trainer.loop import score_clips
+def random_clips(data: ClipSet, n: int, neutral: bool, seed: int):
+    """`clips_of` drawing n of a speaker's clips (neutral or calm ones with `neutral`), seeded."""
+    rng = np.random.default_rng(seed)
 
-    n = len(test)
-    clip_probs = np.zeros((n, len(test.labels)))
-    win = w.select(w.window & w.speech)
-    win_probs = np.zeros((len(win.clip), len(test.labels)))
-    for speaker in sorted(set(test.speakers)):
-        mean, std = (stats or {}).get(speaker, (None, None))
-        members = np.array([s == speaker for s in test.speakers])
-        rows = members[w.clip]
-        clip_probs[members] = clip_probabilities(model, w.select(rows), n, device, mean, std)[members]
-        wrows = members[win.clip]
-        if wrows.any():
-            win_probs[wrows] = window_probabilities(model, win.feats[wrows], device, mean, std)
-    clip_m = score_clips(clip_probs, list(test.labels), test)
-    as_windows = ClipSet([None] * len(win.clip), [test.targets[c] for c in win.clip], [test.groups[c] for c in win.clip],
-                         test.label_sets, test.labels)
-    win_m = score_clips(win_probs, list(test.labels), as_windows)
-    return {"clip": _brief(clip_m), "window": {**_brief(win_m), "windows": int(len(win.clip))}}
+    def choose(speaker, clips):
+        if neutral:
+            clips = [i for i in clips if data.labels[data.targets[i]] in ("neutral", "calm")]
+        return rng.choice(clips, size=min(n, len(clips)), replace=False) if clips else []
+    return choose
+
+
+def basic_view(data: ClipSet) -> tuple[ClipSet, np.ndarray]:
+    """The clips whose emotion the basic readout shows (calm counted as neutral), targets into
+    the four, and their indices in `data`."""
+    shown = Readout.for_bundle(data.labels, None, "basic").labels
+    folded = [FOLD_INTO.get(lab, lab) for lab in (data.labels[t] for t in data.targets)]
+    keep = np.array([i for i, lab in enumerate(folded) if lab in shown], np.int64)
+    sets = {g: [k for k in shown if k in {FOLD_INTO.get(x, x) for x in v}] for g, v in data.label_sets.items()}
+    return ClipSet([None] * len(keep), [shown.index(folded[i]) for i in keep], [data.groups[i] for i in keep], sets,
+                   shown, [data.speakers[i] for i in keep]), keep
 
 
 def _brief(m: dict) -> dict:
     return {k: m[k] for k in ("n", "wa", "ua", "per_class_recall", "no_speech_clips") if k in m}
 
 
-def run_fold(cfg: TrainConfig, data: Data, split, cache: WindowCache, device) -> dict:
+def read_all(model, data: ClipSet, w, stats: dict | None, device) -> tuple[np.ndarray, np.ndarray, object]:
+    """(clip probabilities, speech-window probabilities, those windows), each speaker read with
+    their statistics (None, or a speaker without any: the population's)."""
+    n = len(data)
+    labels = model.head[-1].out_features
+    clip_probs = np.full((n, labels), np.nan)
+    win = w.select(w.window & w.speech)
+    win_probs = np.zeros((len(win.clip), labels))
+    speakers = np.array(data.speakers)
+    for speaker in sorted(set(data.speakers)):
+        mean, std = (stats or {}).get(speaker, (None, None))
+        members = speakers == speaker
+        clip_probs[members] = clip_probabilities(model, w.select(members[w.clip]), n, device, mean, std)[members]
+        rows = members[win.clip]
+        if rows.any():
+            win_probs[rows] = window_probabilities(model, win.feats[rows], device, mean, std)
+    return clip_probs, win_probs, win
+
+
+def score_reading(model_labels: list[str], data: ClipSet, clip_probs, win_probs, win, calibration: dict) -> dict:
+    """Clip and window metrics for each readout; for the windows also the readout's confidence
+    (ECE before and after calibration, coverage, how often a shown label is right)."""
+    as_windows = ClipSet([None] * len(win.clip), [data.targets[c] for c in win.clip], [data.groups[c] for c in win.clip],
+                         data.label_sets, data.labels, [data.speakers[c] for c in win.clip])
+    out = {}
+    for emotions in READOUTS:
+        if emotions == "all":
+            cm = score_clips(clip_probs, model_labels, data)
+            wm = score_clips(win_probs, model_labels, as_windows)
+        else:
+            ro = Readout.for_bundle(model_labels, None, "basic")
+            bd, keep = basic_view(data)
+            bw, wkeep = basic_view(as_windows)
+            cm = score_clips(_apply(ro, clip_probs[keep]), ro.labels, bd)
+            wm = score_clips(_apply(ro, win_probs[wkeep]), ro.labels, bw)
+        true = [data.labels[data.targets[c]] for c in win.clip]
+        conf = readout_metrics(model_labels, win_probs, true, _corpus_labels(data), emotions, calibration.get(emotions))
+        out[emotions] = {"clip": _brief(cm), "window": {**_brief(wm), "windows": int(len(win.clip))},
+                         "confidence": conf}
+    return out
+
+
+def _apply(readout: Readout, probs: np.ndarray) -> np.ndarray:
+    """A readout over rows that may be NaN (a clip with no speech window stays NaN)."""
+    out = np.full((len(probs), len(readout.labels)), np.nan)
+    ok = np.isfinite(probs).all(axis=1)
+    if ok.any():
+        out[ok] = readout.apply(probs[ok])
+    return out
+
+
+def _corpus_labels(data: ClipSet) -> list[str]:
+    groups = set(data.groups)
+    return [lab for lab in data.labels if any(lab in data.label_set(g) for g in groups)]
+
+
+def validation_figures(model, model_labels, val: ClipSet, vw, device, calibration: dict, seed: int) -> dict:
+    """What the choices rest on, all on validation speakers: cold UA per readout, and for each
+    way of adapting, UA with 20 random clips and with clips of one emotion only (each emotion a
+    speaker has in turn; the mean over them)."""
+    def ua(stats) -> dict:
+        c, wp, win = read_all(model, val, vw, stats, device)
+        r = score_reading(model_labels, val, c, wp, win, calibration)
+        return {e: r[e]["clip"]["ua"] for e in READOUTS}
+
+    out = {"cold": ua(None), "adapt": {}}
+    emotions = sorted({val.targets[i] for i in range(len(val))})
+    for name, (mode, prior) in ADAPTS.items():
+        random20 = ua(voice_statistics(model, val, vw, random_clips(val, VAL_ADAPT_CLIPS, False, seed), mode, prior))
+        one = []
+        for target in emotions:
+            rng = np.random.default_rng(seed)
+
+            def only(speaker, clips, target=target, rng=rng):
+                clips = [i for i in clips if val.targets[i] == target]
+                return rng.choice(clips, size=min(VAL_ADAPT_CLIPS, len(clips)), replace=False) if clips else []
+            one.append(ua(voice_statistics(model, val, vw, only, mode, prior)))
+        out["adapt"][name] = {"random": random20,
+                              "one_emotion": {e: float(np.mean([o[e] for o in one])) for e in READOUTS}}
+    return out
+
+
+def run_fold(cfg: TrainConfig, data: Data, split, cache: WindowCache, device, recipe: str, seed: int) -> dict:
     labels = data.model_labels(split.train)
-    model = build_model(cfg.architecture, cfg.frontend.n_features, len(labels), cfg.hparams)
+    hparams = {**cfg.hparams, **RECIPES[recipe]}
+    cfg = dataclasses.replace(cfg, labels=labels, seed=seed, hparams=hparams)
+    seed_everything(seed)
+    model = build_model(cfg.architecture, cfg.frontend.n_features, len(labels), hparams)
     model.encoder = cache.model.encoder  # one encoder for every fold (frozen, never trained)
     model.to(device)
     train, val, test = data.clipset(split.train, labels), data.clipset(split.val), data.clipset(split.test)
     t0 = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    history, best_state, best_epoch = train_frozen_head(dataclasses.replace(cfg, labels=labels), model, cache.frontend,
-                                                        train, val, device, _Quiet(), cache_dir=cache.cache_dir)
+    seed_everything(seed)
+    history, best_state, best_epoch = train_frozen_head(cfg, model, cache.frontend, train, val, device, _Quiet(),
+                                                        cache_dir=cache.cache_dir)
     model.load_state_dict(best_state)
+    vw = cache.windows(val)
+    _, val_probs, val_win = read_all(model, val, vw, None, device)
+    calibration = calibrate(labels, val_probs, [val.labels[val.targets[c]] for c in val_win.clip])
     w = cache.windows(test)
-    out = {"fold": split.name, "best_epoch": best_epoch, "val_ua": history[best_epoch - 1]["val_ua"],
-           "train_seconds": round(time.perf_counter() - t0, 1), "labels": test.labels,
-           "test_speakers": len(set(test.speakers)), "conditions": {}}
+    out = {"fold": split.name, "recipe": recipe, "seed": seed, "best_epoch": best_epoch,
+           "val_ua": history[best_epoch - 1]["val_ua"], "train_seconds": round(time.perf_counter() - t0, 1),
+           "labels": test.labels, "test_speakers": len(set(test.speakers)), "calibration": calibration,
+           "validation": validation_figures(model, labels, val, vw, device, calibration, seed), "conditions": {}}
     for name, n, neutral in CONDITIONS:
-        stats = None if n == 0 else voice_statistics(model, test, w, n, neutral, cfg.seed)
-        out["conditions"][name] = score_condition(model, test, w, stats, device)
+        for adapt, (mode, prior) in (ADAPTS.items() if n else [("", ("full", 0.0))]):
+            stats = None if n == 0 else voice_statistics(model, test, w, random_clips(test, n, neutral, seed), mode, prior)
+            key = name if n == 0 else f"{name} | {adapt}"
+            out["conditions"][key] = score_reading(labels, test, *read_all(model, test, w, stats, device), calibration)
     return out
 
 
 def run_encoder_table(cfg: TrainConfig, corpora: list[Corpus], out: Path, cache_dir: Path | None,
-                      emobox_folds: list[str], progress=None) -> dict:
-    """Every leave-one-corpus-out fold and EmoBox fold asked for; `progress(results)` after each."""
+                      emobox_folds: list[str], progress=None, seeds=SEEDS, recipes=tuple(RECIPES)) -> dict:
+    """Every leave-one-corpus-out fold (and EmoBox fold asked for), for every seed and recipe;
+    `progress(results)` after each."""
     cfg = dataclasses.replace(cfg, trim_top_db=None)
     data = Data(corpora, cfg, cache_dir)
     device = torch.device("cpu")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)  # a rerun repeats a seed's figures exactly
     template = build_model(cfg.architecture, cfg.frontend.n_features, len(data.labels), cfg.hparams)
     window = int(round(cfg.window_s * cfg.frontend.sample_rate))
     cache = WindowCache(template, FrontEnd(cfg.frontend), window, int(round(HOP_S * cfg.frontend.sample_rate)),
                         cache_dir, device)
     for c in data.corpora:  # one extraction for every fold, corpus by corpus
         cache.windows(data.clipset(c.records), desc=f"encoder ({CORPUS_TITLES.get(c.name, c.name)})")
-    results = {"scoring": RULE, "hop_s": HOP_S, "window_s": cfg.window_s,
+    results = {"scoring": RULE, "hop_s": HOP_S, "window_s": cfg.window_s, "seeds": list(seeds),
+               "recipes": {r: RECIPES[r] for r in recipes}, "adapts": {k: list(v) for k, v in ADAPTS.items()},
                "corpora": {c.name: {"title": CORPUS_TITLES.get(c.name, c.name), "language": LANGUAGES.get(c.name, "?"),
                                     "labels": c.labels, "chance_ua": 1.0 / len(c.labels), "clips": len(c.records),
                                     "speakers": len(c.speakers)} for c in data.corpora},
                "loco": {}, "emobox": {}}
-    plan = [("loco", s) for s in make_splits(data.corpora, "loco", cfg.val_speakers, cfg.seed, 2, 5,
-                                             cfg.val_keep_speakers, cfg.val_min_clips)]
-    if emobox_folds:
-        plan += [("emobox", s) for s in make_splits(data.corpora, "emobox", cfg.val_speakers, cfg.seed, 2, 5,
-                                                    cfg.val_keep_speakers, cfg.val_min_clips)
-                 if s.name.removeprefix("fold") in emobox_folds]
-    for protocol, split in plan:
-        path = out / protocol / f"{split.name}.json"
-        if path.is_file():
-            results[protocol][split.name] = json.loads(path.read_text())
-        else:
-            _log(f"== {protocol} {split.name}")
-            results[protocol][split.name] = run_fold(cfg, data, split, cache, device)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            report.write_json(path, results[protocol][split.name])
-        r = results[protocol][split.name]["conditions"]
-        _log(f"{protocol} {split.name}: " + ", ".join(f"{k} {100 * v['clip']['ua']:.1f}/{100 * v['window']['ua']:.1f}"
-                                                      for k, v in r.items()) + " (clip/window UA %)")
-        if progress is not None:
-            progress(results)
+    for seed in seeds:
+        plan = [("loco", s) for s in make_splits(data.corpora, "loco", cfg.val_speakers, seed, 2, 5,
+                                                 cfg.val_keep_speakers, cfg.val_min_clips)]
+        if emobox_folds:
+            plan += [("emobox", s) for s in make_splits(data.corpora, "emobox", cfg.val_speakers, seed, 2, 5,
+                                                        cfg.val_keep_speakers, cfg.val_min_clips)
+                     if s.name.removeprefix("fold") in emobox_folds]
+        for protocol, split in plan:
+            for recipe in recipes:
+                path = out / protocol / split.name / f"seed{seed}-{recipe.replace(' ', '_').replace('+', '')}.json"
+                if path.is_file():
+                    r = json.loads(path.read_text())
+                else:
+                    _log(f"== {protocol} {split.name}, seed {seed}, {recipe}")
+                    r = run_fold(cfg, data, split, cache, device, recipe, seed)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    report.write_json(path, r)
+                results[protocol].setdefault(split.name, {}).setdefault(f"seed{seed}", {})[recipe] = r
+                cold = r["conditions"]["cold"]
+                _log(f"{protocol} {split.name} seed {seed} {recipe}: val UA {100 * r['val_ua']:.1f}; cold clip UA "
+                     f"{100 * cold['all']['clip']['ua']:.1f} (all) / {100 * cold['basic']['clip']['ua']:.1f} (basic)")
+                if progress is not None:
+                    progress(results)
     return results
-
-
-def _pct(x) -> str:
-    return "—" if x is None else f"{100 * x:.1f}"
-
-
-def render_markdown(results: dict, reference: dict | None = None) -> str:
-    """The tables from a results record; `reference`: the CRNN recipe's cross-corpus figures."""
-    corpora, loco = results["corpora"], results["loco"]
-    ref = (reference or {}).get("multicorpus", {}).get("loco", {})
-    names = [n for n in corpora if n in loco]
-    conds = [c for c, _, _ in CONDITIONS]
-    lines = ["| held-out corpus | language | labels | chance | CRNN recipe | "
-             + " | ".join(f"{c}: clip / window" for c in conds) + " |",
-             "|---|---|--:|--:|--:|" + "--:|" * len(conds)]
-    for n in names:
-        c = corpora[n]
-        cells = [f"{_pct(loco[n]['conditions'][k]['clip']['ua'])} / {_pct(loco[n]['conditions'][k]['window']['ua'])}"
-                 for k in conds]
-        lines.append(f"| {c['title']} | {c['language']} | {len(c['labels'])} | {_pct(c['chance_ua'])} | "
-                     f"{_pct(ref.get(n, {}).get('ua'))} | " + " | ".join(cells) + " |")
-    if names:
-        means = [f"**{_pct(statistics.fmean(loco[n]['conditions'][k]['clip']['ua'] for n in names))}** / "
-                 f"{_pct(statistics.fmean(loco[n]['conditions'][k]['window']['ua'] for n in names))}" for k in conds]
-        with_ref = [n for n in names if n in ref]
-        lines.append(f"| **mean of {len(names)}** | | | {_pct(statistics.fmean(corpora[n]['chance_ua'] for n in names))} | "
-                     f"{_pct(statistics.fmean(ref[n]['ua'] for n in with_ref)) + f' ({len(with_ref)})' if with_ref else '—'} | "
-                     + " | ".join(means) + " |")
-        silent = {corpora[n]["title"]: loco[n]["conditions"]["cold"]["clip"].get("no_speech_clips", 0) for n in names}
-        if any(silent.values()):
-            lines += ["", "Clips left out of the clip figures because no window of theirs holds speech (the app "
-                          "reads them \"no speech\"): " + ", ".join(f"{t} {k} of {corpora[n]['clips']}"
-                                                              for (t, k), n in zip(silent.items(), names) if k) + "."]
-        emotions = [e for e in EMOTIONS if any(e in loco[n]["conditions"]["cold"]["clip"]["per_class_recall"] for n in names)]
-        lines += ["", "Recall per emotion on the held-out corpus, per clip, cold / adapted with 20 clips (%):", "",
-                  "| held-out corpus | " + " | ".join(emotions) + " |", "|---|" + "--:|" * len(emotions)]
-        for n in names:
-            cold = loco[n]["conditions"]["cold"]["clip"]["per_class_recall"]
-            ad = loco[n]["conditions"]["adapted, 20 clips"]["clip"]["per_class_recall"]
-            lines.append(f"| {corpora[n]['title']} | " + " | ".join(
-                f"{_pct(cold[e])} / {_pct(ad[e])}" if e in cold else "" for e in emotions) + " |")
-    emo = results.get("emobox") or {}
-    if emo:
-        lines += ["", f"RAVDESS EmoBox folds, the other six corpora added to training ({len(emo)} of 6 folds), UA %:", "",
-                  "| fold | " + " | ".join(f"{c}: clip / window" for c in conds) + " |", "|---|" + "--:|" * len(conds)]
-        for name, f in emo.items():
-            lines.append(f"| {name} | " + " | ".join(
-                f"{_pct(f['conditions'][k]['clip']['ua'])} / {_pct(f['conditions'][k]['window']['ua'])}" for k in conds) + " |")
-        lines.append("| **mean** | " + " | ".join(
-            f"**{_pct(statistics.fmean(f['conditions'][k]['clip']['ua'] for f in emo.values()))}** / "
-            f"{_pct(statistics.fmean(f['conditions'][k]['window']['ua'] for f in emo.values()))}" for k in conds) + " |")
-    lines += report.made_by(results)
-    return "\n".join(lines) + "\n"
-
-
-def as_cv_summary(results: dict, condition: str = "cold") -> dict:
-    """The leave-one-corpus-out figures of one condition (clip UA) in the form of a `ser-train
-    cv` summary, so that `ser-train train --cv-summary docs/results/encoder.json` records them
-    in the bundle (serapp model-info shows them)."""
-    folds = [{"fold": name, "test_corpus": name,
-              "test": {**{k: r["conditions"][condition]["clip"][k] for k in ("n", "wa", "ua")},
-                       "labels": results["corpora"][name]["labels"]}}
-             for name, r in results["loco"].items()]
-    if not folds:
-        raise ValueError("no leave-one-corpus-out folds in it")
-
-    def stats(key: str) -> dict:
-        values = np.array([f["test"][key] for f in folds])
-        return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else None}
-
-    return {"protocol": f"cross-corpus (leave one corpus out; clip UA, {condition}: "
-                        + ("the population's statistics)" if condition == "cold" else "the test speakers' own statistics)"),
-            "config": "whisper.toml", "data": " + ".join(c["title"] for c in results["corpora"].values()),
-            "command": results.get("command"), "ua": stats("ua"), "wa": stats("wa"), "folds": folds}

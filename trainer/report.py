@@ -21,7 +21,7 @@ def made_by(results: dict) -> list[str]:
     return ["", f"Made by `{results['command']}`; `--render-only` redraws it from the figures it saved."]
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a window
@@ -40,7 +40,7 @@ def _save_png(plt, fig, path: Path) -> None:
 
 
 def plot_confusion(path: Path, confusion: list[list[int]], labels: list[str], title: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     n = len(labels)
     fig, ax = plt.subplots(figsize=(1.0 + 0.75 * n, 0.8 + 0.7 * n), dpi=110)
     rows = [sum(r) or 1 for r in confusion]
@@ -59,7 +59,7 @@ def plot_confusion(path: Path, confusion: list[list[int]], labels: list[str], ti
 
 
 def plot_curves(path: Path, history: list[dict], title: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
     a.plot(epochs, [h["train_loss"] for h in history], label="train")

@@ -126,6 +126,9 @@ def brief_cv(summary: dict) -> dict:
                       **({"test_corpus": f["test_corpus"], "chance_ua": 1.0 / len(f["test"]["labels"])}
                          if "test_corpus" in f else {})}
                      for f in summary["folds"]]}
+    for key in ("basic_ua", "adapted_ua", "basic_adapted_ua", "ece", "coverage", "shown_right", "recipe", "adapt"):
+        if key in summary:  # the encoder table's readout figures (trainer/encoder_render.py)
+            out[key] = summary[key]
     if "robustness" in summary:
         out["robustness_ua"] = {c: v["ua_mean"] for c, v in summary["robustness"].items()}
         out["robustness_mean_drop"] = summary["robustness_mean_drop"]
@@ -137,7 +140,7 @@ def load_cv_summaries(paths) -> list[dict]:
     if paths is None:
         return []
     out = []
-    from trainer.encoder_table import as_cv_summary
+    from trainer.encoder_render import as_cv_summary
 
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         try:
@@ -161,7 +164,7 @@ def cv_record(summaries: list[dict]) -> dict:
 
 
 def _brief(metrics: dict) -> dict:
-    out = {k: metrics[k] for k in ("n", "wa", "ua", "macro_f1") if k in metrics}
+    out = {k: metrics[k] for k in ("n", "wa", "ua", "macro_f1", "basic_ua") if k in metrics}
     if "per_corpus" in metrics:
         out["ua_per_corpus"] = {g: m["ua"] for g, m in metrics["per_corpus"].items()}
     return out
@@ -231,9 +234,6 @@ def check_run_dir(out: Path, cfg, resume: bool, overwrite: bool) -> None:
     elif runs and not overwrite:
         raise ConfigError(f"{out} already holds a run ({runs[0]}): --resume continues it, --overwrite trains it "
                           "again from the start, or choose another --out")
-
-
-def finished_fold(fold_dir: Path) -> dict | None:
     check_writable(out)
 
 
@@ -254,6 +254,9 @@ def check_writable(out: Path) -> None:
             os.fsync(probe.fileno())
     except OSError as exc:
         raise ConfigError(f"--out {out}: cannot write there ({where}: {exc.strerror or exc})") from None
+
+
+def finished_fold(fold_dir: Path) -> dict | None:
     """A fold's record if its run finished (test figures written), else None."""
     path = fold_dir / "metrics.json"
     if not path.is_file():

@@ -39,6 +39,7 @@ from serapp.models.whisper import LICENCE as WHISPER_LICENCE
 from serapp.models.whisper import WhisperDims, WhisperEncoder, load_whisper_weights
 
 BACKBONES = ("hf", "whisper")
+ADAPT_MODES = ("full", "mean")  # a voice's statistics replace the population's mean and std, or the mean only
 POOLINGS = ("mean", "mean+std")
 LAYOUT = "a Hugging Face model folder: config.json and model.safetensors (or pytorch_model.bin)"
 
@@ -107,7 +108,7 @@ class SpeechEncoderClassifier(nn.Module):
     def __init__(self, n_features: int, n_classes: int, encoder_dir: str = "", encoder_sha256: str = "",
                  finetune: bool = False, hidden: int = 128, dropout: float = 0.2, backbone: str = "hf",
                  blocks: int = 4, pooling: str = "mean", speaker_norm: bool = False, width: int = 512, heads: int = 8,
-                 prior_windows: float = 10.0, int8_bytes: int = 0):
+                 prior_windows: float = 10.0, int8_bytes: int = 0, concat_blocks: str = "", adapt: str = "full"):
         super().__init__()
         if backbone not in BACKBONES or pooling not in POOLINGS:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)} and pooling one of {', '.join(POOLINGS)}")
@@ -115,7 +116,11 @@ class SpeechEncoderClassifier(nn.Module):
             raise ValueError(f"blocks must be a whole number in [1, 32], not {blocks!r}")
         self.hparams = dict(encoder_dir=encoder_dir, encoder_sha256=encoder_sha256, finetune=finetune, hidden=hidden,
                             dropout=dropout, backbone=backbone, blocks=blocks, pooling=pooling, speaker_norm=speaker_norm,
-                            width=width, heads=heads, prior_windows=prior_windows, int8_bytes=int8_bytes)
+                            width=width, heads=heads, prior_windows=prior_windows, int8_bytes=int8_bytes,
+                            concat_blocks=concat_blocks, adapt=adapt)
+        if adapt not in ADAPT_MODES:
+            raise ValueError(f"adapt must be one of {', '.join(ADAPT_MODES)}, not {adapt!r}")
+        self.adapt = adapt  # what a voice's statistics replace of the population's (serapp.adaptation)
         if not isinstance(prior_windows, (int, float)) or isinstance(prior_windows, bool) or not 0 <= prior_windows <= 1e6:
             raise ValueError(f"prior_windows must be a number in [0, 1e6], not {prior_windows!r}")
         self.prior_windows = float(prior_windows)
@@ -139,8 +144,12 @@ class SpeechEncoderClassifier(nn.Module):
             self.register_buffer("norm_mean", torch.zeros(n_layers, size))
             self.register_buffer("norm_std", torch.ones(n_layers, size))
         self.speaker_norm = speaker_norm
+        # The head reads the layers' learned weighted sum, or with `concat_blocks` ("2,3,4") those
+        # blocks' pooled outputs side by side (block 0: after the convolutions).
+        self.concat = parse_blocks(concat_blocks, n_layers)
         self.layer_weights = nn.Parameter(torch.zeros(n_layers))
-        self.head = nn.Sequential(nn.Linear(size, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+        inputs = size * len(self.concat) if self.concat else size
+        self.head = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
         if int8_bytes:  # the same encoder quantised, as an onnxruntime graph (serapp/models/int8.py)
             self.register_buffer("encoder_int8", torch.zeros(int8_bytes, dtype=torch.uint8))
         self.use_int8 = True  # False: always float32 through torch (the reference; benchmarks compare)
@@ -258,11 +267,28 @@ class SpeechEncoderClassifier(nn.Module):
             mean = self.norm_mean if mean is None else mean
             std = self.norm_std if std is None else std
             pooled = (pooled - mean) / std
+        if self.concat:
+            return self.head(pooled[:, self.concat].flatten(1))
         weighted = torch.einsum("l,bld->bd", torch.softmax(self.layer_weights, dim=0), pooled)
         return self.head(weighted)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.classify(self.pooled(features))
+
+
+def parse_blocks(text: str, n_layers: int) -> list[int]:
+    """"2,3,4" -> [2, 3, 4]: different pooled layers, each in [0, n_layers); "" -> []."""
+    if not isinstance(text, str):
+        raise ValueError(f"concat_blocks must be a string such as \"2,3,4\", not {text!r}")
+    if not text.strip():
+        return []
+    try:
+        blocks = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"concat_blocks must be block numbers separated by commas, not {text!r}") from None
+    if len(set(blocks)) != len(blocks) or not all(0 <= b < n_layers for b in blocks):
+        raise ValueError(f"concat_blocks must name different blocks in [0, {n_layers - 1}], not {text!r}")
+    return blocks
 
 
 def encoder_checksum_file(path: Path) -> str:
