@@ -159,3 +159,21 @@ def test_live_adaptation_and_reset_through_the_virtual_microphone(qtbot, window,
     virtual_mic.write(speechlike(3.0, seed=12))
     qtbot.waitUntil(lambda: note.text().startswith("adapting:"), timeout=30000)
     window.stop_capture()
+
+
+def test_enter_in_the_profile_name_saves_the_take_and_never_starts_another(qtbot, window):
+    """Issue 36 item 7: Enter in the name field started a new 20 s take (the good one was lost)."""
+    src = FileSource(samples=np.zeros(1, np.float32), sample_rate=16000, realtime=False)
+    window.attach_source(src)
+    window.open_voice_dialog()
+    dialog = window.voice_dialog
+    assert "a good take of 14 s" in _take(qtbot, dialog, src, speechlike(14.0, seed=3))
+    qtbot.keyClick(dialog.name_edit, QtCore.Qt.Key.Key_Return)  # no name yet: nothing happens
+    assert dialog.record_button.text() == "Record" and dialog.take is not None
+    qtbot.keyClicks(dialog.name_edit, "Dee")
+    qtbot.keyClick(dialog.name_edit, QtCore.Qt.Key.Key_Return)  # a name: Enter saves
+    assert dialog.record_button.text() == "Record"
+    qtbot.waitUntil(lambda: window.active_profile is not None, timeout=30000)
+    assert window.active_profile.name == "Dee"
+    qtbot.keyClick(dialog.rename_edit, QtCore.Qt.Key.Key_Return)  # nor in the rename field
+    assert dialog.record_button.text() == "Record"

@@ -87,6 +87,12 @@ class VoiceDialog(QtWidgets.QDialog):
         row.addWidget(self.rename_button)
         s.addLayout(row)
         layout.addWidget(saved, 1)
+        # Enter in a name field acts on that field: never the dialog's default button, which
+        # was Record (Enter after naming a good take started a new one and lost it).
+        for b in self.findChildren(QtWidgets.QPushButton):
+            b.setAutoDefault(False)
+        self.name_edit.returnPressed.connect(self.save_take)
+        self.rename_edit.returnPressed.connect(self.rename_selected)
 
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(100)
@@ -149,7 +155,7 @@ class VoiceDialog(QtWidgets.QDialog):
         self.window.run_in_background(lambda: check_take(samples, rate), checked)
 
     def save_take(self) -> None:
-        if self.take is None or self.window.predictor is None:
+        if not self.save_button.isEnabled():  # Enter with no good take or no name: nothing to do
             return
         try:
             name = check_name(self.name_edit.text())
