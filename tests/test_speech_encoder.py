@@ -124,4 +124,6 @@ def test_the_head_of_a_frozen_encoder_trains_from_cached_outputs(encoder_dir, tm
     assert [h["epoch"] for h in history] == [1, 2, 3]
     meta = read_bundle_meta(out / "model.safetensors")
     assert meta.architecture == "speech_encoder" and meta.hparams["encoder_sha256"] == encoder_checksum(encoder_dir)
+    # calibrated on its validation speakers: a temperature and a "not sure" threshold per readout
+    assert set(meta.readout) == {"all", "basic"} and all(0 <= e["threshold"] <= 1 for e in meta.readout.values())
     assert meta.frontend.kind == "waveform"

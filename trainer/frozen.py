@@ -222,15 +222,32 @@ def window_probabilities(model, feats: np.ndarray, device, mean=None, std=None) 
     return torch.softmax(model.classify(x, m, s), dim=-1).cpu().numpy()
 
 
+def window_cache(cfg, model, frontend, device, cache_dir) -> WindowCache:
+    """The cache of a config's windows (the model's length, at HOP_S)."""
+    window = int(round(cfg.window_s * cfg.frontend.sample_rate))
+    return WindowCache(model, frontend, window, int(round(HOP_S * cfg.frontend.sample_rate)), cache_dir, device,
+                       gate=cfg.frontend.sample_rate == 16000)  # the speech gate works at 16 kHz
+
+
+def fit_readout(cfg, labels: list[str], model, frontend, val: ClipSet, device, cache_dir=None) -> dict:
+    """The bundle's `readout` entry (serapp.readout): temperature and "not sure" threshold per
+    readout, fitted on the validation speakers' speech windows read cold, as a new voice reads."""
+    from trainer.calibrate import calibrate
+
+    if not len(val):
+        return {}
+    win = window_cache(cfg, model, frontend, device, cache_dir).windows(val, desc="encoder (validation clips)")
+    win = win.select(win.window & win.speech)
+    probs = window_probabilities(model, win.feats, device)
+    return calibrate(list(labels), probs, [val.labels[val.targets[c]] for c in win.clip])
+
+
 def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device, progress, cache_dir=None):
     """Train `model`'s head on the encoder's outputs (cached in `cache_dir` unless None); returns
     (history, best_state, best_epoch)."""
     from trainer.loop import masked_cross_entropy, score_clips, seeded_generator
 
-    window = int(round(cfg.window_s * cfg.frontend.sample_rate))
-    cache = WindowCache(model, frontend, window, int(round(HOP_S * cfg.frontend.sample_rate)),
-                        cache_dir, device,
-                        gate=cfg.frontend.sample_rate == 16000)  # the speech gate works at 16 kHz
+    cache = window_cache(cfg, model, frontend, device, cache_dir)
     t0 = time.perf_counter()
     tw = cache.windows(train, desc="encoder (training clips)")
     vw = cache.windows(val, desc="encoder (validation clips)")

@@ -7,6 +7,7 @@ repeats exactly what the uninterrupted run would have done.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -243,12 +244,13 @@ def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str
     meta = bundle_meta(cfg, labels, dict(model.hparams))
     frontend = FrontEnd(cfg.frontend).to(device)
     if getattr(model, "frozen_encoder", False):  # a pretrained encoder stays fixed: train its head on cached outputs
-        from trainer.frozen import train_frozen_head
+        from trainer.frozen import fit_readout, train_frozen_head
 
         history, best_state, best_epoch = train_frozen_head(cfg, model, frontend, train, val, device, progress, cache_dir)
         if best_state is not None:
             model.load_state_dict(best_state)
         model.eval()
+        meta = dataclasses.replace(meta, readout=fit_readout(cfg, labels, model, frontend, val, device, cache_dir))
         val_metrics = evaluate(Predictor(model, meta, device), val) if len(val) else {}
         return TrainResult(model=model, meta=meta, history=history, best_epoch=best_epoch, val_metrics=val_metrics)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model

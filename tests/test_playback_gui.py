@@ -1,0 +1,34 @@
+"""Playback in the file view and the listening test through real PortAudio into a private
+PulseAudio (its null sink), on Qt's offscreen platform (issue 36 items 9 and 10)."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from helpers import speechlike, write_audio  # noqa: E402
+from qt_helpers import open_window  # noqa: E402
+
+
+def _visible_cursors(panels) -> list:
+    """Every playback cursor line shown on any plot of the file view."""
+    import pyqtgraph as pg
+
+    return [item for p in panels.plots for item in p.items if isinstance(item, pg.InfiniteLine)
+            and item.pen.color().name() == "#ff0000" and item.isVisible()]
+
+
+def test_the_previous_files_playback_cursor_is_gone_from_the_next_file(qtbot, virtual_mic, tmp_path):
+    w = open_window(qtbot, tmp_path)
+    first = write_audio(tmp_path / "first.wav", speechlike(1.0, seed=1))
+    second = write_audio(tmp_path / "second.wav", speechlike(3.0, seed=2))
+    w.open_file(str(first))
+    qtbot.waitUntil(lambda: w.file_view.analysis is not None, timeout=20000)
+    fv = w.file_view
+    fv.toggle_play()
+    assert fv.play_button.text() == "Stop", w.messages
+    qtbot.waitUntil(lambda: fv.play_button.text() == "Play", timeout=60000)  # played to the end
+    assert _visible_cursors(fv.panels)  # the cursor stays where the file ended...
+    w.open_file(str(second))
+    qtbot.waitUntil(lambda: fv.analysis is not None and fv.analysis.path == second, timeout=20000)
+    assert _visible_cursors(fv.panels) == []  # ...and not on the next file
+    w.close()
