@@ -95,7 +95,8 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
         training["encoder_licence"] = result.model.licence
     if rank == 0:
         attach_int8(result.model, _window_frames(cfg), log=_log)
-    meta = bundle_meta(cfg, labels, dict(result.model.hparams), training)
+    meta = dataclasses.replace(bundle_meta(cfg, labels, dict(result.model.hparams), training),
+                               readout=result.meta.readout)  # calibrated on validation speakers (trainer/frozen.py)
     if rank == 0:
         save_bundle(run_dir / "model.safetensors", result.model.cpu(), meta)
         report.write_json(run_dir / "history.json", result.history)
