@@ -34,7 +34,7 @@ def readout_column(readouts: list[ReadoutWidget], circumplex: CircumplexWidget) 
     layout.setContentsMargins(0, 0, 0, 0)
     row = QtWidgets.QHBoxLayout()
     for r in readouts:
-        row.addWidget(r)
+        row.addWidget(r, 1)  # equal halves, whatever each says
     layout.addLayout(row, 3)
     layout.addWidget(circumplex, 2)
     return column
@@ -138,15 +138,23 @@ class LiveView(QtWidgets.QWidget):
             p = self.predictors[i]
             if p is not None:
                 r.set_labels(p.labels)
+                profile = voice_profile_for(self.profile, p)  # what it will read with, until it reads
+                r.set_note(self._voice_note(profile.seconds if profile else 0.0 if p.adapts else None, profile))
             r.set_title(names[i] if self.comparing and p is not None else "")
         self.readouts[1].setVisible(self.comparing)
         primary = self.predictors[0]
         if slot == 0 and primary is not None and primary.meta.frontend != self.frontend_config:
             self.frontend_config = primary.meta.frontend
             self._restart_spectrogram()
-        if self.source is not None:
+        if self.source is None:
+            return
+        if slot == 0:
             self.stop_worker()
             self._start_workers()
+        else:  # the first model reads on: the voice it has learnt stays
+            self._stop_worker(1)
+            if predictor is not None:
+                self._start_worker(1, self.workers[0].analyzer if self.workers[0] is not None else None)
 
     @staticmethod
     def _name(predictor) -> str:
@@ -175,22 +183,33 @@ class LiveView(QtWidgets.QWidget):
     def _start_workers(self) -> None:
         if self.source is None:
             return
+        first = None
+        for i in range(len(self.predictors)):
+            analyzer = self._start_worker(i, first)
+            first = first or analyzer
+
+    def _start_worker(self, i: int, scores_from=None):
+        """Model i's analyzer on its own thread (each its own front-end and window; one gate,
+        `scores_from`'s, where the rates match); None without a model in slot i."""
+        p = self.predictors[i]
+        if self.source is None or p is None:
+            return None
         from serapp.live import LiveAnalyzer, LiveWorker
 
-        first = None
-        for i, p in enumerate(self.predictors):
-            if p is not None:  # each model its own analyzer: its own front-end and window, one gate
-                analyzer = LiveAnalyzer(self.source, p, self.settings, scores_from=first,
-                                        profile=voice_profile_for(self.profile, p))
-                first = first or analyzer
-                self.workers[i] = LiveWorker(analyzer)
-                self.workers[i].start()
+        analyzer = LiveAnalyzer(self.source, p, self.settings, scores_from=scores_from,
+                                profile=voice_profile_for(self.profile, p))
+        self.workers[i] = LiveWorker(analyzer)
+        self.workers[i].start()
+        return analyzer
+
+    def _stop_worker(self, i: int) -> None:
+        if self.workers[i] is not None:
+            self.workers[i].stop()
+        self.workers[i] = None
 
     def stop_worker(self) -> None:
-        for i, w in enumerate(self.workers):
-            if w is not None:
-                w.stop()
-            self.workers[i] = None
+        for i in range(len(self.workers)):
+            self._stop_worker(i)
 
     def detach_source(self) -> None:
         self.stop_worker()
@@ -237,7 +256,7 @@ class LiveView(QtWidgets.QWidget):
                     readout.show_probabilities(r.probabilities)
                 else:
                     readout.show_none()
-                readout.set_note(voice_note(r.voice_s, r.profile))
+                readout.set_note(self._voice_note(r.voice_s, r.profile))
                 self.circumplex.add(r.probabilities, i)
                 if i == 0:
                     self.last_reading = r
@@ -257,6 +276,12 @@ class LiveView(QtWidgets.QWidget):
         self.frames_drawn += 1
         self.frame_ms.append((time.perf_counter() - t0) * 1e3)
 
+    def _voice_note(self, voice_s: float | None, profile) -> str:
+        """A model's status line; it names the profile in use that the model cannot read with."""
+        name = profile if isinstance(profile, str) or profile is None else profile.name
+        unused = self.profile.name if self.profile is not None and name is None else None
+        return voice_note(voice_s, name, unused)
+
     def stream_columns(self) -> np.ndarray:
         return self.spectrogram.columns()
 
@@ -266,13 +291,15 @@ def voice_profile_for(profile, predictor):
     return profile if profile is not None and predictor is not None and profile.fits(predictor) else None
 
 
-def voice_note(voice_s: float | None, profile: str | None) -> str:
-    """What a live readout says about the voice it reads with."""
+def voice_note(voice_s: float | None, profile: str | None, unused: str | None = None) -> str:
+    """What a live readout says about the voice it reads with (`unused`: a profile in use that
+    this model cannot read with, a compared model with other features)."""
     if voice_s is None:
-        return ""  # the model does not adapt
+        return "does not adapt to a voice"
     if profile:
         return f"voice profile {profile} ({voice_s:.0f} s of voice)"
-    return f"adapting: {voice_s:.0f} s of speech" if voice_s else "cold start: adapting as you speak"
+    note = f"adapting: {voice_s:.0f} s of speech" if voice_s else "cold start: adapting as you speak"
+    return f"{note} (not {unused}'s profile: other features)" if unused else note
 
 
 def model_names(first, second) -> list[str]:

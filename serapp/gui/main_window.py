@@ -35,6 +35,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         self.messages: list[str] = []
         self.predictor = None
         self.compare_predictor = None  # a second model, read on the same audio
+        self.file_stale = False  # the file view's reading lacks the compared model (read when shown)
         self._models_loaded = 0
         self.model_cost_ms = 0.0
         self.presentation = None
@@ -120,8 +121,10 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         model_action = tb.addAction("Open model…", self.open_model_dialog)
         model_action.setMenu(self.bundled_models_menu())  # the arrow beside it: the models serapp ships
         tb.widgetForAction(model_action).setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        compare = tb.addAction("Compare with…", self.compare_dialog)
+        self.compare_action = compare = tb.addAction("Compare with…", self.compare_dialog)
         compare.setToolTip("a second model read on the same audio, side by side (live and in the file view)")
+        compare.setMenu(self.compare_menu())  # the arrow beside it: the bundled models, End comparison
+        tb.widgetForAction(compare).setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.present_action = tb.addAction("Present", self.toggle_presentation)
         self.present_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_F11))
         self.present_action.setToolTip("full screen: the emotion in large type, its confidence and the spectrogram (F11)")
@@ -189,6 +192,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         self.level_action.setVisible(live)
         self.timing_label.setVisible(live)
         self.banner.hide()  # a message belongs to the tab it came from (all stay in self.messages)
+        self.reread_file_if_stale()
 
     # --- messages and background work -----------------------------------------------------
 

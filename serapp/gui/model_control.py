@@ -121,25 +121,55 @@ class ModelActions:
         self.build_views()
         predictor, _ = self._adopt(loaded)
         self.compare_predictor = predictor
-        self.live.set_predictor(predictor, slot=1)
+        self.live.set_predictor(predictor, slot=1)  # the live model reads on, with the voice it learnt
+        self.end_compare_action.setEnabled(True)
         self.notify(f"comparing with {predictor.path.name}")
-        if self.file_view.analysis is not None:
+        # The file on screen is read again by both; one on another tab waits until it is looked at.
+        self.file_stale = self.file_view.analysis is not None
+        self.reread_file_if_stale()
+
+    def reread_file_if_stale(self) -> None:
+        if self.file_stale and self.tabs.currentWidget() is self.file_view:
+            self.file_stale = False
             self.open_file(str(self.file_view.analysis.path))
+
+    def end_compare(self) -> None:
+        """Back to one model: the live view drops the second without restarting the first, and
+        the file view shows the first model's reading it already has."""
+        if self.compare_predictor is None:
+            return
+        name, self.compare_predictor = self.compare_predictor.path.name, None
+        self.live.set_predictor(None, slot=1)
+        self.end_compare_action.setEnabled(False)
+        fv, self.file_stale = self.file_view, False
+        if fv.analysis is not None and fv.compared is not None:
+            fv.show_analysis(fv.analysis, self.predictor.labels if self.predictor else None)
+        self.notify(f"comparison with {name} ended")
 
     def _model_failed(self, exc) -> None:
         self.model_label.setText("model: failed")
         self.notify(str(exc))
 
-    def bundled_models_menu(self) -> QtWidgets.QMenu:
-        """The models this installation ships, by name (as `--model NAME`), and a file."""
+    def bundled_models_menu(self, open_name=None, open_file=None) -> QtWidgets.QMenu:
+        """The models this installation ships, by name (as `--model NAME`), and a file; each
+        opened by `open_name` and `open_file` (by default: as the model)."""
+        open_name, open_file = open_name or self.open_model, open_file or self.open_model_dialog
         menu = QtWidgets.QMenu(self)
         for name, (_, about) in BUNDLED_MODELS.items():
             if bundled_model_path(name) is not None:
-                action = menu.addAction(f"Bundled: {name}", lambda name=name: self.open_model(name))
+                action = menu.addAction(f"Bundled: {name}", lambda name=name: open_name(name))
                 action.setToolTip(about)
         menu.addSeparator()
-        menu.addAction("From a file…", self.open_model_dialog)
+        menu.addAction("From a file…", open_file)
         menu.setToolTipsVisible(True)
+        return menu
+
+    def compare_menu(self) -> QtWidgets.QMenu:
+        """Compare with a bundled model by name (as `--compare NAME`) or a file, or end it."""
+        menu = self.bundled_models_menu(self.open_compare, self.compare_dialog)
+        menu.addSeparator()
+        self.end_compare_action = menu.addAction("End comparison", self.end_compare)
+        self.end_compare_action.setEnabled(False)
         return menu
 
     def open_model_dialog(self) -> None:

@@ -81,8 +81,9 @@ class TimePanels(pg.GraphicsLayoutWidget):
         # other's it lacks.
         key = self.tracks[0].timeline.key
         for i, track in enumerate(self.tracks[1:], start=1):
-            # unused, but in the scene: a legend outside one crashed Qt when collected
-            self.addItem(track.timeline.key, row=3 + 2 * i, col=1)
+            # unused, but in the scene (a legend outside one crashed Qt when collected): beside the
+            # first strip, a cell nothing else takes (the legend below spans the timelines' rows)
+            self.addItem(track.timeline.key, row=2, col=1)
             track.timeline.key.clear()
             track.timeline.key.hide()
             for k in track.timeline.labels:

@@ -16,6 +16,7 @@ from serapp.gui.plots import (  # noqa: F401  (the GUI's one configuration)
     text_color,
     theme_plot,
 )
+from serapp.gui.status import ElidedLabel
 from serapp.labels import emotion_color
 
 # Where each emotion sits on the circumplex: angles (degrees, 0 = pleasure, 90 = arousal) that
@@ -115,9 +116,11 @@ class ReadoutWidget(QtWidgets.QWidget):
         self.top = FitLabel("—", scale=2.4)
         self.top.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.top)
-        self.note = QtWidgets.QLabel("")  # the voice it reads with: cold start, adapting, a profile
+        # The voice it reads with (cold start, adapting, a profile): one elided line, always there,
+        # so a long profile name cannot widen one readout and two readouts' bars start level.
+        self.note = ElidedLabel("")
         self.note.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.note.setVisible(False)
+        self.note.setMinimumHeight(self.note.fontMetrics().height())  # a line even while empty
         layout.addWidget(self.note)
         self.plot = pg.PlotWidget(background=None)
         theme_plot(self.plot.getPlotItem())
@@ -128,9 +131,7 @@ class ReadoutWidget(QtWidgets.QWidget):
         self.set_labels(labels)
 
     def set_note(self, text: str) -> None:
-        if text != self.note.text():
-            self.note.setText(text)
-            self.note.setVisible(bool(text))
+        self.note.setText(text)
 
     def set_title(self, title: str) -> None:
         self.title.setText(title)
