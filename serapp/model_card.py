@@ -60,9 +60,19 @@ def _cross_validation(cv: dict) -> list[str]:
 def _cross_corpus(xc: dict) -> list[str]:
     folds = xc.get("folds", [])
     lines = [f"{xc['protocol']}: mean UA {_pct(xc['ua']['mean'])} over {len(folds)} corpora never seen in training"]
+    if isinstance(xc.get("basic_ua"), dict):  # the encoder table's readout figures (trainer/encoder_render.py)
+        lines[0] += f"; basic four {_pct(xc['basic_ua']['mean'])}"
+        if isinstance(xc.get("basic_adapted_ua"), dict) and isinstance(xc.get("adapted_ua"), dict):
+            lines.append(f"  adapted to the voice (20 clips): basic four {_pct(xc['basic_adapted_ua']['mean'])}, "
+                         f"all labels {_pct(xc['adapted_ua']['mean'])}")
+        if all(isinstance(xc.get(k), dict) for k in ("ece", "coverage", "shown_right")):
+            lines.append(f"  confidence (basic four, calibrated): ECE {xc['ece']['mean']:.3f}; a label shown on "
+                         f"{_pct(xc['coverage']['mean'])} of speech windows, right on {_pct(xc['shown_right']['mean'])}"
+                         " of those")
     for f in folds:
         chance = f" (chance {_pct(f['chance_ua'])})" if "chance_ua" in f else ""
-        lines.append(f"  {f.get('test_corpus', f['fold'])}: UA {_pct(f['ua'])}{chance}")
+        basic = f", basic four {_pct(f['basic_ua'])}" if isinstance(f.get("basic_ua"), (int, float)) else ""
+        lines.append(f"  {f.get('test_corpus', f['fold'])}: UA {_pct(f['ua'])}{chance}{basic}")
     return lines
 
 
