@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 from qt_helpers import open_window  # noqa: E402
 
 from serapp.audio.sources import FileSource  # noqa: E402
+from serapp.gui.presentation import word_scale  # noqa: E402
 from serapp.gui.widgets import CIRCUMPLEX_DEGREES, circumplex_point  # noqa: E402
 
 
@@ -208,7 +209,7 @@ def test_presentation_mode_is_full_screen_large_and_nothing_else(qtbot, tmp_path
     qtbot.waitUntil(lambda: p.word.text() in w.predictor.labels, timeout=20000)
     top = w.live.last_reading.label
     assert p.word.text() == top and p.bar.value > 0
-    assert p.word.font().pixelSize() >= 0.19 * p.height()
+    assert p.word.font().pixelSize() >= 0.19 * p.height() * word_scale(p.bar.value)  # smaller when less sure
     assert p.spectrogram._count > 0  # the spectrogram scrolls there too
     widgets = [c for c in p.findChildren(QtWidgets.QWidget) if c.isVisibleTo(p)]
     assert {type(c).__name__ for c in widgets} <= {"QLabel", "ConfidenceBar", "GraphicsLayoutWidget", "QWidget"}
@@ -272,11 +273,11 @@ def test_presenting_a_file_shows_its_reading_even_when_asked_before_it_is_read(q
     assert p.word.text() == overall.label and p.bar.value == pytest.approx(overall.probabilities[overall.label])
     assert p.spectrogram.image.width() > 0 and p.spectrogram.viewRange()[0][1] == pytest.approx(
         w.file_view.analysis.duration_s, abs=0.01)
-    w.file_view.reading_now.emit(None)  # the playback cursor over a window without speech
+    w.file_view.reading_now.emit(None, None)  # the playback cursor over a window without speech
     assert p.word.text() != overall.label
     qtbot.keyClick(p, QtCore.Qt.Key.Key_Escape)
     assert w.presentation is None
-    w.file_view.reading_now.emit(overall.probabilities)  # no presentation listens any more
+    w.file_view.reading_now.emit(overall.probabilities, overall.sure)  # no presentation listens any more
     w.tabs.setCurrentWidget(w.live)
     w.toggle_presentation()  # from the live view: the microphone's, as before
     assert w.presentation.caption.isHidden() and w.presentation.show_reading in w.live.reading_listeners

@@ -75,7 +75,7 @@ def test_live_view_shows_spectrogram_and_readout_from_a_source(qtbot, window):
     called_from = []
     original = window.predictor.predict_prepared
 
-    def spy(samples):
+    def spy(samples, *args, **kwargs):
         called_from.append(threading.current_thread().name)
         return original(samples)
 

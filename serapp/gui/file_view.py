@@ -16,6 +16,7 @@ from serapp.gui.status import ElidedLabel
 from serapp.gui.time_panels import TimePanels
 from serapp.gui.widgets import CircumplexWidget, ReadoutWidget
 from serapp.labels import EMOTIONS
+from serapp.readout import describe
 
 
 def agreement(a_segments, b_segments) -> tuple[float | None, int]:
@@ -38,8 +39,8 @@ class FileView(QtWidgets.QWidget):
     message = QtCore.Signal(str)
     shown = QtCore.Signal()  # a file's analysis is on screen
     # what the file reads now: the window under the playback cursor while it plays, else the
-    # whole file's reading (probabilities, or None for no speech)
-    reading_now = QtCore.Signal(object)
+    # whole file's reading (probabilities, or None for no speech; and whether it is sure)
+    reading_now = QtCore.Signal(object, object)  # (probabilities, sure)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -114,14 +115,13 @@ class FileView(QtWidgets.QWidget):
                 readout.set_title(names[i] if compared else "")
                 readout.setVisible(True)
                 if x.overall.probabilities is not None:
-                    readout.show_probabilities(x.overall.probabilities)
+                    readout.show_probabilities(x.overall.probabilities, x.overall.sure)
                 else:
                     readout.show_none("no speech")
                 self.panels.tracks[i].show_file(x.segments, model_labels[i])
             self.readouts[1].setVisible(compared is not None)
             o = a.overall
-            text += (f" — overall: <b>{escape(o.label)}</b> ({o.probabilities[o.label]:.0%})" if o.probabilities
-                     else " — overall: <b>no speech</b>")
+            text += f" — overall: <b>{escape(describe(o.label, o.probabilities, o.sure))}</b>"
             voiced = sum(s.speech for s in a.segments)
             text += f", {len(a.segments)} windows ({voiced} with speech)"
             if compared is not None:
@@ -167,7 +167,7 @@ class FileView(QtWidgets.QWidget):
         self.play_button.setText("Play")
         self.player.stop()
         if self.analysis is not None and self.analysis.overall is not None:
-            self.reading_now.emit(self.analysis.overall.probabilities)
+            self.reading_now.emit(self.analysis.overall.probabilities, self.analysis.overall.sure)
 
     def _move_cursor(self) -> None:
         """The cursor follows the samples the output has played, not the wall clock."""
@@ -187,4 +187,4 @@ class FileView(QtWidgets.QWidget):
             if self.compared is not None and self.circumplex.models > 1:
                 other = next((s for s in self.compared.segments if s.start_s <= t < s.end_s), None)
                 self.circumplex.add(other.probabilities if other else None, 1)
-            self.reading_now.emit(current.probabilities)
+            self.reading_now.emit(current.probabilities, current.sure)

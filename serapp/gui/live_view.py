@@ -130,18 +130,12 @@ class LiveView(QtWidgets.QWidget):
     def set_predictor(self, predictor, slot: int = 0) -> None:
         """The model (slot 0), or the one it is compared with (slot 1; None ends the comparison)."""
         self.predictors[slot] = predictor
-        names = model_names(*self.predictors) if self.comparing else [""]
-        labels = [p.labels if p is not None else list(EMOTIONS) for p in self.predictors[: 2 if self.comparing else 1]]
-        self.panels.set_models(labels, names)
-        self.circumplex.set_models(names)
+        self.relabel()
         for i, r in enumerate(self.readouts):
             p = self.predictors[i]
             if p is not None:
-                r.set_labels(p.labels)
                 profile = voice_profile_for(self.profile, p)  # what it will read with, until it reads
                 r.set_note(self._voice_note(profile.seconds if profile else 0.0 if p.adapts else None, profile))
-            r.set_title(names[i] if self.comparing and p is not None else "")
-        self.readouts[1].setVisible(self.comparing)
         primary = self.predictors[0]
         if slot == 0 and primary is not None and primary.meta.frontend != self.frontend_config:
             self.frontend_config = primary.meta.frontend
@@ -155,6 +149,20 @@ class LiveView(QtWidgets.QWidget):
             self._stop_worker(1)
             if predictor is not None:
                 self._start_worker(1, self.workers[0].analyzer if self.workers[0] is not None else None)
+
+    def relabel(self) -> None:
+        """The models' labels and names on the plots and readouts again (also when the emotions
+        shown change: the workers read on, with the voice they learnt)."""
+        names = model_names(*self.predictors) if self.comparing else [""]
+        labels = [p.labels if p is not None else list(EMOTIONS) for p in self.predictors[: 2 if self.comparing else 1]]
+        self.panels.set_models(labels, names)
+        self.circumplex.set_models(names)
+        for i, r in enumerate(self.readouts):
+            p = self.predictors[i]
+            if p is not None:
+                r.set_labels(p.labels)
+            r.set_title(names[i] if self.comparing and p is not None else "")
+        self.readouts[1].setVisible(self.comparing)
 
     @staticmethod
     def _name(predictor) -> str:
@@ -252,8 +260,10 @@ class LiveView(QtWidgets.QWidget):
                 self.last_readings[i] = r
                 self.panels.tracks[i].add(r.t, r.probabilities, self.settings.hop_s, SECONDS)
                 readout = self.readouts[i]
+                if r.probabilities is not None and list(r.probabilities) != readout.labels:
+                    continue  # read before the emotions shown changed
                 if r.speech:
-                    readout.show_probabilities(r.probabilities)
+                    readout.show_probabilities(r.probabilities, r.sure)
                 else:
                     readout.show_none()
                 readout.set_note(self._voice_note(r.voice_s, r.profile))
@@ -261,7 +271,7 @@ class LiveView(QtWidgets.QWidget):
                 if i == 0:
                     self.last_reading = r
                     for listener in self.reading_listeners:
-                        listener(r.probabilities)
+                        listener(r.probabilities, r.sure)
                     if self.recorder is not None:
                         self.recorder.add_reading(r.window_reading(self.recorder.start_s))
         # Every frame the content glides left with the clock, up to 50 ms past the newest audio,

@@ -13,6 +13,7 @@ from serapp.audio.io import AUDIO_EXTENSIONS
 from serapp.errors import SerappError
 from serapp.files import WriteError
 from serapp.gui.capture import CaptureActions
+from serapp.gui.emotion_control import EmotionActions
 from serapp.gui.live_view import model_names
 from serapp.gui.model_control import ModelActions
 from serapp.gui.status import ElidedLabel, LevelMeter
@@ -22,7 +23,7 @@ from serapp.settings import AnalysisSettings
 FRAME_MS = 16  # display rate, about 60 frames per second
 
 
-class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWindow):
+class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtWidgets.QMainWindow):
     def __init__(self, model_path: str | None = None, compute_device: str | None = None, settings=None,
                  views: bool = True):
         """views=False shows the frame first (toolbar, tabs, status bar) and leaves the plots, and
@@ -169,6 +170,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
                                        "probability is above this; a window needs 10 % of its frames")
         for w in (self.window_spin, self.hop_spin, self.smooth_spin, self.threshold_spin):
             tb.addWidget(w)
+        self.add_emotion_selector(tb)
 
     def _build_status(self) -> None:
         """Fixed fields, each elided to its share of the bar (never run together); messages go
@@ -274,7 +276,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
         from serapp.file_analysis import write_timeline_csv
 
         try:
-            write_timeline_csv(path, a, self.predictor.labels)
+            write_timeline_csv(path, a, a.labels)  # the labels it was read with
             self.notify(f"timeline written to {path}")
         except WriteError as exc:
             self.notify(str(exc))
@@ -331,6 +333,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, QtWidgets.QMainWind
             p.spectrogram.copy_from(self.live.spectrogram)
             self.live.column_listeners.append(p.add_columns)
             self.live.reading_listeners.append(p.show_reading)
+        p.set_voice(self.voice_line(live=self.tabs.currentWidget() is not self.file_view))
         p.closed.connect(self._presentation_closed)
         screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
         self.presentation.setGeometry(screen.geometry())  # whole screen even where no window manager obliges

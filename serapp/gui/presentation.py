@@ -1,6 +1,8 @@
 """Presentation mode (F11, `serapp --present`): full screen, the top emotion in very large type in
-its colour, its confidence as a bar, the live spectrogram, and nothing else. Sized for a room:
-the word is a fifth of the screen's height (over 200 px on a 1080p projector)."""
+its colour, its confidence as a bar, the live spectrogram, and nothing else but the voice profile
+read with and how to leave. Sized for a room: a sure word is up to a fifth of the screen's height
+(over 200 px on a 1080p projector), drawn smaller the less sure it is, so 29% never looks like
+81%; a reading the model is not sure of (serapp.readout) says so, in grey."""
 
 from __future__ import annotations
 
@@ -10,8 +12,17 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from serapp.feature_config import FrontEndConfig
 from serapp.gui.plots import SpectrogramPlot
 from serapp.labels import emotion_color
+from serapp.readout import describe
 
-WORD_SHARE = 0.2  # of the window's height
+WORD_SHARE = 0.2  # of the window's height, at 100%
+SMALLEST_SHARE = 0.4  # of that, at 0%: the word's size grows with the confidence
+HINT = "F11 or Esc: leave presentation"
+SIDE_STYLE = "color: #aaaaaa; font-size: 14pt;"
+
+
+def word_scale(confidence: float) -> float:
+    """The word's size as a share of its largest, by the reading's confidence."""
+    return SMALLEST_SHARE + (1 - SMALLEST_SHARE) * max(0.0, min(1.0, confidence))
 
 
 class ConfidenceBar(QtWidgets.QWidget):
@@ -54,6 +65,12 @@ class PresentationWindow(QtWidgets.QWidget):
         self.caption.setStyleSheet("color: #aaaaaa; font-size: 18pt;")
         self.caption.hide()
         self.bar = ConfidenceBar()
+        self.voice = QtWidgets.QLabel()  # the voice profile read with
+        self.hint = QtWidgets.QLabel(HINT)
+        for side in (self.voice, self.hint):
+            side.setStyleSheet(SIDE_STYLE)
+        self.hint.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        self._scale = 1.0
         view = pg.GraphicsLayoutWidget()
         view.setBackground("k")
         self.spectrogram = SpectrogramPlot(config, seconds=10.0)
@@ -65,11 +82,15 @@ class PresentationWindow(QtWidgets.QWidget):
         layout.addWidget(self.word, 4)
         layout.addWidget(self.bar, 1)
         layout.addWidget(view, 4)
+        footer = QtWidgets.QHBoxLayout()
+        footer.addWidget(self.voice, 1)
+        footer.addWidget(self.hint)
+        layout.addLayout(footer)
         self.show_none()
 
     def _font(self) -> None:
         font = self.word.font()
-        font.setPixelSize(max(24, int(self.height() * WORD_SHARE)))
+        font.setPixelSize(max(16, int(self.height() * WORD_SHARE * self._scale)))
         font.setBold(True)
         self.word.setFont(font)
 
@@ -77,14 +98,25 @@ class PresentationWindow(QtWidgets.QWidget):
         super().resizeEvent(event)
         self._font()
 
-    def show_reading(self, probabilities: dict[str, float] | None) -> None:
+    def set_voice(self, text: str) -> None:
+        self.voice.setText(text)
+
+    def show_reading(self, probabilities: dict[str, float] | None, sure: bool | None = None) -> None:
         if not probabilities:
             self.show_none()
             return
         top = max(probabilities, key=probabilities.get)
-        self.word.setText(top)
-        self.word.setStyleSheet(f"color: {emotion_color(top)};")
-        self.bar.set_value(probabilities[top], emotion_color(top))
+        color = emotion_color(top) if sure is not False else "#777777"
+        self.word.setText(top if sure is not False else describe(top, probabilities, sure))
+        self.word.setStyleSheet(f"color: {color};")
+        self._size(probabilities[top])
+        self.bar.set_value(probabilities[top], color)
+
+    def _size(self, confidence: float) -> None:
+        scale = word_scale(confidence)
+        if scale != self._scale:
+            self._scale = scale
+            self._font()
 
     def show_file(self, analysis) -> None:
         """A file instead of the microphone: its whole spectrogram and its overall reading (a
@@ -100,11 +132,12 @@ class PresentationWindow(QtWidgets.QWidget):
         elif overall.probabilities is None:
             self.show_none("no speech")
         else:
-            self.show_reading(overall.probabilities)
+            self.show_reading(overall.probabilities, overall.sure)
 
     def show_none(self, why: str = "…") -> None:
         self.word.setText(why)
         self.word.setStyleSheet("color: #777777;")
+        self._size(0.0)  # not a reading: small
         self.bar.set_value(0.0, "#555555")
 
     def add_columns(self, columns_db) -> None:

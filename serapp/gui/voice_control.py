@@ -61,6 +61,8 @@ class VoiceActions:
                         "no voice profile: each voice is learnt as it speaks")
         if self.voice_dialog is not None:
             self.voice_dialog.refresh()
+        if self.presentation is not None:
+            self.presentation.set_voice(self.voice_line(live=self.presentation.show_reading in self.live.reading_listeners))
         return True
 
     def restore_profile(self) -> None:
@@ -80,6 +82,15 @@ class VoiceActions:
             self.active_profile = None
             if self.live is not None:
                 self.live.set_profile(None)
+
+    def voice_line(self, live: bool = True) -> str:
+        """The voice read with, in a few words for presentation mode ("" for a model that does not adapt)."""
+        p, predictor = self.active_profile, self.predictor
+        if predictor is None or not predictor.adapts:
+            return ""
+        if p is not None and p.fits(predictor):
+            return f"voice profile: {p.name}"
+        return "no voice profile: " + ("learning the voice as it speaks" if live else "read cold")
 
     def voice_for(self, predictor):
         """The adaptation state a file is read with by `predictor` (None: the cold start)."""

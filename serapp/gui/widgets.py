@@ -18,6 +18,7 @@ from serapp.gui.plots import (  # noqa: F401  (the GUI's one configuration)
 )
 from serapp.gui.status import ElidedLabel
 from serapp.labels import emotion_color
+from serapp.readout import describe
 
 # Where each emotion sits on the circumplex: angles (degrees, 0 = pleasure, 90 = arousal) that
 # Russell (1980), "A circumplex model of affect", J. Personality and Social Psychology 39(6),
@@ -153,12 +154,18 @@ class ReadoutWidget(QtWidgets.QWidget):
         self.plot.setYRange(-0.6, n - 0.4, padding=0)
         self.show_none("—")
 
-    def show_probabilities(self, probabilities: dict[str, float]) -> None:
+    def show_probabilities(self, probabilities: dict[str, float], sure: bool | None = None) -> None:
+        """A reading's bars, and its top emotion, or "not sure (A or B)" where `sure` is False
+        (its calibrated top probability is below the model's threshold: serapp.readout)."""
         widths = np.array([probabilities.get(k, 0.0) for k in self.labels])
         self.bars.setOpts(width=widths)
         top = self.labels[int(np.argmax(widths))]
-        self.top.setText(f"{top}  {widths.max():.0%}")
-        self._top_color(QtGui.QColor(emotion_color(top)))
+        if sure is False:
+            self.top.setText(describe(top, probabilities, sure))
+            self._top_color(self.palette().color(QtGui.QPalette.ColorRole.Mid))
+        else:
+            self.top.setText(f"{top}  {widths.max():.0%}")
+            self._top_color(QtGui.QColor(emotion_color(top)))
         self.updates += 1
 
     def show_none(self, text: str = "no speech") -> None:
