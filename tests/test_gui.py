@@ -77,7 +77,7 @@ def test_live_view_shows_spectrogram_and_readout_from_a_source(qtbot, window):
 
     def spy(samples, *args, **kwargs):
         called_from.append(threading.current_thread().name)
-        return original(samples)
+        return original(samples, *args, **kwargs)
 
     window.predictor.predict_prepared = spy
     audio = np.concatenate([np.zeros(8000, np.float32), speechlike(2.5, seed=5)])
