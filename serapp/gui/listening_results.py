@@ -37,6 +37,23 @@ class ConfusionPlot(pg.PlotWidget):
         self.setLabel("left", "true")
         self.setLabel("bottom", "chosen")
         item.invertY(True)
+        self.labels: list[str] = []
+        for changed in (item.vb.sigResized, item.vb.sigRangeChanged):  # a column's width in pixels changes
+            changed.connect(lambda *_: self._fit_columns())
+
+    def _fit_columns(self) -> None:
+        """The chosen labels in full where a column has room for them, else their shortest
+        distinct beginnings (eight names ran into each other at 1280 px); full names in the tooltip."""
+        vb = self.getPlotItem().vb
+        span = vb.viewRange()[0][1] - vb.viewRange()[0][0]
+        if not self.labels or span <= 0:
+            return
+        column_px = vb.width() / span
+        metrics = QtGui.QFontMetrics(self.getAxis("bottom").style["tickFont"] or self.font())
+        widest = max(metrics.horizontalAdvance(k) for k in self.labels)
+        names = self.labels if widest + 6 <= column_px else short_names(self.labels)
+        self.getAxis("bottom").setTicks([[(k + 0.5, name) for k, name in enumerate(names)]])
+        self.setToolTip("chosen: " + ", ".join(self.labels) if names != self.labels else "")
 
     def show_matrix(self, labels: list[str], matrix, rows: list[str] | None = None) -> None:
         """`matrix` over `labels` both ways; only the `rows` (true labels) asked are drawn: a
@@ -55,9 +72,21 @@ class ConfusionPlot(pg.PlotWidget):
                 t.setPos(j + 0.5, i + 0.5)
                 self.addItem(t)
                 self.texts.append(t)
-        self.getAxis("bottom").setTicks([[(k + 0.5, lab) for k, lab in enumerate(labels)]])
         self.getAxis("left").setTicks([[(k + 0.5, lab) for k, lab in enumerate(rows)]])
         self.setRange(xRange=(0, len(labels)), yRange=(0, len(rows)), padding=0.02)
+        self.labels = list(labels)
+        self._fit_columns()
+
+
+def short_names(labels: list[str], least: int = 3) -> list[str]:
+    """Each label's shortest beginning (at least `least` letters) that no other label shares."""
+    out = []
+    for k in labels:
+        n = least
+        while n < len(k) and any(o != k and o.startswith(k[:n]) for o in labels):
+            n += 1
+        out.append(k[:n])
+    return out
 
 
 class RecallBars(pg.PlotWidget):
@@ -169,8 +198,7 @@ class ResultsPage(QtWidgets.QWidget):
                 if j >= 5:
                     item.setForeground(QtGui.QColor(emotion_color(labels[j - 5])))
                 self.table.setItem(i, j, item)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.resizeColumnsToContents()  # each column its contents' width: the last no wider
         notes = []
         if report["kappa"] is None:
             notes.append(f"Fleiss' kappa: {report.get('kappa_why') or 'not available'}")
