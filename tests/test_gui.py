@@ -64,9 +64,9 @@ def test_window_appears_before_the_model_is_loaded(qtbot, tmp_path, bundle):
     assert w.window_spin.text() == "2.50 s window"
     # the file view hides the microphone's level and the live model's cost; the live view shows them
     w.tabs.setCurrentWidget(w.file_view)
-    assert not w.level_action.isVisible() and not w.timing_label.isVisible()
+    assert not w.level.isVisible() and not w.timing_label.isVisible()
     w.tabs.setCurrentWidget(w.live)
-    assert w.level_action.isVisible() and w.timing_label.isVisible()
+    assert w.level.isVisible() and w.timing_label.isVisible()
     w.close()
 
 

@@ -65,7 +65,7 @@ class CaptureActions:
             self.source.stop()
         self.source = None
         self.start_action.setText("Start")
-        self.record_action.setText("Record")
+        self.show_recording(None)
         self.record_action.setEnabled(False)
         self.device_label.setText("not capturing")
         self.level.setValue(-60)
@@ -83,7 +83,7 @@ class CaptureActions:
             return
         if self.live.recorder is not None:
             self._recording_saved(self.live.stop_recording())
-            self.record_action.setText("Record")
+            self.show_recording(None)
             return
         if path is None:
             folder = Path(self.settings.value("record_dir", str(Path.home())))
@@ -97,7 +97,17 @@ class CaptureActions:
             self.notify(f"{path}: cannot record ({exc})")
             return
         self.settings.setValue("record_dir", str(Path(path).parent))
-        self.record_action.setText("Stop recording")
+        self.show_recording(self.live.recorder)
+
+    def show_recording(self, recorder) -> None:
+        """The Record button red and "● REC m:ss" beside it while `recorder` runs (None: not);
+        called every frame, so the button is restyled only when recording starts or stops."""
+        on = recorder is not None
+        if on != bool(self.recording_indicator.text()):
+            self.record_action.setText("Stop recording" if on else "Record")
+            self.record_button.setStyleSheet("QToolButton { background: #d32f2f; color: white; }" if on else "")
+        minutes, seconds = divmod(int(recorder.seconds), 60) if on else (0, 0)
+        self.recording_indicator.setText(f"● REC {minutes}:{seconds:02d}" if on else "")
 
     def _recording_saved(self, rec) -> None:
         self.notify(f"recorded {rec.seconds:.1f} s to {rec.wav_path} (timeline: {rec.csv_path.name})")

@@ -109,13 +109,18 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         self.device_combo = QtWidgets.QComboBox()
         self.device_combo.setMinimumWidth(260)
         tb.addWidget(self.device_combo)
-        self.level = LevelMeter()
-        self.level_action = tb.addWidget(self.level)
         self.start_action = tb.addAction("Start", self.toggle_capture)
         self.start_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Space))
         self.record_action = tb.addAction("Record", self.toggle_recording)
         self.record_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
         self.record_action.setEnabled(False)
+        self.record_button = record = tb.widgetForAction(self.record_action)
+        record.setMinimumWidth(record.fontMetrics().horizontalAdvance("Stop recording") + 16)  # same width either way
+        self.recording_indicator = QtWidgets.QLabel()  # "● REC 0:12" in red while recording, blank (its room kept) otherwise
+        self.recording_indicator.setFixedWidth(self.recording_indicator.fontMetrics().horizontalAdvance("● REC 00:00:00") + 8)
+        self.recording_indicator.setStyleSheet("color: #d32f2f; font-weight: bold;")
+        self.recording_indicator.setToolTip("recording what the microphone captures (Ctrl+R stops)")
+        tb.addWidget(self.recording_indicator)
         tb.addSeparator()
         open_action = tb.addAction("Open file…", self.open_file_dialog)
         open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
@@ -133,7 +138,12 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         listen.setShortcut(QtGui.QKeySequence("Ctrl+L"))
         listen.setToolTip("people label clips; scored next to the model (Ctrl+L)")
         self.add_voice_actions(tb)
-        tb.addWidget(QtWidgets.QLabel(" Compute: "))
+
+    def _add_compute_box(self, tb) -> None:
+        """Where models run; on the settings bar, which has room at 1280 px (on the main one it
+        went behind the overflow », and its label too while recording)."""
+        self.compute_label = QtWidgets.QLabel(" Compute: ")
+        tb.addWidget(self.compute_label)
         self.compute_combo = QtWidgets.QComboBox()
         # The devices present are known once torch is imported (with the model, after the window shows).
         self.compute_combo.addItems(list(dict.fromkeys(["auto", "cpu", self.compute_device])))
@@ -170,6 +180,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
                                        "probability is above this; a window needs 10 % of its frames")
         for w in (self.window_spin, self.hop_spin, self.smooth_spin, self.threshold_spin):
             tb.addWidget(w)
+        self._add_compute_box(tb)
         self.add_emotion_selector(tb)
 
     def _build_status(self) -> None:
@@ -177,6 +188,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         to the banner, not here."""
         sb = self.statusBar()
         self.device_label = ElidedLabel("not capturing")
+        self.level = LevelMeter()  # beside the input it measures (in the toolbar it crowded out Compute at 1280 px)
         self.overflow_label = ElidedLabel("overflows 0")
         self.timing_label = ElidedLabel("model – ms per reading")
         self.model_label = ElidedLabel("model: loading…")
@@ -184,6 +196,8 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
                            (self.model_label, 4)):
             w.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
             sb.addWidget(w, stretch)
+            if w is self.device_label:
+                sb.addWidget(self.level)
 
     def _tab_changed(self, _index: int) -> None:
         # In the listening test Space plays the clip; elsewhere it starts and stops capture.
@@ -191,7 +205,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         self.start_action.setShortcut(QtGui.QKeySequence() if listening else QtGui.QKeySequence(QtCore.Qt.Key.Key_Space))
         # The microphone's level and the live model's cost say nothing about a file
         live = self.tabs.currentWidget() is self.live or self.live is None
-        self.level_action.setVisible(live)
+        self.level.setVisible(live)  # in the status bar: the toolbars' buttons never move
         self.timing_label.setVisible(live)
         self.banner.hide()  # a message belongs to the tab it came from (all stay in self.messages)
         self.reread_file_if_stale()
@@ -314,7 +328,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         if self.live.recorder is not None and self.live.recorder.error:  # a full disk, say
             self.notify(self.live.recorder.error)
             self.live.stop_recording()
-            self.record_action.setText("Record")
+        self.show_recording(self.live.recorder)
 
     def toggle_presentation(self) -> None:
         """Full screen for a room; F11 or Esc returns."""
