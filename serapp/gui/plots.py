@@ -323,6 +323,8 @@ class ModelTrack:
         self._stale = True
 
     def add(self, t: float, probabilities: dict[str, float] | None, hop_s: float, keep_s: float) -> None:
+        """Live: a reading drawn at `t`, the centre of its window (where its speech is, as the file
+        view draws windows), its strip bar one hop wide around it."""
         labels = self.timeline.labels
         self.t.append(t)
         self.p.append(np.array([probabilities[k] for k in labels]) if probabilities else np.full(len(labels), np.nan))
@@ -334,9 +336,9 @@ class ModelTrack:
         self._stale = True
 
     def redraw(self, now: float, shift_s: float) -> None:
-        """Live: the readings at their own times (s of audio), handed to the curves only when a
-        reading arrived; every frame moves the items so that `now` sits at shift_s (0 = the
-        right edge). Re-sending 10 s of curves each frame cost most of a frame."""
+        """Live: the readings at their windows' centres (s of audio), handed to the curves only
+        when a reading arrived; every frame moves the items so that `now` sits at shift_s (0 =
+        the right edge). Re-sending 10 s of curves each frame cost most of a frame."""
         if not self.t:
             return
         if self._stale:
@@ -346,7 +348,8 @@ class ModelTrack:
             best = np.where(np.isnan(p), -1.0, p).argmax(axis=1)
             silent = np.isnan(p).all(axis=1)
             top = [None if gap else self.timeline.labels[j] for gap, j in zip(silent, best)]
-            self.strip.show_windows(x - np.asarray(self.spans), x, top)
+            half = np.asarray(self.spans) / 2
+            self.strip.show_windows(x - half, x + half, top)
             self._stale = False
         for group in (self.timeline.moving, self.strip.moving):
             group.setPos(-now - shift_s, 0.0)
