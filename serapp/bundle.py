@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from serapp import __version__
-from serapp.errors import BundleError
+from serapp.errors import BundleError, UnknownModelError
 from serapp.feature_config import FrontEndConfig
 from serapp.files import special_kind, write_atomically
 from serapp.readout import check_calibration
@@ -269,6 +269,8 @@ def resolve_bundle(spec: str | os.PathLike) -> Path:
         if bundled is None:
             raise BundleError(str(spec), "this installation has no bundled model of that name")
         return bundled
+    if not path.exists() and not path.suffix and len(path.parts) == 1:  # typed as a name, not a path
+        raise UnknownModelError(str(spec), f"no such file, nor a bundled model's name ({', '.join(BUNDLED_MODELS)})")
     return path
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 
-from serapp.analysis import adapt_to_file, make_gate
+from serapp.adaptation import WINDOW_HOP_S
+from serapp.analysis import adapt_to_file, make_gate, speech_frames
+from serapp.predictor import window_starts
 from serapp.files import write_atomically
 from serapp.profiles import (
     ProfileError,
@@ -21,11 +23,11 @@ from serapp.profiles import (
     VoiceProfile,
     check_name,
     from_voice,
+    too_little_speech,
 )
 from serapp.settings import AnalysisSettings
 
 TAKE_S = 20.0  # what the dialog asks for
-MIN_SPEECH_S = 8.0  # a take with less speech than this is asked again
 CLIP_LEVEL = 0.999  # a sample at or above this (of full scale) is clipped
 MAX_CLIPPED = 0.001  # the share of clipped samples a take may have
 SILENT_DBFS = -45.0  # a take whose loudest sample is quieter than this heard no voice
@@ -40,8 +42,11 @@ SENTENCES = (
 )
 
 
-def check_take(samples: np.ndarray, rate: int, settings: AnalysisSettings = AnalysisSettings(), gate=None) -> str | None:
-    """Why a take cannot make a profile (one line, what to do), or None when it can."""
+def check_take(samples: np.ndarray, rate: int, settings: AnalysisSettings = AnalysisSettings(), gate=None,
+               window_s: float = 3.0) -> str | None:
+    """Why a take cannot make a profile (one line, what to do), or None when it can. Its speech
+    is counted as the profile will count it: model-length (`window_s`) speech windows at the
+    voice's hop (serapp.profiles.MIN_SPEECH_S, the rule `profile create` keeps too)."""
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
     if samples.size == 0:
         return "nothing was recorded: is the microphone on?"
@@ -53,11 +58,12 @@ def check_take(samples: np.ndarray, rate: int, settings: AnalysisSettings = Anal
     if clipped > MAX_CLIPPED:
         return f"the take is clipped ({100 * clipped:.1f}% of it at full scale): move back or lower the input gain"
     gate = gate or make_gate(settings, rate)
-    scores = gate.scores(samples, reset=True)
-    speech_s = float((scores >= settings.gate_threshold).sum()) * gate.frame / rate
-    if speech_s < MIN_SPEECH_S:
-        return f"only {speech_s:.0f} s of speech was heard; read the sentences aloud for at least {MIN_SPEECH_S:.0f} s"
-    return None
+    decisions = gate.scores(samples, reset=True) >= settings.gate_threshold
+    window, hop = int(round(window_s * rate)), int(round(WINDOW_HOP_S * rate))
+    starts = window_starts(samples.size, window, hop)
+    speech = sum(speech_frames(decisions, gate.frame, s, min(s + window, samples.size))[0] * gate.frame / rate
+                 >= settings.min_speech_s - 1e-9 for s in starts)
+    return too_little_speech(speech * WINDOW_HOP_S, "read the sentences aloud for the whole take")
 
 
 def profile_from_take(name: str, samples: np.ndarray, rate: int, predictor, store: ProfileStore,
@@ -66,7 +72,7 @@ def profile_from_take(name: str, samples: np.ndarray, rate: int, predictor, stor
     name = check_name(name)
     if not replace:
         store.check_free(name)
-    reason = check_take(samples, rate, settings)
+    reason = check_take(samples, rate, settings, window_s=predictor.model_window / predictor.sample_rate)
     if reason:
         raise ProfileError(f"voice profile {name!r}: {reason}")
     wav = store.take(name)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from serapp import __version__, profile_cli
 from serapp.bundle import BUNDLED_MODELS
-from serapp.errors import SerappError, printable
+from serapp.errors import SerappError, UsageError, counted, printable
 from serapp.predict_output import OutputError, ResultWriter
 from serapp.readout import EMOTION_CHOICES
 from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
@@ -65,10 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--input-device", metavar="NAME_OR_INDEX", help="start live capture on this input at launch")
     gui.add_argument("--quit-after", type=_positive_float, metavar="SECONDS", help="quit after this long (demos, tests)")
     gui.add_argument("--screenshot", metavar="FILE.png", help="with --quit-after: save the main window first")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # prog: the commands' own usage lines and errors start "serapp predict", not the app's usage
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="serapp")
     p = sub.add_parser("predict", help="predict the emotion of audio files (headless)",
                        description="Predict the emotion of audio files and directories (walked for audio).")
-    p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="audio files or directories")
+    # "*": none given is said by main, which knows whether --adapt took them
+    p.add_argument("paths", nargs="*", metavar="FILE|DIR", help="audio files or directories")
     p.add_argument("--model", metavar="PATH|NAME", help=MODEL_HELP)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
                    help="compute device (default: auto = CUDA, then MPS, then CPU)")
@@ -84,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read every file and window, even without speech (default: they read 'no speech')")
     p.add_argument("--adapt", nargs="+", metavar="FILE|DIR",
                    help="these files are one speaker: learn that voice's statistics from their speech first (no labels "
-                        "needed), then read every file with them (a model that adapts, such as the bundled one)")
+                        "needed), then read every file with them (a model that adapts, such as the bundled one). "
+                        "It takes every path after it: give the files to read first, or end its list with --")
     p.add_argument("--profile", metavar="NAME|FILE",
                    help="read every file adapted to a saved voice profile (serapp profile create; a profile's name "
                         "or its .json file)")
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model bundle or a bundled model's name (default: every bundled model)")
     m.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
     profile_cli.add_parser(sub, MODEL_HELP)
+    parser.commands = sub.choices  # so main's own checks print the command's usage, as argparse's do
     return parser
 
 
@@ -201,13 +205,13 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.adapt:
         voice = adapt_voice(args.adapt, predictor, settings, gate, unreadable)
         if voice is None:
-            return 2 if not predictor.adapts else 1
+            return 1
     elif args.profile:
-        from serapp.profiles import ProfileStore
+        from serapp.profiles import ProfileStore, speech_heard
 
         profile = ProfileStore().load(args.profile)
         voice = profile.voice(predictor)
-        print(f"serapp: reading with voice profile {profile.name!r} ({profile.seconds:.0f} s of speech)", file=sys.stderr)
+        print(f"serapp: reading with voice profile {profile.name!r} ({speech_heard(profile.seconds)})", file=sys.stderr)
 
     for given in args.paths:
         files = list(iter_audio_files([given], on_error=unreadable))
@@ -238,14 +242,14 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def adapt_voice(paths: list[str], predictor, settings: AnalysisSettings, gate, unreadable, what: str = "--adapt"):
     """A voice's adaptation state from the speech of `paths` (one speaker); None, said (prefixed
-    with `what`), when the model cannot adapt or no speech was found."""
+    with `what`), when no speech was found. A model that cannot adapt is a usage error."""
     from serapp.analysis import adapt_to_file
     from serapp.audio.io import iter_audio_files
+    from serapp.profiles import speech_heard
 
     if not predictor.adapts:
-        print(f"serapp: {what}: the model {predictor.path.name if predictor.path else ''} does not adapt to a voice "
-              "(it has no speaker normalisation)", file=sys.stderr)
-        return None
+        raise UsageError(f"{what}: the model {predictor.path.name if predictor.path else ''} does not adapt to a "
+                         "voice (it has no speaker normalisation)")
     voice = predictor.new_voice()
     for path in iter_audio_files(paths, on_error=unreadable):
         try:
@@ -255,8 +259,8 @@ def adapt_voice(paths: list[str], predictor, settings: AnalysisSettings, gate, u
     if not voice.adapted:
         print(f"serapp: {what}: no speech found in {some_paths(paths)}: nothing to adapt to", file=sys.stderr)
         return None
-    print(f"serapp: adapted to the voice in {some_paths(paths)}: {voice.windows} speech windows "
-          f"(about {voice.seconds:.0f} s)", file=sys.stderr)
+    print(f"serapp: adapted to the voice in {some_paths(paths)}: {counted(voice.windows, 'speech window')} "
+          f"({speech_heard(voice.seconds)})", file=sys.stderr)
     return voice
 
 
@@ -322,10 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = _file_as_open(parser, list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
+    predict = parser.commands["predict"]
     if args.command == "predict" and args.hop is not None and args.window is None:
-        parser.error("--hop needs --window")
+        predict.error("--hop needs --window")
     if args.command == "predict" and args.adapt and args.profile:
-        parser.error("--adapt and --profile each give the voice: use one")
+        predict.error("--adapt and --profile each give the voice: use one")
+    if args.command == "predict" and not args.paths:
+        predict.error(f"no file to read: --adapt took every path after it ({some_paths(args.adapt)}) as the voice's; "
+                      "give the files to read before --adapt, or end its list with --" if args.adapt else
+                      "give the audio files or folders to read")
     try:
         if args.command == "predict":
             return run_predict(args)
@@ -336,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "profile":
             return profile_cli.run(args)
         return run_gui(args)
+    except UsageError as exc:  # a name that is not there, options that do not go together
+        print(f"serapp: {exc}", file=sys.stderr)
+        return 2
     except SerappError as exc:
         print(f"serapp: {exc}", file=sys.stderr)
         if isinstance(exc, OutputError):  # nothing more can reach it, not even the final flush

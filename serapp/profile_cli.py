@@ -29,7 +29,7 @@ def add_parser(sub, model_help: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from serapp.errors import printable
-    from serapp.profiles import ProfileStore, check_name
+    from serapp.profiles import ProfileStore, check_name, speech_heard
 
     store = ProfileStore()
     if args.action == "list":
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         if not profiles:
             print(f"no voice profiles (in {store.folder})")
         for p in profiles:
-            print(f"{printable(p.name)}\t{p.seconds:.1f} s of speech\tmodel {printable(p.model)}\t"
+            print(f"{printable(p.name)}\t{speech_heard(p.seconds)}\tmodel {printable(p.model)}\t"
                   f"{printable(p.created_utc)}")  # a shared file's text, escaped: one line per profile
         return 0
     if args.action == "delete":
@@ -57,7 +57,7 @@ def _create(args, store, name: str) -> int:
     from serapp.analysis import make_gate
     from serapp.cli import adapt_voice
     from serapp.predictor import load_model
-    from serapp.profiles import from_voice
+    from serapp.profiles import ProfileError, from_voice, speech_heard, too_little_speech
     from serapp.settings import AnalysisSettings
 
     if not args.replace:
@@ -74,6 +74,9 @@ def _create(args, store, name: str) -> int:
     voice = adapt_voice(args.paths, predictor, settings, gate, unreadable, "profile create")
     if voice is None:
         return 1
+    short = too_little_speech(voice.seconds, "give more of the speaker's audio (the app's take asks the same)")
+    if short:
+        raise ProfileError(f"voice profile {name!r}: {short}")
     path = store.save(from_voice(name, voice, predictor), replace=args.replace)
-    print(f"voice profile {name!r}: {voice.seconds:.0f} s of speech, saved to {path}")
+    print(f"voice profile {name!r}: {speech_heard(voice.seconds)}, saved to {path}")
     return 1 if failed else 0

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from serapp.adaptation import WINDOW_HOP_S, VoiceState
-from serapp.errors import SerappError, printable
+from serapp.errors import SerappError, UsageError, printable
 from serapp.files import special_kind, write_atomically
 
 FORMAT = "serapp-voice-profile"
@@ -42,6 +42,27 @@ class ProfileError(SerappError):
     """A voice profile could not be made, read, used or changed; the message names it."""
 
 
+class ProfileUsageError(ProfileError, UsageError):
+    """A profile asked for that is not there, or asked of a model it does not fit."""
+
+
+# The one speech rule for a voice (the app's take, `profile create`, `profile list`, predict):
+# speech is counted as the model-length speech windows at WINDOW_HOP_S, as a profile stores it.
+MIN_SPEECH_S = 8.0  # a voice heard for less than this makes no profile
+
+
+def speech_heard(seconds: float) -> str:
+    """How much speech a voice was heard for, said the same way everywhere ("1.5 s of speech")."""
+    return f"{seconds:.1f}".removesuffix(".0") + " s of speech"
+
+
+def too_little_speech(seconds: float, advice: str = "give more of the voice") -> str | None:
+    """Why a voice heard for `seconds` makes no profile (ending with `advice`), or None."""
+    if seconds + 1e-9 >= MIN_SPEECH_S:
+        return None
+    return f"only {speech_heard(seconds)} was heard; a profile needs at least {MIN_SPEECH_S:g} s: {advice}"
+
+
 def profiles_dir() -> Path:
     base = os.environ.get("SERAPP_DATA_DIR")
     if not base:
@@ -54,8 +75,8 @@ def profiles_dir() -> Path:
 def check_name(name: str) -> str:
     name = name.strip()
     if not _NAME.match(name):
-        raise ProfileError(f"{name!r} cannot name a voice profile: use up to 64 letters, digits, spaces and . ( ) - _, "
-                           "starting with a letter or digit")
+        raise ProfileUsageError(f"{name!r} cannot name a voice profile: use up to 64 letters, digits, spaces "
+                                "and . ( ) - _, starting with a letter or digit")
     return name
 
 
@@ -91,10 +112,11 @@ class VoiceProfile:
     def voice(self, predictor) -> VoiceState:
         """The adaptation state this profile gives `predictor`; refused for a model with other features."""
         if not predictor.adapts:
-            raise ProfileError(f"voice profile {self.name!r}: the model {model_name(predictor)} does not adapt to a voice")
+            raise ProfileUsageError(f"voice profile {self.name!r}: the model {model_name(predictor)} "
+                                    "does not adapt to a voice")
         if not self.fits(predictor):
-            raise ProfileError(f"voice profile {self.name!r} was made for the model {self.model}; the model "
-                               f"{model_name(predictor)} reads other features: make a new profile with it")
+            raise ProfileUsageError(f"voice profile {self.name!r} was made for the model {self.model}; the model "
+                                    f"{model_name(predictor)} reads other features: make a new profile with it")
         state = predictor.new_voice()
         try:
             state.load_sums(self.windows, self.sum, self.sumsq)
@@ -214,12 +236,12 @@ class ProfileStore:
             return read_profile(given)
         path = self.path(name_or_path)
         if not path.exists():
-            raise ProfileError(f"no voice profile named {name_or_path!r} (in {self.folder})")
+            raise ProfileUsageError(f"no voice profile named {name_or_path!r} (in {self.folder})")
         return self._read_named(path)
 
     def check_free(self, name: str) -> None:
         if self.path(name).exists():
-            raise ProfileError(f"a voice profile named {name!r} exists (in {self.folder}); choose another name")
+            raise ProfileUsageError(f"a voice profile named {name!r} exists (in {self.folder}); choose another name")
 
     def save(self, profile: VoiceProfile, replace: bool = False) -> Path:
         path = self.path(profile.name)
@@ -238,7 +260,7 @@ class ProfileStore:
         """The profile and its take, if any."""
         path = self.path(name)
         if not path.is_file():
-            raise ProfileError(f"no voice profile named {name!r} (in {self.folder})")
+            raise ProfileUsageError(f"no voice profile named {name!r} (in {self.folder})")
         for p in (path, self.take(name)):
             try:
                 p.unlink(missing_ok=True)

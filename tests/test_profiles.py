@@ -26,7 +26,8 @@ def data_dir(private_data_dir):
 
 @pytest.fixture
 def clips(tmp_path):
-    return [str(write_audio(tmp_path / f"voice-{i}.wav", speechlike(2.5 + i, seed=i) * (0.5 + 0.3 * i)))
+    # 11 s and more: each alone holds the 8 s of speech windows a profile needs (MIN_SPEECH_S)
+    return [str(write_audio(tmp_path / f"voice-{i}.wav", speechlike(11.0 + i, seed=i) * (0.5 + 0.3 * i)))
             for i in range(3)]
 
 
@@ -65,7 +66,7 @@ def test_profiles_are_listed_renamed_and_deleted_by_name(data_dir, clips, capsys
     assert main(["profile", "list"]) == 0
     assert "no voice profiles" in capsys.readouterr().out
     assert main(["profile", "create", "Ann", clips[0], "--no-gate"]) == 0
-    assert main(["profile", "create", "Ann", clips[1], "--no-gate"]) == 1  # the name is taken
+    assert main(["profile", "create", "Ann", clips[1], "--no-gate"]) == 2  # the name is taken: a usage error
     assert "exists" in capsys.readouterr().err
     assert main(["profile", "rename", "Ann", "Ann K"]) == 0
     assert "renamed voice profile 'Ann' to 'Ann K'" in capsys.readouterr().out
@@ -76,10 +77,10 @@ def test_profiles_are_listed_renamed_and_deleted_by_name(data_dir, clips, capsys
     assert main(["profile", "list"]) == 0
     assert "broken.json: not a voice profile" in capsys.readouterr().err
     assert main(["profile", "delete", "Ann K"]) == 0
-    assert main(["profile", "delete", "Ann K"]) == 1
+    assert main(["profile", "delete", "Ann K"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no voice profile named 'Ann K'" in err
-    assert main(["profile", "create", "../escape", clips[0], "--no-gate"]) == 1
+    assert main(["profile", "create", "../escape", clips[0], "--no-gate"]) == 2
     assert "cannot name a voice profile" in capsys.readouterr().err
 
 
@@ -90,10 +91,10 @@ def test_a_profile_for_another_model_is_refused_naming_both(data_dir, clips, tmp
     other = save_bundle(tmp_path / "other.safetensors", model,
                         BundleMeta(architecture="speech_encoder", labels=["neutral", "happy", "sad", "angry"],
                                    frontend=WHISPER_FE, window_s=1.0, trim_top_db=None))
-    assert main(["predict", clips[0], "--model", str(other), "--profile", "Ann"]) == 1
+    assert main(["predict", clips[0], "--model", str(other), "--profile", "Ann"]) == 2
     err = capsys.readouterr().err
     assert "default.safetensors" in err and "other.safetensors" in err and err.count("\n") == 1
-    assert main(["predict", clips[0], "--model", "small", "--profile", "Ann"]) == 1
+    assert main(["predict", clips[0], "--model", "small", "--profile", "Ann"]) == 2
     assert "does not adapt" in capsys.readouterr().err
     with pytest.raises(ProfileError, match="no voice profile named 'Nobody'"):
         ProfileStore().load("Nobody")

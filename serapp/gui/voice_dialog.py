@@ -9,7 +9,7 @@ from PySide6 import QtCore, QtWidgets
 
 from serapp.calibration import SENTENCES, TAKE_S, check_take, profile_from_take
 from serapp.errors import SerappError
-from serapp.profiles import check_name
+from serapp.profiles import check_name, speech_heard
 
 
 class VoiceDialog(QtWidgets.QDialog):
@@ -169,7 +169,7 @@ class VoiceDialog(QtWidgets.QDialog):
 
         def saved(profile):
             self.take = None
-            self.status.setText(f"voice profile {profile.name!r} saved ({profile.seconds:.0f} s of speech) and in use")
+            self.status.setText(f"voice profile {profile.name!r} saved ({speech_heard(profile.seconds)}) and in use")
             self.window.use_profile(profile)
 
         def failed(exc):
@@ -186,7 +186,7 @@ class VoiceDialog(QtWidgets.QDialog):
         self.list.clear()
         predictor = self.window.predictor
         for p in profiles:
-            item = QtWidgets.QListWidgetItem(f"{p.name} — {p.seconds:.0f} s of speech, {p.created_utc[:10]}")
+            item = QtWidgets.QListWidgetItem(f"{p.name} — {speech_heard(p.seconds)}, {p.created_utc[:10]}")
             item.setData(QtCore.Qt.ItemDataRole.UserRole, p.name)
             if predictor is not None and not p.fits(predictor):
                 item.setForeground(self.palette().color(self.palette().ColorRole.PlaceholderText))

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from serapp.csv_cells import CsvWriter, unescape_cell
-from serapp.errors import SerappError
+from serapp.errors import SerappError, printable
 from serapp.files import decode_utf8, special_kind
 
 COLUMNS = ("session_id", "rater", "timestamp_utc", "corpus", "clip", "true_label", "chosen_label", "correct",
@@ -145,7 +145,8 @@ def read_answers(path: str | Path, problems: list[str] | None = None) -> list[An
     if header is None:
         raise AnswerFileError(path, 1, "empty file, expected the header " + ",".join(COLUMNS))
     if tuple(h.strip() for h in header) != COLUMNS:
-        raise AnswerFileError(path, 1, f"wrong header: expected {','.join(COLUMNS)}, found {','.join(header)}")
+        raise AnswerFileError(path, 1, f"not an answer file: wrong header (expected {','.join(COLUMNS)}, "
+                                       f"found {printable(','.join(header))[:200]})")
     rows = []
     while True:
         start = reader.line_num + 1
@@ -191,6 +192,8 @@ def _read_text(path: Path) -> str:
     if len(data) > MAX_FILE_BYTES:
         raise AnswerFileError(path, None, f"more than an answer file holds (at most {MAX_FILE_BYTES >> 20} MiB)")
     text, bad = decode_utf8(data)
+    if bad is not None and bad[0] == 1:  # not even its header is text: another kind of file (x.wav)
+        raise AnswerFileError(path, None, f"not an answer file: line 1 is {bad[1]}")
     if bad is not None:
         raise AnswerFileError(path, bad[0], f"{bad[1]}; answer files are written as UTF-8")
     return text

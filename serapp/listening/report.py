@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from serapp.corpora import NAMED_PARSERS
-from serapp.errors import SerappError, printable
+from serapp.errors import SerappError, counted, printable
 from serapp.labels import EMOTIONS
 from serapp.listening.answers import Answer, read_answers
 from serapp.metrics import accuracy_ua_by_group, classification_metrics, recall_by_group
@@ -199,19 +199,20 @@ def format_text(report: dict, files: list[str] | None = None) -> str:
     if report["kappa"] is None:
         lines.append(f"Fleiss' kappa: not available ({report['kappa_why']})")
     else:
-        lines.append(f"Fleiss' kappa: {report['kappa']:.3f} over {detail['clips']} clips rated by {detail['raters']} raters")
+        lines.append(f"Fleiss' kappa: {report['kappa']:.3f} over {counted(detail['clips'], 'clip')} rated by "
+                     f"{detail['raters']} raters")
     model = report.get("model")
     if model is not None:
         lines.append("")
         h = model["humans_same_clips"]
-        lines.append(f"Model {model['bundle']} on the same {model['n']} clips, same label choices: "
+        lines.append(f"Model {model['bundle']} on the same {counted(model['n'], 'clip')}, same label choices: "
                      f"accuracy {_pct(model['accuracy']).strip()}, UA {_pct(model['ua']).strip()}  "
                      f"(people on these clips: accuracy {_pct(h['accuracy']).strip()}, UA {_pct(h['ua']).strip()})")
         if model["speakers_seen_in_training"]:
             lines.append(f"  note: {model['speakers_seen_in_training']} of these clips are by speakers the model was "
                          f"trained on ({model['training_corpora']}), so its score here is optimistic, not speaker-independent")
         for reason, count in model["excluded"].items():
-            lines.append(f"  not scored: {count} clip(s): {reason}")
+            lines.append(f"  not scored: {counted(count, 'clip')}: {reason}")
         for err in model["errors"]:
             lines.append(f"  {printable(err)}")
     return "\n".join(lines) + "\n"
