@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 MAX_WINDOW_S = 60.0  # the longest analysis window anything here accepts (a model's or a user's)
 MIN_HOP_S = 0.05  # the shortest hop between readings
-LIVE_BUDGET_MS = 50.0  # a model slower than this per window gets a longer live hop (gui.model_control)
+LIVE_HOP_S = 0.2  # the live view's hop unless the user sets one (benchmarks/bench_live.py chose it)
+# One live budget: a reading (features + model of one window, serapp.reading_cost) may take half its
+# hop on its core, the rest left to the speech gate, a compared model and drawing; a slower model
+# gets a longer live hop (gui.model_control.live_hop_for). At the default hop that is 100 ms.
+LIVE_SHARE = 0.5
+LIVE_BUDGET_MS = LIVE_SHARE * LIVE_HOP_S * 1000
 
 
 @dataclass(frozen=True)

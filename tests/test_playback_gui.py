@@ -32,3 +32,23 @@ def test_the_previous_files_playback_cursor_is_gone_from_the_next_file(qtbot, vi
     qtbot.waitUntil(lambda: fv.analysis is not None and fv.analysis.path == second, timeout=20000)
     assert _visible_cursors(fv.panels) == []  # ...and not on the next file
     w.close()
+
+
+def test_the_output_runs_before_the_click_and_every_clip_plays_on_it(qtbot, virtual_mic, tmp_path):
+    """Issue 36 item 10: a stream opened per click was heard 1.6-1.9 s late through PulseAudio's
+    null sink (benchmarks/bench_playback.py); one stream, opened ahead and kept, is not."""
+    w = open_window(qtbot, tmp_path)
+    clip = write_audio(tmp_path / "a.wav", speechlike(0.6, seed=1))
+    w.open_file(str(clip))
+    qtbot.waitUntil(lambda: w.file_view.analysis is not None, timeout=20000)
+    fv = w.file_view
+    stream = fv.player._stream
+    assert stream is not None and stream.active  # running before Play is pressed
+    assert w.listening.player is fv.player  # the listening test plays on the same one
+    for _ in range(2):
+        fv.toggle_play()
+        assert fv.play_button.text() == "Stop", w.messages
+        qtbot.waitUntil(lambda: fv.play_button.text() == "Play", timeout=60000)
+        assert fv.player._stream is stream and stream.active  # no new stream per click
+    w.close()
+    assert fv.player._stream is None  # closed with the window

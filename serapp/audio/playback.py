@@ -5,6 +5,13 @@ Each `play` makes its own `_Clip` (samples, position, end time) and its stream's
 knows only that clip, so a stream still closing cannot consume the next clip. The callback
 only copies: a file is decoded by a feeder thread into a ring buffer ahead of it.
 
+One output stream for many clips: the stream is opened once (or by `warm()` ahead of the
+first click) and kept running, silent between clips, until `close()` or a minute without a clip.
+A new stream took 1.6 to 1.9 s to be heard through PulseAudio's null sink (its first buffers
+waited for the sink's next 2 s block), on every clip; a running one is heard within tens of ms
+(benchmarks/bench_playback.py). The stream runs at the device's own rate; a clip at another
+is resampled (a file as it is decoded).
+
 Time of the sound: PortAudio tells each callback when its buffer reaches the DAC; the player
 keeps those marks, so `position_s()` follows the samples actually played (a stalled output
 stops the cursor) and `ended_at` is when the last sample is heard. The stream's finished
@@ -13,8 +20,10 @@ callback can come long after (it waits for a drain: about 2 s through PulseAudio
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from collections import deque
 from pathlib import Path
 
@@ -106,13 +115,27 @@ class _FileClip(_Clip):
         self._stop.set()
 
 
+IDLE_CLOSE_S = 60.0  # a stream silent this long closes itself (the next play opens one again)
+_OPEN: "weakref.WeakSet[ClipPlayer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """A stream still running while the interpreter exits crashed it: close them first."""
+    for player in list(_OPEN):
+        player.close()
+
+
 class ClipPlayer:
     """One clip at a time on the default (or a named) output device."""
 
-    def __init__(self, device: str | int | None = None):
+    def __init__(self, device: str | int | None = None, idle_close_s: float = IDLE_CLOSE_S):
         self.device = device
+        self.idle_close_s = idle_close_s
         self._stream = None
+        self._rate: int | None = None  # the running stream's
         self._clip: _Clip | None = None
+        self._idle_since = time.perf_counter()
         self.started_at: float | None = None
 
     @property
@@ -141,71 +164,87 @@ class ClipPlayer:
         t, first, count = heard[-1]
         return (first + min(count, (now - t) * clip.rate)) / clip.rate
 
-    def _callback(self, clip: _Clip, stop_exception: type):
+    def _callback(self, stop_exception: type):
+        """The stream's one callback: the current clip's samples, silence when there is none."""
         def callback(outdata, frames, time_info, status) -> None:
+            clip = self._clip  # one read: a clip swapped in meanwhile starts at the next buffer
+            ahead = time_info.outputBufferDacTime - time_info.currentTime if time_info.currentTime else 0.0
+            heard_at = time.perf_counter() + max(0.0, ahead)
+            if clip is None or clip.end is not None:
+                outdata.fill(0.0)
+                if heard_at - self._idle_since > self.idle_close_s:
+                    raise stop_exception
+                return
             chunk, done = clip.read(frames)
             outdata[: chunk.size, 0] = chunk
             outdata[chunk.size :, 0] = 0.0
-            ahead = time_info.outputBufferDacTime - time_info.currentTime if time_info.currentTime else 0.0
-            heard_at = time.perf_counter() + max(0.0, ahead)
             clip.marks.append((heard_at, clip.pos, chunk.size))
             clip.pos += chunk.size
             if done:
                 clip.end = heard_at + chunk.size / clip.rate
-                raise stop_exception
+                self._idle_since = clip.end
         return callback
 
-    def _rate_for(self, sd, rate: int) -> int:
+    def warm(self) -> None:
+        """Open the output stream now (silent), so that the next clip is heard at once; quietly
+        nothing where no output works (playing says why)."""
         try:
-            sd.check_output_settings(device=self.device, channels=1, dtype="float32", samplerate=rate)
-            return rate
-        except Exception:  # the device cannot take the clip's rate: play at the device's own
-            return int(sd.query_devices(self.device, "output")["default_samplerate"])
+            self._open()
+        except AudioDeviceError:
+            pass
 
-    def _start(self, make_clip) -> None:
+    def _open(self):
+        """The running stream (opened at the device's own rate if none runs); the sounddevice module."""
         sd = import_sounddevice()
-        self.stop()
+        if self._stream is not None and self._stream.active:
+            return sd
+        close_stream(self._stream)  # one that stopped itself, idle, or whose device stalled
+        self._stream = None
         problem = output_problem(self.device)
         if problem:
             raise AudioDeviceError(problem)
-        clip = None
         try:
-            clip = make_clip(sd)
-            self._clip = clip
-            self.started_at = time.perf_counter()
-            self._stream = sd.OutputStream(samplerate=clip.rate, channels=1, dtype="float32", device=self.device,
-                                           latency="low", callback=self._callback(clip, sd.CallbackStop))
-            self._stream.start()
-        except AudioDeviceError:
-            raise
+            rate = int(sd.query_devices(self.device, "output")["default_samplerate"])
+            self._idle_since = time.perf_counter()
+            stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32", device=self.device,
+                                     latency="low", callback=self._callback(sd.CallbackStop))
+            stream.start()
         except Exception as exc:  # PortAudioError, ValueError: a busy or vanished device
-            if clip is not None:
-                clip.close()
-            self._clip, self._stream = None, None
             reason = str(exc).split(" [PaErrorCode")[0]
             raise AudioDeviceError(f"cannot play on output {self.device or 'default'}: {reason}") from None
+        self._stream, self._rate = stream, rate
+        _OPEN.add(self)
+        return sd
+
+    def _start(self, make_clip) -> None:
+        self.stop()
+        self._open()
+        self.started_at = time.perf_counter()
+        self._clip = make_clip(self._rate)  # the callback takes it from its next buffer
 
     def play(self, samples: np.ndarray, rate: int) -> None:
         """Start playing samples (stopping any clip still playing); AudioDeviceError if no output works."""
-        def make(sd):
-            out_rate = self._rate_for(sd, rate)
+        def make(out_rate):
             data = samples if out_rate == rate else resample(samples, rate, out_rate)
             return _MemoryClip(np.ascontiguousarray(data, dtype=np.float32), out_rate)
         self._start(make)
 
     def play_file(self, path: str | Path) -> None:
         """Start playing a file, decoded while it plays (memory does not grow with its length)."""
-        def make(sd):
-            rate = AudioStream(path).file_rate
-            return _FileClip(Path(path), self._rate_for(sd, rate))
-        self._start(make)
+        AudioStream(path)  # a file that cannot be read is refused here, before anything plays
+        self._start(lambda out_rate: _FileClip(Path(path), out_rate))
 
     def stop(self) -> None:
-        """Stop now; a clip cut short ends at this moment."""
-        stream, clip = self._stream, self._clip
-        self._stream = None
+        """Stop now; a clip cut short ends at this moment (the stream runs on, silent)."""
+        clip = self._clip
         if clip is not None:
             if clip.end is None or clip.end > time.perf_counter():
                 clip.end = time.perf_counter()
             clip.close()
+        self._idle_since = time.perf_counter()
+
+    def close(self) -> None:
+        """Stop, and close the output stream."""
+        self.stop()
+        stream, self._stream = self._stream, None
         close_stream(stream)

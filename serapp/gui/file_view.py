@@ -140,6 +140,7 @@ class FileView(QtWidgets.QWidget):
             text += f" — <i>{escape(a.shortfall)}</i>"
         self.title.setText(text)
         self.play_button.setEnabled(True)
+        self.player.warm()  # the output running before Play: a new stream was heard 2 s late
         self.export_button.setEnabled(bool(a.segments))
         self.shown.emit()
 

@@ -324,9 +324,13 @@ class ListeningView(QtWidgets.QWidget):
             self.trial.feedback.setText("")
         self.next_clip()
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.player.warm()  # the output running before the first clip: a new stream was heard 2 s late
+
     def shutdown(self) -> None:
         self.timer.stop()
-        self.player.stop()
+        self.player.close()
 
 
 def _left_out(problems: list[str]) -> str:

@@ -22,6 +22,7 @@ from serapp.feature_config import FrontEndConfig, display_config
 from serapp.gui.time_panels import TimePanels
 from serapp.gui.widgets import CircumplexWidget, ReadoutWidget
 from serapp.labels import EMOTIONS
+from serapp.reading_cost import reading_ms
 from serapp.settings import AnalysisSettings
 
 SECONDS = 10.0  # what every live plot shows
@@ -61,6 +62,7 @@ class LiveView(QtWidgets.QWidget):
         self.frame_ms: deque[float] = deque(maxlen=600)
         self.frames_drawn = 0
         self.last_reading = None
+        self.reading_ms: deque[float] = deque(maxlen=25)  # the model's recent speech readings' cost
         self.last_readings: list = [None, None]
         self.column_listeners: list = []  # presentation mode draws the same spectrogram columns...
         self.reading_listeners: list = []  # ...and the model's readings
@@ -271,6 +273,8 @@ class LiveView(QtWidgets.QWidget):
                 self.circumplex.add(r.probabilities, i)
                 if i == 0:
                     self.last_reading = r
+                    if r.speech:
+                        self.reading_ms.append(reading_ms(r.features_ms, r.model_ms))
                     for listener in self.reading_listeners:
                         listener(r.probabilities, r.sure)
                     if self.recorder is not None:

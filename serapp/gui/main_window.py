@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import statistics
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,10 +16,10 @@ from serapp.files import WriteError
 from serapp.gui.capture import CaptureActions
 from serapp.gui.emotion_control import EmotionActions
 from serapp.gui.live_view import model_names
-from serapp.gui.model_control import ModelActions
+from serapp.gui.model_control import ModelActions, timing_text
 from serapp.gui.status import ElidedLabel, LevelMeter
 from serapp.gui.voice_control import VoiceActions, file_voice_note
-from serapp.settings import AnalysisSettings
+from serapp.settings import LIVE_HOP_S, AnalysisSettings
 
 FRAME_MS = 16  # display rate, about 60 frames per second
 
@@ -90,7 +91,9 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         self.file_view = FileView()
         self.file_view.export_requested.connect(self.export_timeline)
         self.file_view.message.connect(self.notify)
-        self.listening = ListeningView(self.settings, self.run_in_background, lambda: self.predictor)
+        # one output stream for both views, kept running (serapp.audio.playback)
+        self.listening = ListeningView(self.settings, self.run_in_background, lambda: self.predictor,
+                                       player=self.file_view.player)
         self.listening.message.connect(self.notify)
         self.tabs.blockSignals(True)
         self.tabs.removeTab(0)
@@ -173,7 +176,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         self.window_spin.setMinimumWidth(self.window_spin.fontMetrics().horizontalAdvance("window: model's (10 s)") + 40)
         self.window_spin.setToolTip("the audio each reading covers; longer than the model's window: "
                                     "the mean of its model-length pieces")
-        self.hop_spin = self._spin(0.1, 5.0, 0.1, s.value("hop_s", 0.2), " s hop")
+        self.hop_spin = self._spin(0.1, 5.0, 0.1, s.value("hop_s", LIVE_HOP_S), " s hop")
         self.smooth_spin = self._spin(0.0, 0.95, 0.05, s.value("smoothing", 0.0), " smoothing")
         self.threshold_spin = self._spin(0.05, 0.95, 0.05, s.value("gate_threshold", 0.5), " speech threshold")
         self.threshold_spin.setToolTip("the speech gate (silero-vad): a 32 ms frame is speech when its speech "
@@ -316,12 +319,10 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         self.live.tick()
         self.level.setValue(round(peak_dbfs(self.source.ring.latest(self.source.sample_rate // 20))))
         self.overflow_label.setText(f"overflows {self.source.overflows}")
-        r = self.live.last_reading
-        if r is not None and r.speech:
-            ms = r.features_ms + r.model_ms
-            share = ms / (1000 * self.live.settings.hop_s)
-            self.timing_label.setText(f"model {ms:.1f} ms per reading, {share:.0%} of a core "
-                                      f"at a {self.live.settings.hop_s:g} s hop")
+        costs = self.live.reading_ms  # measured as at load (serapp.reading_cost), on the live readings
+        if costs:
+            self.timing_label.setText(timing_text(statistics.median(costs), self.live.settings.hop_s,
+                                                  f"median of the last {len(costs)} live"))
         if self.live.worker is not None and self.live.worker.error:
             self.notify(self.live.worker.error)
             self.live.stop_worker()
@@ -375,6 +376,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
             self.stop_capture()  # finalises a recording in progress
             self.listening.shutdown()  # answers are already on disk, row by row
             self.file_view.stop_playback()
+            self.file_view.player.close()
         self.timer.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(event)

@@ -21,25 +21,31 @@ from serapp.bundle import (
 from serapp.errors import SerappError
 from serapp.gui.status import plain_tooltip
 from serapp.model_card import model_brief, model_card
-from serapp.settings import LIVE_BUDGET_MS
+from serapp.reading_cost import reading_cost_ms
+from serapp.settings import LIVE_SHARE
 
 
 def load_in_background(path: str | None, device: str, set_threads: bool):
-    """(predictor, ms per window, compute devices present, its model card): run on a worker thread."""
+    """(predictor, ms per reading, compute devices present, its model card): run on a worker thread."""
     from serapp.predictor import available_devices, load_model
 
     predictor = load_model(path, device=device, set_threads=set_threads)
     meta, parameters = read_bundle_summary(predictor.path)
     card = model_card(meta, predictor.path, parameters)
-    return predictor, predictor.window_cost_ms(), available_devices(), card
+    return predictor, reading_cost_ms(predictor), available_devices(), card
 
 
 def live_hop_for(cost_ms: float, hop_s: float) -> float | None:
-    """A hop the live view can keep up with for a model this slow (None: the hop is fine)."""
-    if cost_ms <= LIVE_BUDGET_MS:
-        return None
-    hop = round(math.ceil(2 * cost_ms / 100) / 10, 1)
+    """The hop, in tenths of a second, of which a reading of `cost_ms` takes at most the live
+    budget's share (settings.LIVE_SHARE); None where `hop_s` is that long already."""
+    hop = round(math.ceil(round(cost_ms / LIVE_SHARE / 100, 6)) / 10, 1)
     return hop if hop > hop_s else None  # a hop already long enough stays, without a message
+
+
+def timing_text(cost_ms: float, hop_s: float, measured: str) -> str:
+    """The status bar's cost field: one figure (serapp.reading_cost), and the budget at this hop."""
+    return (f"model {cost_ms:.1f} ms per reading ({measured}); budget {LIVE_SHARE * hop_s * 1000:.0f} ms "
+            f"at a {hop_s:g} s hop")
 
 
 def model_summary(predictor) -> str:
@@ -85,8 +91,9 @@ class ModelActions:
                 self.compute_combo.addItem(name)
         hop = live_hop_for(cost_ms, self.hop_spin.value())
         if hop is not None:  # too slow for the live view: fewer readings, never falling behind
-            self.notify(f"{predictor.path.name} needs {cost_ms:.0f} ms per window, too slow for live readings every "
-                        f"{self.hop_spin.value():g} s: the live hop is now {hop:g} s")
+            self.notify(f"{predictor.path.name} needs {cost_ms:.0f} ms per reading, too slow for live readings every "
+                        f"{self.hop_spin.value():g} s (a reading may take {LIVE_SHARE:.0%} of the hop): "
+                        f"the live hop is now {hop:g} s")
             self.hop_spin.setValue(hop)
         return predictor, cost_ms
 
@@ -98,7 +105,7 @@ class ModelActions:
         self.live.set_predictor(predictor)
         self.restore_profile()  # the voice profile chosen last time, where it fits this model
         self.model_label.setText(model_summary(predictor))
-        self.timing_label.setText(f"model {cost_ms:.1f} ms per reading (measured at load)")
+        self.timing_label.setText(timing_text(cost_ms, self.hop_spin.value(), "measured at load"))
         self.window_spin.setSpecialValueText(f"window: model's ({predictor.window_s:g} s)")
         # Hovering the model field tells what the model was trained on, under which licences, and its figures.
         self.model_label.setToolTip(plain_tooltip(loaded[3]))  # a bundle's text is shown, never run as markup
