@@ -90,7 +90,7 @@ def test_live_view_shows_spectrogram_and_readout_from_a_source(qtbot, window):
     assert cols[:, -50:].max() > 100  # the newest columns show the speech
     top = window.live.readout.top.text()
     assert any(label in top for label in window.predictor.labels) and "%" in top
-    assert "ms per reading" in window.timing_label.text() and "of a core" in window.timing_label.text()
+    assert "ms per reading" in window.timing_label.full_text() and "budget" in window.timing_label.full_text()
     assert called_from and all(name == "LiveWorker" for name in called_from)  # never the GUI thread
     assert window.live.frames_drawn > 10
     assert window.level.value() > -40  # the level meter follows the input
@@ -203,7 +203,8 @@ def test_file_analysis_and_timeline_export(qtbot, window, tmp_path):
     window.export_timeline(str(out))
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == 7 and rows[0]["path"] == str(clip) and float(rows[-1]["end_s"]) == pytest.approx(4.0)
-    assert list(rows[0]) == ["path", "start_s", "end_s", "speech", "label", *window.predictor.labels, "warning"]
+    assert list(rows[0]) == ["path", "start_s", "end_s", "speech", "speech_fraction", "label", "sure",
+                             *window.predictor.labels, "warning"]
     (tmp_path / "afile").write_text("")
     window.export_timeline(str(tmp_path / "afile" / "t.csv"))  # a real refused write: a file is no folder
     assert window.messages[-1] == f"{tmp_path / 'afile' / 't.csv'}: cannot write: Not a directory"

@@ -259,12 +259,12 @@ class LiveView(QtWidgets.QWidget):
             if w is None:
                 continue
             for r in w.drain():
-                self.last_readings[i] = r
-                # At the window's centre: drawn at its end, a 3 s window's colour ran on 3 s past the speech
-                self.panels.tracks[i].add(r.t - r.window_s / 2, r.probabilities, self.settings.hop_s, SECONDS)
                 readout = self.readouts[i]
                 if r.probabilities is not None and list(r.probabilities) != readout.labels:
                     continue  # read before the emotions shown changed
+                self.last_readings[i] = r
+                # At the window's centre: drawn at its end, a 3 s window's colour ran on 3 s past the speech
+                self.panels.tracks[i].add(r.t - r.window_s / 2, r.probabilities, self.settings.hop_s, SECONDS)
                 if r.speech:
                     readout.show_probabilities(r.probabilities, r.sure)
                 else:

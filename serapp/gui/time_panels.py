@@ -98,11 +98,11 @@ class TimePanels(pg.GraphicsLayoutWidget):
             p.setXLink(plots[0])
         for p in plots:  # one time axis, the ruler's, under them all
             p.hideAxis("bottom")
-        self.cursors = []
         for p in plots:  # the waveform and spectrogram stay: a cursor left on them showed on the next file
             for line in self.cursors:
                 if line in p.items:
                     p.removeItem(line)
+        self.cursors = []
         for p in plots:
             line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("r", width=1))
             line.setVisible(False)
