@@ -19,6 +19,7 @@ from trainer.config import ConfigError, load_config
 from trainer.loop import TrainingInterrupted
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
+RESULTS_DOC = "docs/results.md"  # the full results; the README links it and shows the headline figures
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -76,8 +77,9 @@ def _table_outputs(p: argparse.ArgumentParser, out: str, out_help: str, results:
     p.add_argument("--out", default=out, metavar="DIR", help=out_help)
     p.add_argument("--results", default=results, metavar="JSON",
                    help=f"the figures the table is drawn from, written here (default: {results})")
-    p.add_argument("--readme", default="README.md", metavar="FILE", help="where the table goes, between markers")
-    p.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
+    p.add_argument("--readme", default=RESULTS_DOC, metavar="FILE",
+                   help=f"the document the table goes into, between markers (default: {RESULTS_DOC})")
+    p.add_argument("--render-only", action="store_true", help="redraw the table from --results; no training")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help=set_help)
     _cache_options(p)
 
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
     e.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default ~/.cache/serapp)")
     k = _sub(sub, "crosscorpus", "the cross-corpus table: train both recipes leave-one-corpus-out, "
-                                 "the EmoBox folds, and write the figures and the README table")
+                                 "the EmoBox folds, and write the figures and the table in docs/results.md")
     _table_inputs(k)
     k.add_argument("--baseline", default=str(CONFIGS / "default.toml"), metavar="TOML",
                    help="the RAVDESS-only recipe (default: the default config)")
@@ -113,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     _table_outputs(k, "runs/crosscorpus", "run directories (kept; rerun resumes)", "docs/results/crosscorpus.json",
                    "applied to both recipes, e.g. --set train.device=\"cuda\" (repeatable)")
     w = _sub(sub, "encoder-table", "the encoder recipe leave-one-corpus-out, cold and adapted to each "
-                                   "voice, clip and window UA, and the EmoBox folds: the README's tables")
+                                   "voice, clip and window UA, and the EmoBox folds: the tables in docs/results.md")
     _table_inputs(w)
     w.add_argument("--config", default=str(CONFIGS / "whisper.toml"), metavar="TOML",
                    help="the encoder recipe (default: the whisper config)")
@@ -123,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seeds: each draws the validation speakers and trains every head again (default: 0 1 2)")
     _table_outputs(w, "runs/encoder-table", "each fold's figures (kept; rerun resumes)", "docs/results/encoder.json",
                    "a config override (repeatable)")
-    z = _sub(sub, "zoo", "every architecture on the same footing: the model-zoo table in the README")
+    z = _sub(sub, "zoo", "every architecture on the same footing: the model-zoo table in docs/results.md")
     z.add_argument("--data", action="append", default=[], metavar="CORPUS=DIR", help="RAVDESS (and, for --cross-corpus, the others)")
     z.add_argument("--data-root", metavar="DIR", help="a folder holding the corpora by name")
     z.add_argument("--configs", nargs="+", metavar="NAME", help="config names in trainer/configs (default: all but "
@@ -153,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--out", default="runs/zoo", metavar="DIR", help="run directories (kept; rerun resumes)")
     z.add_argument("--results", default="docs/results/zoo.json", metavar="JSON",
                    help="the figures the table is drawn from, written here")
-    z.add_argument("--readme", default="README.md", metavar="FILE", help="where the table goes, between markers")
-    z.add_argument("--render-only", action="store_true", help="redraw the README table from --results; no training")
+    z.add_argument("--readme", default=RESULTS_DOC, metavar="FILE",
+                   help=f"the document the table goes into, between markers (default: {RESULTS_DOC})")
+    z.add_argument("--render-only", action="store_true", help="redraw the table from --results; no training")
     z.add_argument("--remeasure", action="store_true",
                    help="measure every model's CPU time again (by default a network measured by an earlier run "
                         "keeps the figure stored in --results: on a shared machine it moves by tens of percent)")
