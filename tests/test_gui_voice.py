@@ -22,6 +22,7 @@ from serapp.audio.sources import FileSource  # noqa: E402
 from serapp.bundle import BundleMeta, save_bundle  # noqa: E402
 from serapp.gui.main_window import MainWindow  # noqa: E402
 from serapp.gui.plots import configure_pyqtgraph  # noqa: E402
+from serapp.profiles import speech_heard  # noqa: E402
 from serapp.predictor import load_model  # noqa: E402
 from serapp.profiles import from_voice  # noqa: E402
 from serapp.settings import AnalysisSettings  # noqa: E402
@@ -88,6 +89,12 @@ def test_the_voice_dialog_checks_a_take_saves_a_profile_and_manages_it(qtbot, wi
     # the live readout says which profile it reads with
     src.ring.write(speechlike(4.0, seed=8))
     qtbot.waitUntil(lambda: "voice profile Ann" in window.live.readout.note.text(), timeout=20000)
+    # the profile's speech as the dialog said it when saved, then what the live view heard since
+    saved = speech_heard(window.active_profile.seconds)
+    assert f"saved ({saved})" in dialog.status.text()
+    note = window.live.readout.note.full_text
+    qtbot.waitUntil(lambda: note().endswith(" live"), timeout=20000)
+    assert note().startswith(f"voice profile Ann ({saved}) + ") and "of voice" not in note()
 
     _select(dialog, "Ann")
     qtbot.keyClicks(dialog.rename_edit, "Ann K")

@@ -22,6 +22,7 @@ from serapp.feature_config import FrontEndConfig, display_config
 from serapp.gui.time_panels import TimePanels
 from serapp.gui.widgets import CircumplexWidget, ReadoutWidget
 from serapp.labels import EMOTIONS
+from serapp.profiles import speech_heard
 from serapp.reading_cost import reading_ms
 from serapp.settings import AnalysisSettings
 
@@ -295,7 +296,8 @@ class LiveView(QtWidgets.QWidget):
         """A model's status line; it names the profile in use that the model cannot read with."""
         name = profile if isinstance(profile, str) or profile is None else profile.name
         unused = self.profile.name if self.profile is not None and name is None else None
-        return voice_note(voice_s, name, unused)
+        saved = self.profile.seconds if self.profile is not None and name == self.profile.name else None
+        return voice_note(voice_s, name, unused, saved)
 
     def stream_columns(self) -> np.ndarray:
         return self.spectrogram.columns()
@@ -306,14 +308,18 @@ def voice_profile_for(profile, predictor):
     return profile if profile is not None and predictor is not None and profile.fits(predictor) else None
 
 
-def voice_note(voice_s: float | None, profile: str | None, unused: str | None = None) -> str:
+def voice_note(voice_s: float | None, profile: str | None, unused: str | None = None,
+               saved: float | None = None) -> str:
     """What a live readout says about the voice it reads with (`unused`: a profile in use that
-    this model cannot read with, a compared model with other features)."""
+    this model cannot read with, a compared model with other features; `saved`: the profile's
+    own speech, said as the Voice dialog and `profile list` say it, then what was heard live since)."""
     if voice_s is None:
         return "does not adapt to a voice"
     if profile:
-        return f"voice profile {profile} ({voice_s:.0f} s of voice)"
-    note = f"adapting: {voice_s:.0f} s of speech" if voice_s else "cold start: adapting as you speak"
+        since = voice_s - saved if saved is not None else 0.0
+        return (f"voice profile {profile} ({speech_heard(voice_s - since)})"
+                + (f" + {speech_heard(since).removesuffix(' of speech')} live" if since > 0 else ""))
+    note = f"adapting: {speech_heard(voice_s)}" if voice_s else "cold start: adapting as you speak"
     return f"{note} (not {unused}'s profile: other features)" if unused else note
 
 
