@@ -9,7 +9,7 @@ from html import escape
 from PySide6 import QtCore, QtWidgets
 
 from serapp.audio.playback import ClipPlayer
-from serapp.errors import SerappError
+from serapp.errors import SerappError, counted
 from serapp.feature_config import FrontEndConfig
 from serapp.gui.live_view import readout_column
 from serapp.gui.status import ElidedLabel
@@ -123,10 +123,10 @@ class FileView(QtWidgets.QWidget):
             o = a.overall
             text += f" — overall: <b>{escape(describe(o.label, o.probabilities, o.sure))}</b>"
             voiced = sum(s.speech for s in a.segments)
-            text += f", {len(a.segments)} windows ({voiced} with speech)"
+            text += f", {counted(len(a.segments), 'window')} ({voiced} with speech)"
             if compared is not None:
                 share, n = agreement(a.segments, compared.segments)
-                text += (f" — the models agree on {share:.0%} of {n} windows" if share is not None
+                text += (f" — the models agree on {share:.0%} of {counted(n, 'window')}" if share is not None
                          else " — no window where both hear speech")
             for i, x in enumerate(analyses):
                 if x.overall.probabilities:
