@@ -368,8 +368,8 @@ def test_two_corpora_train_with_one_command_and_the_bundle_says_what_it_learned_
     assert set(history[-1]["val_ua_per_corpus"]) == {"ravdess", "turev-db"}
     assert history[-1]["train_clips"] == 96  # the balanced draw per epoch
     predicted = subprocess.run([sys.executable, "-m", "serapp", "predict", str(next((two_corpora / "turev-db").rglob("*.wav"))),
-                                "--model", str(out / "model.safetensors"), "--format", "jsonl", "--device", "cpu"],
-                               capture_output=True, text=True, timeout=120)
+                                "--model", str(out / "model.safetensors"), "--format", "jsonl", "--device", "cpu",
+                                "--emotions", "all"], capture_output=True, text=True, timeout=120)
     assert predicted.returncode == 0 and len(json.loads(predicted.stdout)["probabilities"]) == 5
     # `serapp model-info` tells a person the same: each corpus, its speakers and licence.
     info = subprocess.run([sys.executable, "-m", "serapp", "model-info", str(out / "model.safetensors")],
