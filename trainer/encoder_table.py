@@ -44,6 +44,7 @@ from trainer.calibrate import calibrate, readout_metrics
 from trainer.config import TrainConfig
 from trainer.crosscorpus import LANGUAGES
 from trainer.data import ClipSet, Data
+from trainer.encoder_choices import choose_recipe
 from trainer.folds import make_splits
 from trainer.frozen import HOP_S, WindowCache, clip_probabilities, train_frozen_head, window_probabilities
 from trainer.loop import score_clips
@@ -231,8 +232,8 @@ def run_fold(cfg: TrainConfig, data: Data, split, cache: WindowCache, device, re
 
 def run_encoder_table(cfg: TrainConfig, corpora: list[Corpus], out: Path, cache_dir: Path | None,
                       emobox_folds: list[str], progress=None, seeds=SEEDS, recipes=tuple(RECIPES)) -> dict:
-    """Every leave-one-corpus-out fold (and EmoBox fold asked for), for every seed and recipe;
-    `progress(results)` after each."""
+    """Every leave-one-corpus-out fold for every seed and recipe, then the EmoBox folds asked for
+    with the recipe that validation chose; `progress(results)` after each."""
     cfg = dataclasses.replace(cfg, trim_top_db=None)
     data = Data(corpora, cfg, cache_dir)
     device = torch.device("cpu")
@@ -251,27 +252,35 @@ def run_encoder_table(cfg: TrainConfig, corpora: list[Corpus], out: Path, cache_
                                     "labels": c.labels, "chance_ua": 1.0 / len(c.labels), "clips": len(c.records),
                                     "speakers": len(c.speakers)} for c in data.corpora},
                "loco": {}, "emobox": {}}
+
+    def run(protocol: str, split, recipe: str, seed: int) -> None:
+        path = out / protocol / split.name / f"seed{seed}-{recipe.replace(' ', '_').replace('+', '')}.json"
+        if path.is_file():
+            r = json.loads(path.read_text())
+        else:
+            _log(f"== {protocol} {split.name}, seed {seed}, {recipe}")
+            r = run_fold(cfg, data, split, cache, device, recipe, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            report.write_json(path, r)
+        results[protocol].setdefault(split.name, {}).setdefault(f"seed{seed}", {})[recipe] = r
+        cold = r["conditions"]["cold"]
+        _log(f"{protocol} {split.name} seed {seed} {recipe}: val UA {100 * r['val_ua']:.1f}; cold clip UA "
+             f"{100 * cold['all']['clip']['ua']:.1f} (all) / {100 * cold['basic']['clip']['ua']:.1f} (basic)")
+        if progress is not None:
+            progress(results)
+
+    def splits(protocol: str, seed: int):
+        return make_splits(data.corpora, protocol, cfg.val_speakers, seed, 2, 5, cfg.val_keep_speakers,
+                           cfg.val_min_clips)
+
     for seed in seeds:
-        plan = [("loco", s) for s in make_splits(data.corpora, "loco", cfg.val_speakers, seed, 2, 5,
-                                                 cfg.val_keep_speakers, cfg.val_min_clips)]
-        if emobox_folds:
-            plan += [("emobox", s) for s in make_splits(data.corpora, "emobox", cfg.val_speakers, seed, 2, 5,
-                                                        cfg.val_keep_speakers, cfg.val_min_clips)
-                     if s.name.removeprefix("fold") in emobox_folds]
-        for protocol, split in plan:
+        for split in splits("loco", seed):
             for recipe in recipes:
-                path = out / protocol / split.name / f"seed{seed}-{recipe.replace(' ', '_').replace('+', '')}.json"
-                if path.is_file():
-                    r = json.loads(path.read_text())
-                else:
-                    _log(f"== {protocol} {split.name}, seed {seed}, {recipe}")
-                    r = run_fold(cfg, data, split, cache, device, recipe, seed)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    report.write_json(path, r)
-                results[protocol].setdefault(split.name, {}).setdefault(f"seed{seed}", {})[recipe] = r
-                cold = r["conditions"]["cold"]
-                _log(f"{protocol} {split.name} seed {seed} {recipe}: val UA {100 * r['val_ua']:.1f}; cold clip UA "
-                     f"{100 * cold['all']['clip']['ua']:.1f} (all) / {100 * cold['basic']['clip']['ua']:.1f} (basic)")
-                if progress is not None:
-                    progress(results)
+                run("loco", split, recipe, seed)
+    if emobox_folds:  # the recipe the leave-one-corpus-out validation chose, on RAVDESS's unseen actors
+        chosen = choose_recipe(results)["chosen"]
+        for seed in seeds:
+            for split in splits("emobox", seed):
+                if split.name.removeprefix("fold") in emobox_folds:
+                    run("emobox", split, chosen, seed)
     return results
