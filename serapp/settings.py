@@ -14,6 +14,9 @@ LIVE_HOP_S = 0.2  # the live view's hop unless the user sets one (benchmarks/ben
 # gets a longer live hop (gui.model_control.live_hop_for). At the default hop that is 100 ms.
 LIVE_SHARE = 0.5
 LIVE_BUDGET_MS = LIVE_SHARE * LIVE_HOP_S * 1000
+# The live view's smoothing unless the user sets another: the steadiest label whose readout
+# latency stays within 400 ms (benchmarks/bench_steady.py: label changes per minute and latency).
+LIVE_SMOOTHING = 0.5
 
 
 @dataclass(frozen=True)

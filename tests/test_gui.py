@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui  # noqa: E402
 from serapp.audio.sources import FileSource  # noqa: E402
 from serapp.gui.main_window import MainWindow  # noqa: E402
 from serapp.gui.plots import configure_pyqtgraph  # noqa: E402
+from serapp.settings import LIVE_SMOOTHING  # noqa: E402
 from serapp.timeline import timeline_header  # noqa: E402
 
 
@@ -212,6 +213,8 @@ def test_file_analysis_and_timeline_export(qtbot, window, tmp_path):
 
 def test_settings_persist(qtbot, tmp_path, bundle):
     w = _new_window(qtbot, tmp_path, bundle, "persist.ini")
+    # a first start reads live with the steady-label default (benchmarks/bench_steady.py)
+    assert w.smooth_spin.value() == LIVE_SMOOTHING and w.analysis_settings().smoothing == LIVE_SMOOTHING
     w.hop_spin.setValue(0.8)
     w.smooth_spin.setValue(0.3)
     w.threshold_spin.setValue(0.35)

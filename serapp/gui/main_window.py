@@ -19,7 +19,7 @@ from serapp.gui.live_view import model_names
 from serapp.gui.model_control import ModelActions, timing_text
 from serapp.gui.status import ElidedLabel, LevelMeter
 from serapp.gui.voice_control import VoiceActions, file_voice_note
-from serapp.settings import LIVE_HOP_S, AnalysisSettings
+from serapp.settings import LIVE_HOP_S, LIVE_SMOOTHING, AnalysisSettings
 
 FRAME_MS = 16  # display rate, about 60 frames per second
 
@@ -177,7 +177,7 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         self.window_spin.setToolTip("the audio each reading covers; longer than the model's window: "
                                     "the mean of its model-length pieces")
         self.hop_spin = self._spin(0.1, 5.0, 0.1, s.value("hop_s", LIVE_HOP_S), " s hop")
-        self.smooth_spin = self._spin(0.0, 0.95, 0.05, s.value("smoothing", 0.0), " smoothing")
+        self.smooth_spin = self._spin(0.0, 0.95, 0.05, s.value("smoothing", LIVE_SMOOTHING), " smoothing")
         self.threshold_spin = self._spin(0.05, 0.95, 0.05, s.value("gate_threshold", 0.5), " speech threshold")
         self.threshold_spin.setToolTip("the speech gate (silero-vad): a 32 ms frame is speech when its speech "
                                        "probability is above this; a window needs 10 % of its frames")
