@@ -25,6 +25,8 @@ from serapp.models.int8_check import DEFAULTS, MAX_BATCH
 from serapp.models.speech_encoder import SpeechEncoderClassifier
 from trainer.quantise import attach_int8
 
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt makes the application
+
 REFUSED = "its int8 encoder graph is refused"
 
 
@@ -193,7 +195,6 @@ def test_a_graph_is_checked_with_the_encoders_own_defaults():
 
 
 def test_the_app_refuses_such_a_bundle_at_load_in_its_banner(base, tmp_path, qtbot):
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6 import QtCore
 
     from serapp.gui.main_window import MainWindow

@@ -54,7 +54,7 @@ def fit_temperature(probs: np.ndarray, targets: np.ndarray, emotions_matrix: np.
         return loss
 
     optimizer.step(nll)
-    t = float(log_t.exp())
+    t = float(log_t.detach().exp())
     return float(min(max(t, 0.05), 20.0)) if math.isfinite(t) else 1.0
 
 
