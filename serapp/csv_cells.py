@@ -16,7 +16,17 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def escape_cell(text: str) -> str:
+    if _is_number(text):  # "-0.250" is a number a spreadsheet reads as one, never a formula
+        return text
     return "'" + text if text.startswith(FORMULA_TRIGGERS + ("'",)) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text and text[:1] in "+-0123456789." and text.lower().lstrip("+-") not in ("inf", "nan")
 
 
 def unescape_cell(text: str) -> str:

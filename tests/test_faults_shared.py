@@ -12,6 +12,7 @@ import pytest
 from helpers import make_bundle, speechlike, write_audio
 
 from serapp.cli import main
+from serapp.csv_cells import CsvWriter
 from serapp.listening.answers import COLUMNS, Answer, AnswerLog
 
 FORMULA = "=cmd|' -C calc'!A0"
@@ -53,6 +54,13 @@ def test_formula_cells_are_escaped_in_predict_csv_from_a_name_and_from_a_bundles
         rows = list(__import__("csv").reader(capsys.readouterr().out.splitlines()))
         assert "'=1+1" in rows[0] and "'@SUM(A1)" in rows[0] and "=1+1" not in rows[0]
         assert all(row[0].startswith("'=cmd") for row in rows[1:]) and len(rows) > 1
+
+
+def test_a_negative_number_is_written_as_a_number_not_as_text():
+    # a recording's first window starts before the recording (-0.250): a number, never a formula
+    out = __import__("io").StringIO()
+    CsvWriter(out).writerow(["-0.250", "+1.5", "-1+2", "-inf", "=1", 3])
+    assert out.getvalue() == "-0.250,+1.5,'-1+2,'-inf,'=1,3\n"
 
 
 def test_control_characters_from_a_bundle_never_reach_the_terminal_raw(tmp_path, capsys):

@@ -234,7 +234,8 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert np.all(np.abs(data / 32768 - 0.25) < 1e-3)
     lines = (tmp_path / "take.csv").read_text().splitlines()
     wav = tmp_path / "take.wav"  # the timeline's columns, as `serapp predict --window W --format csv` writes
-    assert lines == ["path,start_s,end_s,speech,label,a,b,warning", f"{wav},-2.500,0.500,1,a,0.700000,0.300000,"]
+    assert lines == ["path,start_s,end_s,speech,speech_fraction,label,sure,a,b,warning",
+                     f"{wav},-2.500,0.500,1,0.900,a,,0.700000,0.300000,"]
 
 
 def test_the_recorder_writes_on_its_own_thread_and_fills_losses_with_silence(tmp_path):
@@ -258,7 +259,7 @@ def test_the_recorder_writes_on_its_own_thread_and_fills_losses_with_silence(tmp
     assert np.allclose(data[:3000], 0.5, atol=1e-3) and np.all(data[3000:9000] == 0)
     assert np.allclose(data[9000:], -0.5, atol=1e-3)
     row = (tmp_path / "r.csv").read_text().splitlines()[-1]  # 6000 / 16000 s of silence
-    assert row == f"{tmp_path / 'r.wav'},0.300,0.800,0,no speech,,0.375 s missed so far and written as silence"
+    assert row == f"{tmp_path / 'r.wav'},0.300,0.800,0,0.000,no speech,,,0.375 s missed so far and written as silence"
     assert rec.closed and rec.error is None
 
 
