@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import make_corpus, tiny_whisper_folder
 
@@ -117,3 +118,26 @@ def test_a_recipe_must_lead_by_more_than_the_seed_spread():
 
     assert choose_recipe(results(0.01))["chosen"] == "weighted"  # within the 2.8-point spread over seeds
     assert choose_recipe(results(0.05))["chosen"] == "blocks 2+3+4"
+
+
+def test_the_chosen_adaptation_keeps_a_one_emotion_voices_emotion_where_the_old_one_lost_it():
+    """A generated voice heard angry all along: its windows sit 2 units up the 'arousal' axis
+    from the population's, plus the voice's own offset on another axis. Adapting to 20 of them
+    with the old way (mean and spread, the population as 10 windows) takes the anger for the
+    voice's normal; the way validation chose (the mean only, the population as 40 windows)
+    still reads them angry, while moving a third of the way to the voice's own offset."""
+    from serapp.adaptation import VoiceState
+
+    rng = np.random.default_rng(0)
+    prior_mean, prior_std = np.zeros((1, 2)), np.ones((1, 2))
+    angry = np.array([[2.0, 1.5]]) + 0.3 * rng.standard_normal((20, 1, 2))  # arousal up, the voice's offset
+    reads_angry = {}
+    for mode, prior in (("full", 10.0), ("mean", 40.0)):
+        state = VoiceState(prior_mean, prior_std, prior, 0.5, mode)
+        state.update(angry)
+        mean, std = state.statistics()
+        z = (angry - mean) / std
+        reads_angry[(mode, prior)] = float((z[:, 0, 0] > 1.0).mean())  # arousal still a standard deviation up
+        if mode == "mean":
+            assert mean[0, 1] == pytest.approx(angry[:, 0, 1].sum() / 60) and np.array_equal(std, prior_std)
+    assert reads_angry[("full", 10.0)] < 0.2 and reads_angry[("mean", 40.0)] > 0.8
