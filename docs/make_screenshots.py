@@ -3,8 +3,9 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" python docs/make_screenshots.py \
         [--audio ../shared/data/ravdess] [--compare BUNDLE] [--out docs/screenshots]
 
-Writes live.png, file.png, compare.png, presentation.png, listening.png and calibration.png (the
-Voice dialog's guided take over the live view). The audio is
+Writes live.png, file.png, compare.png (with a voice profile in use), presentation.png,
+listening.png (eight emotions) and calibration.png (the Voice dialog's guided take over the live
+view). The audio is
 RAVDESS speech when --audio names its folder (and it exists), else a generated voice-like sound
 (CI runs it so, to show the script works after any change to the GUI). The app runs as users run
 it: a PulseAudio virtual microphone (tests/virtual_mic.py), PortAudio, the bundled model.
@@ -31,6 +32,10 @@ import virtual_mic as vm  # noqa: E402
 # every actor, so the pictures show the app, not its accuracy): angry, happy, sad, fearful.
 CLIPS = ["Actor_11/03-01-05-02-01-01-11.flac", "Actor_11/03-01-03-02-01-01-11.flac",
          "Actor_11/03-01-04-02-02-01-11.flac", "Actor_11/03-01-06-02-01-02-11.flac"]
+
+
+# One clip of each of RAVDESS's eight emotions (actor 11), for the listening results.
+EIGHT = [f"Actor_11/03-01-{code:02d}-01-01-01-11.flac" for code in range(1, 9)]
 
 
 def voice(audio_dir: Path | None) -> tuple[np.ndarray, list[Path]]:
@@ -69,7 +74,10 @@ def main() -> int:
 
     from PySide6 import QtCore, QtWidgets
 
+    from serapp.calibration import profile_from_take
     from serapp.gui.app import make_settings
+    from serapp.labels import EMOTIONS
+    from serapp.profiles import ProfileStore
     from serapp.gui.main_window import MainWindow
     from serapp.gui.plots import configure_pyqtgraph
 
@@ -115,6 +123,8 @@ def main() -> int:
     settle(0.5)
     shoot(w, "file.png")
     talk.join()
+    profile = profile_from_take("Ann", speech, 16000, w.predictor, ProfileStore())  # a voice profile in use
+    assert w.use_profile(profile, quiet=True)
     w.open_compare(args.compare)
     wait(lambda: w.compare_predictor is not None)
     w.tabs.setCurrentWidget(w.live)
@@ -131,16 +141,17 @@ def main() -> int:
     w.tabs.setCurrentWidget(w.listening)
     from serapp.listening.answers import Answer, AnswerLog, utc_now
 
-    corpus_root = files[0].parent
+    # eight emotions, one clip each where RAVDESS is here (the results page at its widest)
+    listened = [audio_dir / c for c in EIGHT] if audio_dir and all((audio_dir / c).is_file() for c in EIGHT) else files
+    corpus_root = listened[0].parent
     log = AnswerLog(tmp / "answers.csv")
-    chosen = ["angry", "happy", "neutral", "fearful"]
-    truths = ["angry", "happy", "sad", "fearful"]
-    for i, f in enumerate(files[: len(truths)]):
-        for rater, pick in (("ann", chosen[i]), ("bob", truths[i])):
+    truths = list(EMOTIONS) if len(listened) == len(EMOTIONS) else ["angry", "happy", "sad", "fearful"]
+    for i, f in enumerate(listened[: len(truths)]):
+        for rater, pick in (("ann", truths[(i + (i % 3 == 0)) % len(truths)]), ("bob", truths[i])):
             log.append(Answer(session_id="demo", rater=rater, timestamp_utc=utc_now(), corpus=str(corpus_root),
                               clip=f.name, true_label=truths[i], chosen_label=pick, correct=int(pick == truths[i]),
                               response_ms=900, replays=0, skipped=0, skip_reason="",
-                              label_set="|".join(["neutral", "happy", "sad", "angry", "fearful"]), app_version="demo"))
+                              label_set="|".join(truths), app_version="demo"))
     w.listening.show_results([str(tmp / "answers.csv")])
     wait(lambda: "model" in (w.listening.results.report or {}))
     settle(0.5)
