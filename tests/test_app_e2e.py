@@ -125,5 +125,6 @@ def test_dropping_a_file_analyses_it_and_playback_moves_the_cursor_with_the_soun
     qtbot.waitUntil(lambda: fv.cursors[0].value() > 0.3, timeout=60000)
     assert fv.cursors[0].value() <= fv.player._clip.pos / fv.player._clip.rate + 1e-6  # not ahead of the sound
     qtbot.waitUntil(lambda: fv.play_button.text() == "Play", timeout=60000)  # the end of the file ends playback
-    assert fv.player._clip.pos == int(1.5 * 16000)
+    clip = fv.player._clip  # played at the output's own rate: every sample of the 1.5 s, resampled
+    assert abs(clip.pos - 1.5 * clip.rate) <= 1
     w.close()
