@@ -230,6 +230,17 @@ def run_fold(cfg: TrainConfig, data: Data, split, cache: WindowCache, device, re
     return out
 
 
+def for_results(run: dict) -> dict:
+    """A run as docs/results/encoder.json keeps it: the reliability bins only where the diagram
+    reads them (cold, basic); the fold's own file under --out keeps them all."""
+    conditions = {}
+    for key, by_readout in run["conditions"].items():
+        conditions[key] = {e: {**c, "confidence": {k: v for k, v in c["confidence"].items()
+                                                   if k != "reliability" or (key, e) == ("cold", "basic")}}
+                           for e, c in by_readout.items()}
+    return {**run, "conditions": conditions}
+
+
 def run_encoder_table(cfg: TrainConfig, corpora: list[Corpus], out: Path, cache_dir: Path | None,
                       emobox_folds: list[str], progress=None, seeds=SEEDS, recipes=tuple(RECIPES)) -> dict:
     """Every leave-one-corpus-out fold for every seed and recipe, then the EmoBox folds asked for
@@ -262,7 +273,7 @@ def run_encoder_table(cfg: TrainConfig, corpora: list[Corpus], out: Path, cache_
             r = run_fold(cfg, data, split, cache, device, recipe, seed)
             path.parent.mkdir(parents=True, exist_ok=True)
             report.write_json(path, r)
-        results[protocol].setdefault(split.name, {}).setdefault(f"seed{seed}", {})[recipe] = r
+        results[protocol].setdefault(split.name, {}).setdefault(f"seed{seed}", {})[recipe] = for_results(r)
         cold = r["conditions"]["cold"]
         _log(f"{protocol} {split.name} seed {seed} {recipe}: val UA {100 * r['val_ua']:.1f}; cold clip UA "
              f"{100 * cold['all']['clip']['ua']:.1f} (all) / {100 * cold['basic']['clip']['ua']:.1f} (basic)")
