@@ -31,13 +31,14 @@ def chosen_runs(results: dict, protocol: str = "loco") -> tuple[dict, dict]:
     return {f: s for f, s in runs.items() if s}, picked
 
 
+def _value(run: dict, key: str, emotions: str, part: str, field: str) -> float:
+    c = run["conditions"][key][emotions]
+    return c["confidence"][field] if part == "confidence" else c[part][field]
+
+
 def figure(runs: dict, fold: str, key: str, emotions: str, part: str = "clip", field: str = "ua") -> float:
     """A fold's figure, the mean over its seeds."""
-    values = []
-    for r in runs[fold].values():
-        c = r["conditions"][key][emotions]
-        values.append(c["confidence"][field] if part == "confidence" else c[part][field])
-    return float(np.mean(values))
+    return float(np.mean([_value(r, key, emotions, part, field) for r in runs[fold].values()]))
 
 
 def mean_and_sd(runs: dict, key: str, emotions: str, part: str = "clip", field: str = "ua") -> tuple[float, float]:
@@ -45,9 +46,7 @@ def mean_and_sd(runs: dict, key: str, emotions: str, part: str = "clip", field: 
     seeds = sorted({s for f in runs.values() for s in f})
     per_seed = []
     for s in seeds:
-        vals = [(r[s]["conditions"][key][emotions]["confidence"][field] if part == "confidence"
-                 else r[s]["conditions"][key][emotions][part][field]) for r in runs.values() if s in r]
-        per_seed.append(statistics.fmean(vals))
+        per_seed.append(statistics.fmean(_value(r[s], key, emotions, part, field) for r in runs.values() if s in r))
     mean = statistics.fmean(figure(runs, f, key, emotions, part, field) for f in runs)
     return mean, statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0
 
