@@ -1,5 +1,5 @@
-"""Command line: `serapp` (the desktop app); `serapp predict`, `serapp bench-report` and
-`serapp model-info` (headless).
+"""Command line: `serapp` (the desktop app); `serapp predict`, `serapp bench-report`,
+`serapp model-info` and `serapp profile` (headless); `serapp listen-web` (a web server).
 
 Exit status: 0 success, 1 a file or model failed (one line each on stderr), 2 usage error.
 No user error prints a traceback.
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from serapp import __version__, profile_cli
+from serapp import __version__, listen_web_cli, profile_cli
 from serapp.bundle import BUNDLED_MODELS
 from serapp.errors import SerappError, UsageError, counted, printable
 from serapp.predict_output import OutputError, ResultWriter
@@ -23,7 +23,7 @@ from serapp.readout import EMOTION_CHOICES
 from serapp.settings import MAX_WINDOW_S, MIN_HOP_S, AnalysisSettings
 
 FORMATS = ("table", "jsonl", "csv")
-COMMANDS = ("predict", "bench-report", "model-info", "profile")
+COMMANDS = ("predict", "bench-report", "model-info", "profile", "listen-web")
 MODEL_HELP = ("a model bundle, or a bundled model by name: "
               + "; ".join(f"{name} ({about})" for name, (_, about) in BUNDLED_MODELS.items()) + ". Default: default")
 VIEWS = ("live", "file", "listening")
@@ -51,7 +51,7 @@ def _seconds(lo: float, hi: float):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="serapp",
-        usage="serapp [options] [FILE]\n       serapp COMMAND ... (predict, profile, model-info, bench-report)",
+        usage="serapp [options] [FILE]\n       serapp COMMAND ... (predict, profile, model-info, bench-report, listen-web)",
         description="Speech emotion recognition. With no command, opens the desktop app (on FILE, if given).",
     )
     parser.add_argument("--version", action="version", version=f"serapp {__version__}")
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model bundle or a bundled model's name (default: every bundled model)")
     m.add_argument("--format", default="text", choices=("text", "json"), help="output format (default: text)")
     profile_cli.add_parser(sub, MODEL_HELP)
+    listen_web_cli.add_parser(sub)
     parser.commands = sub.choices  # so main's own checks print the command's usage, as argparse's do
     return parser
 
@@ -344,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_model_info(args)
         if args.command == "profile":
             return profile_cli.run(args)
+        if args.command == "listen-web":
+            return listen_web_cli.run(args)
         return run_gui(args)
     except UsageError as exc:  # a name that is not there, options that do not go together
         print(f"serapp: {exc}", file=sys.stderr)

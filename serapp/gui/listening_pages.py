@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -10,6 +9,7 @@ from PySide6 import QtCore, QtWidgets
 from serapp.corpora import Corpus, detect_corpus
 from serapp.corpus_schemes import CORPUS_TITLES, NAMED_PARSERS
 from serapp.errors import SerappError
+from serapp.listening.answers import file_name_part
 from serapp.listening.session import ListeningSettings
 
 LABELS_HINT = "the corpus' emotions appear here once it is read: untick any to leave it out"
@@ -24,7 +24,7 @@ def corpus_placeholder() -> str:
 def default_answer_file(rater: str, corpus_root: str) -> str:
     """Documents/serapp-listening/RATER_CORPUS.csv, with names made safe for any file system."""
     docs = QtCore.QStandardPaths.writableLocation(QtCore.QStandardPaths.StandardLocation.DocumentsLocation)
-    safe = [re.sub(r"[^\w.-]+", "_", part).strip("_") or "x" for part in (rater or "rater", Path(corpus_root).name or "corpus")]
+    safe = [file_name_part(part) for part in (rater or "rater", Path(corpus_root).name or "corpus")]
     return str(Path(docs or Path.home()) / "serapp-listening" / f"{safe[0]}_{safe[1]}.csv")
 
 

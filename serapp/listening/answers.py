@@ -72,6 +72,11 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def file_name_part(text: str, fallback: str = "x") -> str:
+    """`text` as part of a file name any file system takes: runs of other characters as "_"."""
+    return re.sub(r"[^\w.-]+", "_", text).strip("_.")[:60] or fallback
+
+
 def _bounded(text: str) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
@@ -129,6 +134,14 @@ def _parse_row(path, line: int, row: list[str]) -> Answer:
         if a.correct != int(a.chosen_label == a.true_label):
             raise AnswerFileError(path, line, f"correct is {a.correct} but {a.chosen_label!r} vs true {a.true_label!r}")
     return a
+
+
+def check_answer(answer: Answer, what: str = "answer") -> Answer:
+    """The answer as the reader reads it back: its row, as written, parsed by the reader's own
+    rules, so a value that no answer file could hold is refused before it is written
+    (AnswerFileError naming `what` and the cell)."""
+    row = next(csv.reader(io.StringIO(format_row(answer), newline="")))
+    return _parse_row(what, None, row)
 
 
 def read_answers(path: str | Path, problems: list[str] | None = None) -> list[Answer]:
@@ -228,7 +241,9 @@ class AnswerLog:
 
     def append(self, answer: Answer) -> None:
         """Append one row (with the header, for a new file) and fsync it; on any failure the
-        file is cut back to what it was, so no torn row stays behind for the retry to follow."""
+        file is cut back to what it was, so no torn row stays behind for the retry to follow. A row
+        the reader would refuse is refused here first (AnswerFileError), so the file always reads back."""
+        check_answer(answer, printable(self.path))
         new = not self.path.is_file() or self.path.stat().st_size == 0
         if new:
             self.path.parent.mkdir(parents=True, exist_ok=True)
