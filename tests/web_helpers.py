@@ -19,6 +19,7 @@ from serapp.web.raters import TestPlan
 from serapp.web.server import BackgroundServer, link, listen, prepare
 
 LABELS = ("neutral", "happy", "sad", "angry")
+SERAPP = [sys.executable, "-c", "import sys; from serapp.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
 def small_corpus(root: Path) -> Path:
@@ -59,10 +60,10 @@ def start_server(corpus_dir: Path, folder: Path, clips: int = 6, practice: int =
     return Running(url, folder, test, server, lines)
 
 
-def cli_server(corpus_dir: Path, folder: Path, *args: str, port: int = 0) -> tuple[subprocess.Popen, str]:
+def cli_server(corpus_dir: Path, folder: Path, *args: str, port: int = 0, clips: int = 6) -> tuple[subprocess.Popen, str]:
     """`serapp listen-web` in a subprocess; (the process, the link from its first line)."""
-    proc = subprocess.Popen([sys.executable, "-m", "serapp.cli", "listen-web", str(corpus_dir), "--answers", str(folder),
-                             "--port", str(port), "--clips", "6", "--practice", "1", "--seed", "3",
+    proc = subprocess.Popen([*SERAPP, "listen-web", str(corpus_dir), "--answers", str(folder),
+                             "--port", str(port), "--clips", str(clips), "--practice", "1", "--seed", "3",
                              "--emotions", ",".join(LABELS), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -151,3 +152,42 @@ class Client:
         body = {"trial": trial, "response_ms": ms, "replays": replays}
         body.update({"label": label} if label is not None else {"skip": skip})
         return self.call("POST", "api/answer", body)
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+        return "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "needs selenium (pip install -e '.[test]')"
+    return None
+
+
+def chromium(width: int = 1100, height: int = 800, phone: bool = False, scale: float = 1.0):
+    """Debian's headless chromium through its chromedriver, both named, so Selenium Manager (which
+    would download a browser) is never asked; it is made to fail loudly should anything ask it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.selenium_manager import SeleniumManager
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Selenium Manager was asked for a browser: nothing may download one")
+
+    SeleniumManager.binary_paths = refuse
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--mute-audio",
+                "--autoplay-policy=no-user-gesture-required", "--no-first-run", "--disable-extensions",
+                "--disable-background-networking", "--disable-component-update", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    if phone:  # a phone's viewport, its device-width and touch, as Chrome's device mode gives it
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": width, "height": height,
+                                                                              "pixelRatio": scale, "touch": True}})
+    elif scale != 1.0:
+        options.add_argument(f"--force-device-scale-factor={scale}")
+    return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)

@@ -129,6 +129,7 @@
     wasPractice = s.practice;
     plays = 0;
     firstEnd = null;
+    $("heard").textContent = "";
     enableAnswers(false);
     $("prompt").textContent = "Loading…";
     let response;
@@ -159,6 +160,7 @@
     audio.currentTime = 0;
     audio.play().then(() => {
       plays += 1;
+      $("heard").textContent = plays > 1 ? "heard " + plays + " times" : "";
       if (firstEnd === null) $("prompt").textContent = "Listen…";
     }).catch(() => {
       $("prompt").textContent = "Press R or Play to listen";
