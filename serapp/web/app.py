@@ -17,8 +17,9 @@ import hmac
 import math
 from importlib import resources
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -26,6 +27,7 @@ from serapp.labels import emotion_color
 from serapp.web.limits import BodyError, KeyedBuckets, read_json
 from serapp.web.raters import SKIP_REASONS, Refused, WebTest
 
+WORKERS = 128
 STATIC = {"": ("index.html", "text/html; charset=utf-8"), "app.js": ("app.js", "text/javascript; charset=utf-8"),
           "style.css": ("style.css", "text/css; charset=utf-8")}
 HEADERS = {
@@ -51,6 +53,15 @@ def _error(status: int, message: str, retry_after: float | None = None) -> JSONR
 
 def build_app(test: WebTest, token: str, join_rate: tuple[float, float] = (60, 2)) -> Starlette:
     files = static_files()
+    # worker threads for files and fsync: one per rater answering at once (anyio's default is 40), so
+    # a room of raters' fsyncs go to the disk together rather than queue
+    limiter: list = []
+
+    async def in_thread(func, *args):
+        if not limiter:
+            limiter.append(anyio.CapacityLimiter(WORKERS))
+        return await anyio.to_thread.run_sync(func, *args, limiter=limiter[0])
+
     joins = KeyedBuckets(*join_rate)
     not_found = PlainTextResponse("not found", status_code=404)
 
@@ -101,21 +112,21 @@ def build_app(test: WebTest, token: str, join_rate: tuple[float, float] = (60, 2
             name = given["name"]
         else:
             raise Refused(400, "join with a name (text), or ask for a code")
-        rater = await run_in_threadpool(test.join, name)
-        state = await run_in_threadpool(test.state, rater)
+        rater = await in_thread(test.join, name)
+        state = await in_thread(test.state, rater)
         colors = {label: emotion_color(label) for label in test.plan.labels}
         return JSONResponse({"rater": rater.handle, "skip_reasons": list(SKIP_REASONS), "colors": colors, "state": state})
 
     async def state(request):
         rater = test.rater(request.headers.get("x-rater"))
         limited(rater)
-        return JSONResponse(await run_in_threadpool(test.state, rater))
+        return JSONResponse(await in_thread(test.state, rater))
 
     async def answer(request):
         rater = test.rater(request.headers.get("x-rater"))
         limited(rater)
         given = await read_json(request)
-        return JSONResponse(await run_in_threadpool(test.answer, rater, given))
+        return JSONResponse(await in_thread(test.answer, rater, given))
 
     async def clip(request):
         rater = test.rater(request.headers.get("x-rater"))
@@ -123,7 +134,7 @@ def build_app(test: WebTest, token: str, join_rate: tuple[float, float] = (60, 2
         trial = request.path_params["trial"]
         if len(trial) > 64:
             raise Refused(404, "no such clip")
-        return Response(await run_in_threadpool(test.clip, rater, trial), media_type="audio/wav")
+        return Response(await in_thread(test.clip, rater, trial), media_type="audio/wav")
 
     every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     routes = [Route(path, endpoint, methods=every) for path, endpoint in (

@@ -19,6 +19,7 @@ import re
 import secrets
 import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +124,7 @@ class WebTest:
         self._lock = threading.Lock()
         self._by_name: dict[str, Rater] = {}
         self._by_handle: dict[str, Rater] = {}
+        self._audio = ByteCache(64 << 20)  # every rater hears the same clips: each decoded once, not per rater
         # the set-up is checked once, here, by the desktop's own rules (a rater name stands in)
         ListeningSession(corpus, plan.for_rater("check"), _NoLog())
 
@@ -262,7 +264,7 @@ class WebTest:
         with rater.lock:
             trial = self._current(rater, trial_id)
         try:
-            return wav_bytes(self._served_path(trial.record.path))
+            return self._audio.get(trial.record.path, lambda: wav_bytes(self._served_path(trial.record.path)))
         except SerappError as exc:
             reason = str(exc)
         with rater.lock:
@@ -326,6 +328,29 @@ def wav_bytes(path: Path) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, samples, rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
+
+
+class ByteCache:
+    """Values made once by key, kept up to `budget` bytes in all (the least recently used go first)."""
+
+    def __init__(self, budget: int):
+        self.budget, self.size = budget, 0
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, make) -> bytes:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()  # outside the lock: two raters may make it at once, both get the same bytes
+        with self._lock:
+            if key not in self._items and len(value) <= self.budget:
+                self._items[key] = value
+                self.size += len(value)
+                while self.size > self.budget:
+                    self.size -= len(self._items.popitem(last=False)[1])
+        return value
 
 
 class _NoLog:
