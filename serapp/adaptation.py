@@ -39,6 +39,7 @@ class VoiceState:
     hop_s: float = WINDOW_HOP_S  # seconds of new speech a window adds (what `seconds` reports)
     mode: str = "full"  # "mean": the voice moves the mean only; the spread stays the population's
     windows: int = 0
+    weight: float = 0.0  # the windows heard, each counted by its weight (all 1: equal to `windows`)
     _sum: np.ndarray = field(default=None, repr=False)
     _sumsq: np.ndarray = field(default=None, repr=False)
 
@@ -56,15 +57,22 @@ class VoiceState:
     def reset(self) -> None:
         """Forget the voice: the next reading is the cold start."""
         self.windows = 0
+        self.weight = 0.0
         self._sum = np.zeros_like(self.prior_mean)
         self._sumsq = np.zeros_like(self.prior_mean)
 
-    def update(self, features: np.ndarray) -> None:
-        """Add the pooled features of speech windows, (windows, *shape) or one window (*shape)."""
+    def update(self, features: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Add the pooled features of speech windows, (windows, *shape) or one window (*shape),
+        each counted by its weight in [0, 1] (None: all 1)."""
         x = np.asarray(features, dtype=np.float64).reshape(-1, *self.prior_mean.shape)
+        w = np.ones(len(x)) if weights is None else np.clip(np.asarray(weights, np.float64).reshape(-1), 0.0, 1.0)
+        if len(w) != len(x):
+            raise ValueError(f"{len(w)} weights for {len(x)} windows")
+        wx = w.reshape(-1, *([1] * (x.ndim - 1)))
         self.windows += x.shape[0]
-        self._sum += x.sum(axis=0)
-        self._sumsq += np.square(x).sum(axis=0)
+        self.weight += float(w.sum())
+        self._sum += (wx * x).sum(axis=0)
+        self._sumsq += (wx * np.square(x)).sum(axis=0)
 
     @property
     def seconds(self) -> float:
@@ -77,7 +85,7 @@ class VoiceState:
 
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std): the population's pulled towards the voice's by the windows heard."""
-        k, n = float(self.prior_windows), float(self.windows)
+        k, n = float(self.prior_windows), float(self.weight)
         if n == 0:
             return self.prior_mean.copy(), self.prior_std.copy()
         mean = (k * self.prior_mean + self._sum) / (k + n)
@@ -97,4 +105,4 @@ class VoiceState:
             raise ValueError(f"statistics of shape {total.shape}, this model's are {self.prior_mean.shape}")
         if not (isinstance(windows, int) and windows >= 0 and np.isfinite(total).all() and np.isfinite(total_sq).all()):
             raise ValueError("the statistics are not finite counts and sums")
-        self.windows, self._sum, self._sumsq = windows, total, total_sq
+        self.windows, self.weight, self._sum, self._sumsq = windows, float(windows), total, total_sq

@@ -1,6 +1,7 @@
 """`ser-train encoder-table` on three tiny generated corpora and a tiny Whisper encoder: every
 fold, seed and recipe runs; choices come from validation figures; a seed's figures repeat
-exactly; the table, the reliability diagram and the bundle record come from the figures."""
+exactly, also when two processes share the folds; calibration is fitted across corpora; the
+table, the reliability diagram and the bundle record come from the figures."""
 
 import json
 import subprocess
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from helpers import make_corpus, tiny_whisper_folder
 
+from trainer.calibrate import calibrate_pooled
 from trainer.encoder_choices import choose_adapt, choose_recipe
 from trainer.encoder_render import as_cv_summary, render_markdown
 
@@ -27,20 +29,28 @@ def table(tmp_path_factory):
     readme = base / "README.md"
     readme.write_text("# x\n<!-- encoder-table:start -->\n<!-- encoder-table:end -->\n")
 
-    def run(out: str, *extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
+    def start(out: str, results: str = "encoder.json") -> subprocess.Popen:
+        return subprocess.Popen(
             [sys.executable, "-m", "trainer", "encoder-table", *[f"--data={c.name}={c}" for c in corpora],
-             "--encoder-dir", str(encoder), "--out", str(base / out), "--results", str(base / out / "encoder.json"),
+             "--encoder-dir", str(encoder), "--out", str(base / out), "--results", str(base / out / results),
              "--readme", str(readme), "--cache-dir", str(base / "cache"), "--seeds", "0", "1", "--emobox-folds",
              "--set", "model.hidden=8", "--set", "train.epochs=3", "--set", "data.window_s=0.5",
              "--set", "data.val_speakers=1", "--set", "data.val_keep_speakers=1", "--set", "data.val_min_clips=1",
-             "--set", "train.threads=1", *extra], capture_output=True, text=True, timeout=900)
+             "--set", "train.threads=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    first = run("a")
-    assert first.returncode == 0, first.stderr[-3000:]
-    again = run("b")  # the same command into a fresh folder, the encoder's outputs read back from the cache
-    assert again.returncode == 0, again.stderr[-3000:]
-    return base, readme
+    def finish(*procs: subprocess.Popen) -> list[str]:
+        logs = []
+        for proc in procs:
+            _, err = proc.communicate(timeout=900)
+            assert proc.returncode == 0, err[-3000:]
+            logs.append(err)
+        return logs
+
+    finish(start("a"))
+    # The same command into a fresh folder, the encoder's outputs read back from the cache, run by
+    # two processes at once that share the folds out between them.
+    logs = finish(start("b", "other/encoder.json"), start("b"))
+    return base, readme, logs
 
 
 def _runs(folder: Path) -> dict:
@@ -48,9 +58,9 @@ def _runs(folder: Path) -> dict:
 
 
 def test_every_fold_seed_and_recipe_runs_and_is_scored_both_ways(table):
-    base, _ = table
+    base, _, _ = table
     runs = _runs(base / "a")
-    assert len(runs) == 3 * 2 * 2  # held-out corpora x seeds x recipes
+    assert len(runs) == 3 * 2 * 3  # held-out corpora x seeds x recipes
     r = runs["loco/urdu/seed1-blocks_234.json"]
     assert r["recipe"] == "blocks 2+3+4" and r["seed"] == 1
     assert set(r["calibration"]) == {"all", "basic"} and r["calibration"]["basic"]["temperature"] > 0
@@ -59,16 +69,28 @@ def test_every_fold_seed_and_recipe_runs_and_is_scored_both_ways(table):
     assert set(cold["basic"]["clip"]["per_class_recall"]) <= set(LABELS)  # fearful is never one of the four
     conf = cold["basic"]["confidence"]
     assert 0 <= conf["coverage"] <= 1 and conf["ece"] >= 0 and len(conf["reliability"]) == 15
-    assert {k.split(" | ")[1] for k in r["conditions"] if " | " in k} == {"full, prior 10", "mean, prior 10",
-                                                                           "full, prior 40", "mean, prior 40"}
+    assert {k.split(" | ")[1] for k in r["conditions"] if " | " in k} == {
+        "full, prior 10", "mean, prior 10", "full, prior 40", "mean, prior 40", "mean, neutral-weighted, prior 10",
+        "mean, neutral-weighted, prior 40"}
     v = r["validation"]
     assert set(v["adapt"]["mean, prior 40"]) == {"random", "one_emotion"}
+    # A head trained for the four: trained, chosen and scored on the basic readout only.
+    four = runs["loco/nemo/seed0-four-way.json"]
+    assert four["model_labels"] == list(LABELS) and set(four["conditions"]["cold"]) == {"basic"}
+    assert set(four["validation"]["cold"]) == {"basic"}
+    # Each run keeps its cold windows' probabilities beside its figures, for the calibration across corpora.
+    with np.load(base / "a" / "loco" / "urdu" / "seed1-blocks_234.npz") as z:
+        assert z["probs"].shape == (len(z["true"]), len(z["model_labels"])) and set(z["true"]) <= set(LABELS) | {"fearful"}
 
 
 def test_a_seed_repeats_its_figures_exactly(table):
-    base, _ = table
+    base, _, logs = table
     a, b = _runs(base / "a"), _runs(base / "b")
     assert a.keys() == b.keys()
+    made = [{line.removeprefix("== ") for line in log.splitlines() if line.startswith("== loco")} for log in logs]
+    assert made[0] and made[1] and not made[0] & made[1]  # both processes worked, never on the same fold
+    assert len(made[0] | made[1]) == len(b)
+    assert not list((base / "b").glob("**/*.claim"))
     for key in a:
         a[key].pop("train_seconds"), b[key].pop("train_seconds")
         assert a[key] == b[key], key
@@ -76,18 +98,42 @@ def test_a_seed_repeats_its_figures_exactly(table):
     assert len(seeds) == 2  # another seed is another draw
 
 
+def test_calibration_for_a_held_out_corpus_is_fitted_on_the_other_held_out_corpora(table):
+    base, _, _ = table
+    results = json.loads((base / "a" / "encoder.json").read_text())
+    parts = {}
+    for fold in ("ravdess", "nemo", "urdu"):
+        with np.load(base / "a" / "loco" / fold / "seed0-weighted.npz") as z:
+            parts[fold] = ([str(k) for k in z["model_labels"]], z["probs"], [str(k) for k in z["true"]])
+    run = results["loco"]["urdu"]["seed0"]["weighted"]
+    assert run["calibration"] == calibrate_pooled([parts["ravdess"], parts["nemo"]])  # never URDU's own windows
+    own = json.loads((base / "a" / "loco" / "urdu" / "seed0-weighted.json").read_text())["calibration"]
+    assert run["calibration_validation"] == own
+    cold = run["conditions"]["cold"]["basic"]
+    assert cold["confidence"]["ece"] >= 0 and "ece" in cold["confidence_validation"]
+    chosen = choose_recipe(results)["chosen"]
+    every = [parts_of(base / "a", f, s, chosen) for f in ("ravdess", "nemo", "urdu") for s in (0, 1)]
+    assert results["bundle_readout"] == calibrate_pooled(every)
+
+
+def parts_of(folder: Path, fold: str, seed: int, recipe: str) -> tuple:
+    with np.load(folder / "loco" / fold / f"seed{seed}-{recipe.replace(' ', '_').replace('+', '')}.npz") as z:
+        return [str(k) for k in z["model_labels"]], z["probs"], [str(k) for k in z["true"]]
+
+
 def test_the_table_the_diagram_and_the_bundle_record_come_from_the_figures(table):
-    base, readme = table
-    results = json.loads((base / "b" / "encoder.json").read_text())  # the last run wrote the README
-    text = readme.read_text()
-    assert render_markdown(results).strip() in text and "mean over 2 seeds" in text
+    base, readme, _ = table
+    results, other = (json.loads((base / "b" / p).read_text()) for p in ("encoder.json", "other/encoder.json"))
+    text = readme.read_text()  # the process that finished last wrote it
+    assert any(render_markdown(r).strip() in text for r in (results, other)) and "mean over 2 seeds" in text
+    assert render_markdown(results).split("Made by")[0] == render_markdown(other).split("Made by")[0]
     assert "**chosen**" in text and "| RAVDESS |" in text and "| URDU |" in text
     assert (base / "b" / "reliability-basic.png").stat().st_size > 1000
     chosen = choose_recipe(results)["chosen"]
-    assert chosen in ("weighted", "blocks 2+3+4")
+    assert chosen in ("weighted", "blocks 2+3+4", "four-way")
     summary = as_cv_summary(results)
     assert summary["recipe"] == chosen and 0 <= summary["basic_ua"]["mean"] <= 1 and summary["ua"]["over"] == "seeds"
-    assert len(summary["folds"]) == 3
+    assert len(summary["folds"]) == 3 and summary["readout"] == results["bundle_readout"]
 
 
 def _validation(cold: float, adapts: dict) -> dict:
@@ -141,3 +187,39 @@ def test_the_chosen_adaptation_keeps_a_one_emotion_voices_emotion_where_the_old_
         if mode == "mean":
             assert mean[0, 1] == pytest.approx(angry[:, 0, 1].sum() / 60) and np.array_equal(std, prior_std)
     assert reads_angry[("full", 10.0)] < 0.2 and reads_angry[("mean", 40.0)] > 0.8
+
+
+def test_windows_count_by_their_weight_in_a_voices_statistics():
+    """The neutral-weighted adaptation counts each window by how neutral the cold model reads
+    it: weight 1 everywhere is the plain estimate, weight 0 leaves the population's, and a voice
+    heard angry all along (its windows read hardly neutral) barely moves the mean."""
+    from serapp.adaptation import VoiceState
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((30, 1, 3)) + 2.0
+    prior = (np.zeros((1, 3)), np.ones((1, 3)))
+    plain, ones, zeros, low = (VoiceState(*prior, 10.0, 0.5, "mean") for _ in range(4))
+    plain.update(x)
+    ones.update(x, np.ones(30))
+    zeros.update(x, np.zeros(30))
+    low.update(x, np.full(30, 0.05))
+    assert np.allclose(plain.statistics()[0], ones.statistics()[0])
+    assert np.array_equal(zeros.statistics()[0], prior[0]) and zeros.windows == 30
+    assert np.all(low.statistics()[0] < 0.3 * plain.statistics()[0])
+    with pytest.raises(ValueError, match="weights for"):
+        low.update(x, np.ones(3))
+
+
+def test_a_bundle_ships_the_calibration_fitted_across_corpora_when_its_table_has_one():
+    from trainer.run import bundle_readout
+
+    own = {"basic": {"temperature": 0.8, "threshold": 0.3}}
+    across = {"basic": {"temperature": 1.6, "threshold": 0.45}, "all": {"temperature": 1.7, "threshold": 0.3}}
+    training = {}
+    assert bundle_readout(own, "validation speakers", [{"readout": across}], training) == across
+    assert training["calibration"] == "held-out corpora"
+    training = {}
+    assert bundle_readout(own, "validation speakers", [{"ua": {}}], training) == own
+    assert training["calibration"] == "validation speakers"
+    # An uncalibrated head (an end-to-end network) is not given another model's calibration.
+    assert bundle_readout({}, "validation speakers", [{"readout": across}], {}) == {}

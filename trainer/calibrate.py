@@ -34,22 +34,34 @@ def readout_targets(model_labels: list[str], emotions: str, true_labels: list[st
 def fit_temperature(probs: np.ndarray, targets: np.ndarray, emotions_matrix: np.ndarray | None = None) -> float:
     """The temperature T minimising the NLL of `targets` under softmax(log(probs) / T), summed
     onto the shown labels by `emotions_matrix` (model labels x shown; None: shown as they are)."""
-    keep = targets >= 0
-    if keep.sum() < 2:
+    return fit_temperature_pooled([(probs, targets, emotions_matrix)])
+
+
+def fit_temperature_pooled(parts: list[tuple]) -> float:
+    """One temperature for several models' windows at once, (probs, targets, emotions_matrix)
+    each (their labels may differ): the mean NLL over every window with a target."""
+    data = []
+    for probs, targets, matrix in parts:
+        keep = targets >= 0
+        if keep.any():
+            data.append((torch.from_numpy(np.log(np.maximum(np.asarray(probs, np.float64)[keep], 1e-30))),
+                         torch.from_numpy(targets[keep]), None if matrix is None else torch.from_numpy(matrix)))
+    rows = sum(len(y) for _, y, _ in data)
+    if rows < 2:
         return 1.0
-    logp = torch.from_numpy(np.log(np.maximum(np.asarray(probs, np.float64)[keep], 1e-30)))
-    y = torch.from_numpy(targets[keep])
-    m = None if emotions_matrix is None else torch.from_numpy(emotions_matrix)
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
 
     def nll() -> torch.Tensor:
         optimizer.zero_grad()
-        p = torch.softmax(logp / log_t.exp(), dim=-1)
-        if m is not None:
-            p = p @ m
-            p = p / p.sum(-1, keepdim=True)
-        loss = -torch.log(p[torch.arange(len(y)), y].clamp_min(1e-30)).mean()
+        loss = torch.zeros((), dtype=torch.float64)
+        for logp, y, m in data:
+            p = torch.softmax(logp / log_t.exp(), dim=-1)
+            if m is not None:
+                p = p @ m
+                p = p / p.sum(-1, keepdim=True)
+            loss = loss - torch.log(p[torch.arange(len(y)), y].clamp_min(1e-30)).sum()
+        loss = loss / rows
         loss.backward()
         return loss
 
@@ -119,17 +131,32 @@ def choose_threshold(conf: np.ndarray, correct: np.ndarray, right: float = SHOWN
 def calibrate(model_labels: list[str], probs: np.ndarray, true_labels: list[str]) -> dict:
     """The bundle's `readout` entry fitted on validation windows: per readout, the temperature
     and the threshold (serapp.readout)."""
+    return calibrate_pooled([(model_labels, probs, true_labels)])
+
+
+def calibrate_pooled(parts: list[tuple]) -> dict:
+    """The `readout` entry fitted on windows from several models at once, (model labels,
+    probabilities, true labels) each: what held-out corpora read by heads that never heard
+    them say about a corpus none of those heads heard either (trainer/encoder_table.py)."""
     out = {}
     for emotions in ("all", "basic"):
-        shown, targets = readout_targets(model_labels, emotions, true_labels)
-        if emotions == "basic" and len(shown) < 2:
+        prepared = []
+        for model_labels, probs, true_labels in parts:
+            shown, targets = readout_targets(model_labels, emotions, true_labels)
+            if emotions == "basic" and len(shown) < 2:
+                continue
+            prepared.append((model_labels, probs, targets, None if emotions == "all" else collapse_matrix(model_labels, shown)))
+        if not prepared:
             continue
-        ro = Readout.for_bundle(model_labels, None, emotions)
-        matrix = None if emotions == "all" else collapse_matrix(model_labels, shown)
-        t = fit_temperature(probs, targets, matrix)
-        calibrated = Readout(ro.model_labels, ro.emotions, t, 0.0, True).apply(probs)
-        conf, correct = confidence_and_correct(calibrated, targets)
-        out[emotions] = {"temperature": round(t, 4), "threshold": round(choose_threshold(conf, correct), 4)}
+        t = fit_temperature_pooled([(p, y, m) for _, p, y, m in prepared])
+        confs, rights = [], []
+        for model_labels, probs, targets, _ in prepared:
+            calibrated = Readout(tuple(model_labels), emotions, t, 0.0, True).apply(probs)
+            conf, correct = confidence_and_correct(calibrated, targets)
+            confs.append(conf)
+            rights.append(correct)
+        threshold = choose_threshold(np.concatenate(confs), np.concatenate(rights))
+        out[emotions] = {"temperature": round(t, 4), "threshold": round(threshold, 4)}
     return out
 
 

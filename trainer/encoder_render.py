@@ -22,13 +22,24 @@ def _pct(x) -> str:
     return "—" if x is None or x != x else f"{100 * x:.1f}"
 
 
-def chosen_runs(results: dict, protocol: str = "loco") -> tuple[dict, dict]:
-    """{fold: {seed: run}} of the chosen recipe, and the choices."""
+def chosen_runs(results: dict, protocol: str = "loco", recipe: str | None = None) -> tuple[dict, dict]:
+    """{fold: {seed: run}} of the chosen recipe (or `recipe`), and the choices."""
     picked = choices(results)
-    recipe = picked["recipe"].get("chosen")
+    recipe = recipe or picked["recipe"].get("chosen")
     runs = {fold: {seed: r[recipe] for seed, r in seeds.items() if recipe in r}
             for fold, seeds in results.get(protocol, {}).items()}
     return {f: s for f, s in runs.items() if s}, picked
+
+
+def all_label_runs(results: dict, protocol: str = "loco") -> tuple[dict, str]:
+    """The runs the all-labels figures come from, and their recipe: the chosen one's, unless it
+    reads the basic four only (a head trained for the four); then the first recipe's."""
+    runs, picked = chosen_runs(results, protocol)
+    recipe = picked["recipe"].get("chosen")
+    if runs and all("all" in r["conditions"]["cold"] for f in runs.values() for r in f.values()):
+        return runs, recipe
+    first = next(iter(results.get("recipes") or {}), recipe)
+    return chosen_runs(results, protocol, first)[0], first
 
 
 def _value(run: dict, key: str, emotions: str, part: str, field: str) -> float:
@@ -37,7 +48,9 @@ def _value(run: dict, key: str, emotions: str, part: str, field: str) -> float:
 
 
 def figure(runs: dict, fold: str, key: str, emotions: str, part: str = "clip", field: str = "ua") -> float:
-    """A fold's figure, the mean over its seeds."""
+    """A fold's figure, the mean over its seeds (NaN where the fold has none)."""
+    if fold not in runs:
+        return float("nan")
     return float(np.mean([_value(r, key, emotions, part, field) for r in runs[fold].values()]))
 
 
@@ -60,60 +73,78 @@ def render_markdown(results: dict, reference: dict | None = None) -> str:
     adapt = picked["adapt"]["chosen"]
     keys = [condition_key(c, adapt) for c in CONDITION_NAMES]
     seeds = sorted({s for f in runs.values() for s in f})
+    all_runs, all_recipe = all_label_runs(results)
+    by = {"basic": runs, "all": all_runs}
+    source = ("from a head trained for the four" if picked["recipe"]["chosen"] == "four-way"
+              else "summed from the full head")
     lines = [f"Clip UA %, the mean over {len(seeds)} seeds; **basic**: neutral, happy, sad and angry (calm counted as "
-             "neutral), summed from the full head; **all**: every label the held-out corpus has. Confidence: the "
-             "basic readout's 3 s speech windows, cold: ECE before → after calibration; coverage (windows that show "
-             "a label, not \"not sure\") and how often a shown label is right.", "",
+             f"neutral), {source}; **all**: every label the held-out corpus has"
+             + ("" if all_recipe == picked["recipe"]["chosen"] else f" (the {all_recipe} head's)") + ". Confidence: "
+             "the basic readout's 3 s speech windows, cold. ECE uncalibrated → calibrated on validation speakers → "
+             "calibrated on the other held-out corpora (the calibration the bundle ships: fitted where the voices and "
+             "the recordings are new); coverage (windows that show a label, not \"not sure\") and how often a shown "
+             "label is right, at the latter's threshold.", "",
              "| held-out corpus | language | labels | basic: cold | adapted 5 | adapted 20 | 5 neutral | all: cold | "
              "adapted 5 | adapted 20 | 5 neutral | ECE | shown / right |",
              "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+
+    def confidence(n: str | None, field: str, part: str = "confidence") -> float:
+        return mean_and_sd(runs, "cold", "basic", part, field)[0] if n is None else figure(runs, n, "cold", "basic",
+                                                                                          part, field)
+
+    def ece_cells(n: str | None) -> str:
+        validation = confidence(n, "ece", "confidence_validation") if _has_validation(runs) else float("nan")
+        return (f"{confidence(n, 'ece_raw'):.3f} → {validation:.3f} → **{confidence(n, 'ece'):.3f}** | "
+                f"{_pct(confidence(n, 'coverage'))} / {_pct(confidence(n, 'shown_right'))}")
+
     for n in names:
         c = corpora[n]
-        cells = [_pct(figure(runs, n, k, e)) for e in ("basic", "all") for k in keys]
-        ece0 = figure(runs, n, "cold", "basic", "confidence", "ece_raw")
-        ece1 = figure(runs, n, "cold", "basic", "confidence", "ece")
-        cov = figure(runs, n, "cold", "basic", "confidence", "coverage")
-        right = figure(runs, n, "cold", "basic", "confidence", "shown_right")
+        cells = [_pct(figure(by[e], n, k, e)) for e in ("basic", "all") for k in keys]
         lines.append(f"| {c['title']} | {c['language']} | {len(c['labels'])} | " + " | ".join(cells)
-                     + f" | {ece0:.3f} → {ece1:.3f} | {_pct(cov)} / {_pct(right)} |")
+                     + f" | {ece_cells(n)} |")
     means = []
     for e in ("basic", "all"):
         for k in keys:
-            m, sd = mean_and_sd(runs, k, e)
+            m, sd = mean_and_sd(by[e], k, e)
             means.append(f"**{_pct(m)}** ± {100 * sd:.1f}")
-    ece0 = mean_and_sd(runs, "cold", "basic", "confidence", "ece_raw")[0]
-    ece1, ece_sd = mean_and_sd(runs, "cold", "basic", "confidence", "ece")
-    cov = mean_and_sd(runs, "cold", "basic", "confidence", "coverage")[0]
-    right = mean_and_sd(runs, "cold", "basic", "confidence", "shown_right")[0]
-    lines.append(f"| **mean of {len(names)}** | | | " + " | ".join(means)
-                 + f" | {ece0:.3f} → **{ece1:.3f}** | {_pct(cov)} / {_pct(right)} |")
-    win = mean_and_sd(runs, "cold", "basic", "window")[0], mean_and_sd(runs, "cold", "all", "window")[0]
+    lines.append(f"| **mean of {len(names)}** | | | " + " | ".join(means) + f" | {ece_cells(None)} |")
+    win = mean_and_sd(runs, "cold", "basic", "window")[0], mean_and_sd(all_runs, "cold", "all", "window")[0]
     lines += ["", f"Per 3 s speech window (`serapp predict --window 3 --hop 0.5`), cold: basic {_pct(win[0])}%, "
                   f"all {_pct(win[1])}% mean UA."]
     lines += _choice_lines(picked)
-    emotions = [e for e in EMOTIONS if any(e in runs[n][s]["conditions"]["cold"]["all"]["clip"]["per_class_recall"]
-                                           for n in names for s in runs[n])]
+    emotions = [e for e in EMOTIONS if any(e in all_runs[n][s]["conditions"]["cold"]["all"]["clip"]["per_class_recall"]
+                                           for n in names for s in all_runs[n])]
     lines += ["", f"Recall per emotion on the held-out corpus, all labels, cold / adapted with 20 clips (%, mean over "
                   "seeds):", "", "| held-out corpus | " + " | ".join(emotions) + " |", "|---|" + "--:|" * len(emotions)]
     for n in names:
         cells = []
         for e in emotions:
-            rec = [[r["conditions"][k]["all"]["clip"]["per_class_recall"].get(e) for r in runs[n].values()]
+            rec = [[r["conditions"][k]["all"]["clip"]["per_class_recall"].get(e) for r in all_runs[n].values()]
                    for k in ("cold", keys[2])]
             cells.append("" if rec[0][0] is None else f"{_pct(np.mean(rec[0]))} / {_pct(np.mean(rec[1]))}")
         lines.append(f"| {corpora[n]['title']} | " + " | ".join(cells) + " |")
     emo, _ = chosen_runs(results, "emobox")
+    emo_all = all("all" in r["conditions"]["cold"] for f in emo.values() for r in f.values())
+
+    def emo_cell(name, k, sep=" / "):
+        basic = figure(emo, name, k, "basic") if name else mean_and_sd(emo, k, "basic")[0]
+        if not emo_all:
+            return _pct(basic) if name else f"**{_pct(basic)}**"
+        every = figure(emo, name, k, "all") if name else mean_and_sd(emo, k, "all")[0]
+        return f"{_pct(basic)}{sep}{_pct(every)}" if name else f"**{_pct(basic)}**{sep}{_pct(every)}"
     if emo:
         lines += ["", f"RAVDESS EmoBox folds, the other six corpora added to training ({len(emo)} of 6 folds), clip UA % "
-                      "(mean over seeds), basic / all:", "", "| fold | " + " | ".join(CONDITION_NAMES) + " |",
-                  "|---|" + "--:|" * len(keys)]
+                      "(mean over seeds), " + ("basic / all" if emo_all else "basic") + ":", "",
+                  "| fold | " + " | ".join(CONDITION_NAMES) + " |", "|---|" + "--:|" * len(keys)]
         for name in emo:
-            lines.append(f"| {name} | " + " | ".join(f"{_pct(figure(emo, name, k, 'basic'))} / "
-                                                     f"{_pct(figure(emo, name, k, 'all'))}" for k in keys) + " |")
-        lines.append("| **mean** | " + " | ".join(f"**{_pct(mean_and_sd(emo, k, 'basic')[0])}** / "
-                                                  f"{_pct(mean_and_sd(emo, k, 'all')[0])}" for k in keys) + " |")
+            lines.append(f"| {name} | " + " | ".join(emo_cell(name, k) for k in keys) + " |")
+        lines.append("| **mean** | " + " | ".join(emo_cell(None, k) for k in keys) + " |")
     lines += report.made_by(results)
     return "\n".join(lines) + "\n"
+
+
+def _has_validation(runs: dict) -> bool:
+    return all("confidence_validation" in r["conditions"]["cold"]["basic"] for f in runs.values() for r in f.values())
 
 
 def _choice_lines(picked: dict) -> list[str]:
@@ -160,16 +191,17 @@ def as_cv_summary(results: dict, condition: str = "cold") -> dict:
     runs, picked = chosen_runs(results)
     if not runs:
         raise ValueError("no leave-one-corpus-out folds in it")
+    all_runs, _ = all_label_runs(results)
     adapted = condition_key("adapted, 20 clips", picked["adapt"]["chosen"])
     key = condition if condition == "cold" else adapted
     folds = [{"fold": name, "test_corpus": name,
-              "test": {"n": next(iter(runs[name].values()))["conditions"][key]["all"]["clip"]["n"],
-                       "wa": figure(runs, name, key, "all", "clip", "wa"), "ua": figure(runs, name, key, "all"),
+              "test": {"n": next(iter(all_runs[name].values()))["conditions"][key]["all"]["clip"]["n"],
+                       "wa": figure(all_runs, name, key, "all", "clip", "wa"), "ua": figure(all_runs, name, key, "all"),
                        "basic_ua": figure(runs, name, key, "basic"), "labels": results["corpora"][name]["labels"]}}
              for name in runs]
 
     def stats(k: str, emotions: str = "all", part: str = "clip", field: str = "ua") -> dict:
-        mean, sd = mean_and_sd(runs, k, emotions, part, field)
+        mean, sd = mean_and_sd(all_runs if emotions == "all" else runs, k, emotions, part, field)
         return {"mean": mean, "sd": sd, "over": "seeds"}
 
     return {"protocol": f"cross-corpus (leave one corpus out; clip UA, {condition}, mean over seeds)",
@@ -178,4 +210,5 @@ def as_cv_summary(results: dict, condition: str = "cold") -> dict:
             "basic_ua": stats(key, "basic"), "adapted_ua": stats(adapted), "basic_adapted_ua": stats(adapted, "basic"),
             "ece": stats("cold", "basic", "confidence", "ece"), "coverage": stats("cold", "basic", "confidence", "coverage"),
             "shown_right": stats("cold", "basic", "confidence", "shown_right"),
-            "recipe": picked["recipe"]["chosen"], "adapt": picked["adapt"]["chosen"], "folds": folds}
+            "recipe": picked["recipe"]["chosen"], "adapt": picked["adapt"]["chosen"], "folds": folds,
+            **({"readout": results["bundle_readout"]} if results.get("bundle_readout") else {})}

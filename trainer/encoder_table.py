@@ -40,7 +40,8 @@ from serapp.models import build_model
 from serapp.readout import FOLD_INTO, Readout
 from serapp.scoring import RULE
 from trainer import report
-from trainer.calibrate import calibrate, readout_metrics
+from trainer.calibrate import calibrate, calibrate_pooled, readout_metrics
+from trainer.claims import claim_is_stale, claimed
 from trainer.config import TrainConfig
 from trainer.crosscorpus import LANGUAGES
 from trainer.data import ClipSet, Data
@@ -51,13 +52,18 @@ from trainer.loop import score_clips
 
 CONDITIONS = (("cold", 0, False), ("adapted, 5 clips", 5, False), ("adapted, 20 clips", 20, False),
               ("adapted, 5 neutral clips", 5, True))
-# Head recipes: the layers' learned weighted sum, or blocks 2, 3 and 4 side by side (the probe's one gain).
-RECIPES = {"weighted": {}, "blocks 2+3+4": {"concat_blocks": "2,3,4"}}
-# Ways to adapt: what a voice's statistics replace (mean and spread, or the mean only), and how
-# many windows the population's statistics weigh against the voice's.
-ADAPTS = {"full, prior 10": ("full", 10.0), "mean, prior 10": ("mean", 10.0),
-          "full, prior 40": ("full", 40.0), "mean, prior 40": ("mean", 40.0)}
+# Head recipes: the layers' learned weighted sum over every label (the basic four summed from
+# it), blocks 2, 3 and 4 side by side (the probe's one gain), or a head trained for the four.
+RECIPES = {"weighted": {}, "blocks 2+3+4": {"concat_blocks": "2,3,4"}, "four-way": {"labels": "basic"}}
+# Ways to adapt: what a voice's statistics replace (mean and spread, or the mean only), how many
+# windows the population's statistics weigh against the voice's, and how a window counts: alike,
+# or by how neutral the cold model reads it (a voice heard angry all along barely moves).
+ADAPTS = {"full, prior 10": ("full", 10.0, ""), "mean, prior 10": ("mean", 10.0, ""),
+          "full, prior 40": ("full", 40.0, ""), "mean, prior 40": ("mean", 40.0, ""),
+          "mean, neutral-weighted, prior 10": ("mean", 10.0, "neutral"),
+          "mean, neutral-weighted, prior 40": ("mean", 40.0, "neutral")}
 READOUTS = ("all", "basic")
+NEUTRAL = ("neutral", "calm")  # what the neutral-weighted adaptation counts a window by
 SEEDS = (0, 1, 2)
 VAL_ADAPT_CLIPS = 20
 
@@ -77,17 +83,22 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-def voice_statistics(model, data: ClipSet, w, clips_of, mode: str, prior: float) -> dict[str, tuple]:
-    """Per speaker, the statistics a VoiceState reaches from the speech windows of the clips
-    `clips_of(speaker, their clip indices)` chooses (none chosen: the speaker is read cold)."""
+def voice_statistics(model, data: ClipSet, w, clips_of, adapt: tuple, labels: list[str], device) -> dict[str, tuple]:
+    """Per speaker, the statistics a VoiceState (`adapt`: one of ADAPTS) reaches from the speech
+    windows of the clips `clips_of(speaker, their clip indices)` chooses (none chosen: the
+    speaker is read cold)."""
+    mode, prior, weighting = adapt
+    neutral = [i for i, k in enumerate(labels) if k in NEUTRAL]
     out = {}
     for speaker in sorted(set(data.speakers)):
         chosen = clips_of(speaker, [i for i, s in enumerate(data.speakers) if s == speaker])
         if not len(chosen):
             continue
         rows = np.isin(w.clip, chosen) & w.window & w.speech
+        feats = w.feats[rows].astype(np.float32)
+        weights = window_probabilities(model, feats, device)[:, neutral].sum(axis=1) if weighting == "neutral" else None
         state = VoiceState(model.norm_mean.cpu().numpy(), model.norm_std.cpu().numpy(), prior, HOP_S, mode)
-        state.update(w.feats[rows].astype(np.float32))
+        state.update(feats, weights)
         out[speaker] = state.statistics()
     return out
 
@@ -105,13 +116,13 @@ def random_clips(data: ClipSet, n: int, neutral: bool, seed: int):
 
 def basic_view(data: ClipSet) -> tuple[ClipSet, np.ndarray]:
     """The clips whose emotion the basic readout shows (calm counted as neutral), targets into
-    the four, and their indices in `data`."""
+    the four, and their indices in `data` (what a head trained for the four trains on)."""
     shown = Readout.for_bundle(data.labels, None, "basic").labels
     folded = [FOLD_INTO.get(lab, lab) for lab in (data.labels[t] for t in data.targets)]
     keep = np.array([i for i, lab in enumerate(folded) if lab in shown], np.int64)
     sets = {g: [k for k in shown if k in {FOLD_INTO.get(x, x) for x in v}] for g, v in data.label_sets.items()}
-    return ClipSet([None] * len(keep), [shown.index(folded[i]) for i in keep], [data.groups[i] for i in keep], sets,
-                   shown, [data.speakers[i] for i in keep]), keep
+    return ClipSet([data.clips[i] for i in keep], [shown.index(folded[i]) for i in keep],
+                   [data.groups[i] for i in keep], sets, shown, [data.speakers[i] for i in keep]), keep
 
 
 def _brief(m: dict) -> dict:
@@ -137,13 +148,14 @@ def read_all(model, data: ClipSet, w, stats: dict | None, device) -> tuple[np.nd
     return clip_probs, win_probs, win
 
 
-def score_reading(model_labels: list[str], data: ClipSet, clip_probs, win_probs, win, calibration: dict) -> dict:
+def score_reading(model_labels: list[str], data: ClipSet, clip_probs, win_probs, win, calibration: dict,
+                  readouts=READOUTS) -> dict:
     """Clip and window metrics for each readout; for the windows also the readout's confidence
     (ECE before and after calibration, coverage, how often a shown label is right)."""
     as_windows = ClipSet([None] * len(win.clip), [data.targets[c] for c in win.clip], [data.groups[c] for c in win.clip],
                          data.label_sets, data.labels, [data.speakers[c] for c in win.clip])
     out = {}
-    for emotions in READOUTS:
+    for emotions in readouts:
         if emotions == "all":
             cm = score_clips(clip_probs, model_labels, data)
             wm = score_clips(win_probs, model_labels, as_windows)
@@ -174,19 +186,21 @@ def _corpus_labels(data: ClipSet) -> list[str]:
     return [lab for lab in data.labels if any(lab in data.label_set(g) for g in groups)]
 
 
-def validation_figures(model, model_labels, val: ClipSet, vw, device, calibration: dict, seed: int) -> dict:
+def validation_figures(model, model_labels, val: ClipSet, vw, device, calibration: dict, seed: int,
+                       readouts=READOUTS) -> dict:
     """What the choices rest on, all on validation speakers: cold UA per readout, and for each
     way of adapting, UA with 20 random clips and with clips of one emotion only (each emotion a
     speaker has in turn; the mean over them)."""
     def ua(stats) -> dict:
         c, wp, win = read_all(model, val, vw, stats, device)
-        r = score_reading(model_labels, val, c, wp, win, calibration)
-        return {e: r[e]["clip"]["ua"] for e in READOUTS}
+        r = score_reading(model_labels, val, c, wp, win, calibration, readouts)
+        return {e: r[e]["clip"]["ua"] for e in readouts}
 
     out = {"cold": ua(None), "adapt": {}}
     emotions = sorted({val.targets[i] for i in range(len(val))})
-    for name, (mode, prior) in ADAPTS.items():
-        random20 = ua(voice_statistics(model, val, vw, random_clips(val, VAL_ADAPT_CLIPS, False, seed), mode, prior))
+    for name, adapt in ADAPTS.items():
+        random20 = ua(voice_statistics(model, val, vw, random_clips(val, VAL_ADAPT_CLIPS, False, seed), adapt,
+                                       model_labels, device))
         one = []
         for target in emotions:
             rng = np.random.default_rng(seed)
@@ -194,21 +208,27 @@ def validation_figures(model, model_labels, val: ClipSet, vw, device, calibratio
             def only(speaker, clips, target=target, rng=rng):
                 clips = [i for i in clips if val.targets[i] == target]
                 return rng.choice(clips, size=min(VAL_ADAPT_CLIPS, len(clips)), replace=False) if clips else []
-            one.append(ua(voice_statistics(model, val, vw, only, mode, prior)))
+            one.append(ua(voice_statistics(model, val, vw, only, adapt, model_labels, device)))
         out["adapt"][name] = {"random": random20,
-                              "one_emotion": {e: float(np.mean([o[e] for o in one])) for e in READOUTS}}
+                              "one_emotion": {e: float(np.mean([o[e] for o in one])) for e in readouts}}
     return out
 
 
 def run_fold(cfg: TrainConfig, data: Data, split, cache: WindowCache, device, recipe: str, seed: int) -> dict:
     labels = data.model_labels(split.train)
-    hparams = {**cfg.hparams, **RECIPES[recipe]}
+    spec = dict(RECIPES[recipe])
+    four = spec.pop("labels", None) == "basic"
+    train, val, test = data.clipset(split.train, labels), data.clipset(split.val), data.clipset(split.test)
+    if four:  # trained, validated and scored on the basic four only (calm counted as neutral)
+        train, val, test = (basic_view(x)[0] for x in (train, val, test))
+        labels = list(train.labels)
+    readouts = ("basic",) if four else READOUTS
+    hparams = {**cfg.hparams, **spec}
     cfg = dataclasses.replace(cfg, labels=labels, seed=seed, hparams=hparams)
     seed_everything(seed)
     model = build_model(cfg.architecture, cfg.frontend.n_features, len(labels), hparams)
     model.encoder = cache.model.encoder  # one encoder for every fold (frozen, never trained)
     model.to(device)
-    train, val, test = data.clipset(split.train, labels), data.clipset(split.val), data.clipset(split.test)
     t0 = time.perf_counter()
     seed_everything(seed)
     history, best_state, best_epoch = train_frozen_head(cfg, model, cache.frontend, train, val, device, _Quiet(),
@@ -220,13 +240,18 @@ def run_fold(cfg: TrainConfig, data: Data, split, cache: WindowCache, device, re
     w = cache.windows(test)
     out = {"fold": split.name, "recipe": recipe, "seed": seed, "best_epoch": best_epoch,
            "val_ua": history[best_epoch - 1]["val_ua"], "train_seconds": round(time.perf_counter() - t0, 1),
-           "labels": test.labels, "test_speakers": len(set(test.speakers)), "calibration": calibration,
-           "validation": validation_figures(model, labels, val, vw, device, calibration, seed), "conditions": {}}
+           "labels": test.labels, "model_labels": labels, "test_speakers": len(set(test.speakers)),
+           "calibration": calibration, "conditions": {},
+           "validation": validation_figures(model, labels, val, vw, device, calibration, seed, readouts)}
     for name, n, neutral in CONDITIONS:
-        for adapt, (mode, prior) in (ADAPTS.items() if n else [("", ("full", 0.0))]):
-            stats = None if n == 0 else voice_statistics(model, test, w, random_clips(test, n, neutral, seed), mode, prior)
+        for adapt, spec in (ADAPTS.items() if n else [("", None)]):
+            stats = None if n == 0 else voice_statistics(model, test, w, random_clips(test, n, neutral, seed), spec,
+                                                         labels, device)
             key = name if n == 0 else f"{name} | {adapt}"
-            out["conditions"][key] = score_reading(labels, test, *read_all(model, test, w, stats, device), calibration)
+            clip_probs, win_probs, win = read_all(model, test, w, stats, device)
+            out["conditions"][key] = score_reading(labels, test, clip_probs, win_probs, win, calibration, readouts)
+            if n == 0:  # kept beside the run's figures for the calibration across corpora
+                out["cold_windows"] = {"probs": win_probs, "true": [test.labels[test.targets[c]] for c in win.clip]}
     return out
 
 
@@ -264,21 +289,38 @@ def run_encoder_table(cfg: TrainConfig, corpora: list[Corpus], out: Path, cache_
                                     "speakers": len(c.speakers)} for c in data.corpora},
                "loco": {}, "emobox": {}}
 
-    def run(protocol: str, split, recipe: str, seed: int) -> None:
-        path = out / protocol / split.name / f"seed{seed}-{recipe.replace(' ', '_').replace('+', '')}.json"
-        if path.is_file():
-            r = json.loads(path.read_text())
-        else:
-            _log(f"== {protocol} {split.name}, seed {seed}, {recipe}")
-            r = run_fold(cfg, data, split, cache, device, recipe, seed)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            report.write_json(path, r)
+    later = []  # runs another process running this command has claimed
+
+    def run(protocol: str, split, recipe: str, seed: int, wait: bool = False) -> None:
+        path = run_path(out, protocol, split.name, seed, recipe)
+        if not path.is_file():
+            with claimed(path) as mine:
+                if not mine:
+                    if not wait:
+                        later.append((protocol, split, recipe, seed))
+                        return
+                    _log(f"waiting for another process's {protocol} {split.name}, seed {seed}, {recipe}")
+                    while not path.is_file() and not claim_is_stale(path):
+                        time.sleep(10)
+                    return run(protocol, split, recipe, seed, wait)
+                _log(f"== {protocol} {split.name}, seed {seed}, {recipe}")
+                r = run_fold(cfg, data, split, cache, device, recipe, seed)
+                windows = r.pop("cold_windows")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(path.with_suffix(".npz"), probs=windows["probs"].astype(np.float32),
+                         true=np.array(windows["true"]), model_labels=np.array(r["model_labels"]))
+                report.write_json(path, r)
+        r = json.loads(path.read_text())
         results[protocol].setdefault(split.name, {}).setdefault(f"seed{seed}", {})[recipe] = for_results(r)
         cold = r["conditions"]["cold"]
         _log(f"{protocol} {split.name} seed {seed} {recipe}: val UA {100 * r['val_ua']:.1f}; cold clip UA "
-             f"{100 * cold['all']['clip']['ua']:.1f} (all) / {100 * cold['basic']['clip']['ua']:.1f} (basic)")
+             + " / ".join(f"{100 * cold[e]['clip']['ua']:.1f} ({e})" for e in READOUTS if e in cold))
         if progress is not None:
             progress(results)
+
+    def finish_later() -> None:
+        while later:
+            run(*later.pop(0), wait=True)
 
     def splits(protocol: str, seed: int):
         return make_splits(data.corpora, protocol, cfg.val_speakers, seed, 2, 5, cfg.val_keep_speakers,
@@ -288,10 +330,65 @@ def run_encoder_table(cfg: TrainConfig, corpora: list[Corpus], out: Path, cache_
         for split in splits("loco", seed):
             for recipe in recipes:
                 run("loco", split, recipe, seed)
+    finish_later()
+    in_order(results, "loco", [c.name for c in data.corpora], seeds, recipes)
+    calibrate_across_corpora(results, out)
     if emobox_folds:  # the recipe the leave-one-corpus-out validation chose, on RAVDESS's unseen actors
         chosen = choose_recipe(results)["chosen"]
         for seed in seeds:
             for split in splits("emobox", seed):
                 if split.name.removeprefix("fold") in emobox_folds:
                     run("emobox", split, chosen, seed)
+        finish_later()
+        in_order(results, "emobox", sorted(results["emobox"], key=lambda f: int(f.removeprefix("fold"))), seeds, recipes)
+    if progress is not None:
+        progress(results)
     return results
+
+
+def in_order(results: dict, protocol: str, folds: list[str], seeds, recipes) -> None:
+    """The runs of `protocol` in the order the command lists them, whichever process made which
+    first: the figures, and what is fitted on them, do not depend on who ran what."""
+    runs = results[protocol]
+    results[protocol] = {f: {f"seed{s}": {r: runs[f][f"seed{s}"][r] for r in recipes if r in runs[f].get(f"seed{s}", {})}
+                             for s in seeds if f"seed{s}" in runs[f]} for f in folds if f in runs}
+
+
+def run_path(out: Path, protocol: str, fold: str, seed: int, recipe: str) -> Path:
+    return out / protocol / fold / f"seed{seed}-{recipe.replace(' ', '_').replace('+', '')}.json"
+
+
+def calibrate_across_corpora(results: dict, out: Path) -> None:
+    """Each held-out corpus's confidence with the calibration a new corpus would get: a
+    temperature and a threshold fitted on the other held-out corpora's cold windows, as the
+    leave-one-corpus-out heads of the same seed and recipe read them (the corpus scored is in
+    none of them). The figures with the validation speakers' calibration stay beside, as
+    `confidence_validation`. Also `bundle_readout`: the same fitted on every held-out corpus
+    of the chosen recipe, for the bundle trained on them all (trainer/run.py)."""
+    windows = {}
+    for fold, seeds in results["loco"].items():
+        for seed, recipes in seeds.items():
+            for recipe in recipes:
+                path = run_path(out, "loco", fold, int(seed.removeprefix("seed")), recipe).with_suffix(".npz")
+                if path.is_file():
+                    with np.load(path) as z:
+                        windows[fold, seed, recipe] = ([str(k) for k in z["model_labels"]], z["probs"],
+                                                       [str(k) for k in z["true"]])
+    for (fold, seed, recipe), (labels, probs, true) in windows.items():
+        others = [v for (f, s, r), v in windows.items() if f != fold and s == seed and r == recipe]
+        if not others:
+            continue
+        entry = calibrate_pooled(others)
+        run = results["loco"][fold][seed][recipe]
+        run["calibration_validation"] = run.get("calibration_validation", run["calibration"])
+        run["calibration"] = entry
+        corpus_labels = results["corpora"][fold]["labels"]
+        for emotions, c in run["conditions"]["cold"].items():
+            c.setdefault("confidence_validation", {k: v for k, v in c["confidence"].items() if k != "reliability"})
+            c["confidence"] = readout_metrics(labels, probs, true, corpus_labels, emotions, entry.get(emotions))
+            if emotions != "basic":  # the diagram reads the basic readout's bins only
+                c["confidence"].pop("reliability")
+    chosen = choose_recipe(results).get("chosen")
+    pooled = [v for (f, s, r), v in windows.items() if r == chosen]
+    if pooled:
+        results["bundle_readout"] = calibrate_pooled(pooled)

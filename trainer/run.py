@@ -19,6 +19,7 @@ from serapp.files import write_atomically, write_text
 from serapp.metrics import classification_metrics
 from serapp.models import build_model
 from serapp.predictor import Predictor, resolve_device
+from serapp.readout import check_calibration
 from serapp.scoring import ScoringRule
 from trainer import report
 from trainer.augment import CONDITIONS, apply_condition
@@ -95,8 +96,8 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
         training["encoder_licence"] = result.model.licence
     if rank == 0:
         attach_int8(result.model, _window_frames(cfg), log=_log)
-    meta = dataclasses.replace(bundle_meta(cfg, labels, dict(result.model.hparams), training),
-                               readout=result.meta.readout)  # calibrated on validation speakers (trainer/frozen.py)
+    readout = bundle_readout(result.meta.readout, "validation speakers", cv_summaries, training)
+    meta = dataclasses.replace(bundle_meta(cfg, labels, dict(result.model.hparams), training), readout=readout)
     if rank == 0:
         save_bundle(run_dir / "model.safetensors", result.model.cpu(), meta)
         report.write_json(run_dir / "history.json", result.history)
@@ -136,6 +137,19 @@ def brief_cv(summary: dict) -> dict:
     return out
 
 
+def bundle_readout(own: dict | None, source: str, cv_summaries: list[dict] | None, training: dict) -> dict:
+    """The calibration a bundle ships (serapp.readout), its source noted in `training`: the
+    head's own (`source`), unless it has one and a cv summary given with it carries one fitted
+    across corpora (trainer/encoder_table.py: on corpora the heads reading them never heard,
+    as the app's voices are)."""
+    across = [s["readout"] for s in cv_summaries or () if s.get("readout")]
+    if own and across:
+        own, source = across[0], "held-out corpora"
+    if own:
+        training["calibration"] = training.get("calibration") if source == "the run's bundle" else source
+    return own or {}
+
+
 def load_cv_summaries(paths) -> list[dict]:
     """`ser-train cv` summaries (or `ser-train encoder-table` figures) to record in a bundle."""
     if paths is None:
@@ -149,6 +163,8 @@ def load_cv_summaries(paths) -> list[dict]:
             if "loco" in summary and "protocol" not in summary:  # `ser-train encoder-table` figures
                 summary = as_cv_summary(summary)
             brief_cv(summary)
+            if "readout" in summary:
+                check_calibration(summary["readout"], "its readout")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CorpusError(f"{path}: not a ser-train cv summary.json ({exc})") from None
         out.append(summary)
@@ -354,12 +370,17 @@ def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: boo
     model.eval()
     training = {"data": "see the run directory"}
     bundle_path = run_dir / "model.safetensors"
-    if bundle_path.is_file():  # the run's own record (data, licence, protocol, metrics) carries over
-        training.update(read_bundle_meta(bundle_path).training)
+    own = None
+    if bundle_path.is_file():  # the run's own record (data, licence, protocol, metrics, calibration) carries over
+        run_meta = read_bundle_meta(bundle_path)
+        training.update(run_meta.training)
+        own = run_meta.readout
     training.update(run=str(run_dir), epoch=ckpt["epoch"] if use_last else ckpt["best_epoch"])
     training.update(cv_record(cv_summaries))
+    readout = bundle_readout(own, "the run's bundle", cv_summaries, training)
     attach_int8(model, _window_frames(cfg), log=_log)
-    save_bundle(out, model, bundle_meta(cfg, cfg.labels, dict(model.hparams), training))
+    save_bundle(out, model, dataclasses.replace(bundle_meta(cfg, cfg.labels, dict(model.hparams), training),
+                                                readout=readout))
     if onnx is not None:
         export_onnx(model, cfg.frontend.n_features, _window_frames(cfg), onnx)
     return out
