@@ -62,7 +62,7 @@ def desk_rater(driver, url: str, shown: list):
                                           if x != "happy"))
     yield
     press(driver, "r")  # once more
-    wait(driver, lambda d: text(d, "heard") == "heard 2 times", "the replay")
+    wait(driver, lambda d: text(d, "heard") == "heard 2×", "the replay")
     press(driver, "3")
     shown.append("sad")
     wait_trial(driver, "Clip 2 of 6")

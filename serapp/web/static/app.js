@@ -160,7 +160,7 @@
     audio.currentTime = 0;
     audio.play().then(() => {
       plays += 1;
-      $("heard").textContent = plays > 1 ? "heard " + plays + " times" : "";
+      $("heard").textContent = plays > 1 ? "heard " + plays + "×" : "";
       if (firstEnd === null) $("prompt").textContent = "Listen…";
     }).catch(() => {
       $("prompt").textContent = "Press R or Play to listen";
