@@ -59,14 +59,14 @@ def main() -> int:
         print(f"make_web_screenshots: {missing}", file=sys.stderr)
         return 1
     from serapp.corpora import detect_corpus
-    from serapp.web.raters import TestPlan
+    from serapp.web.raters import WebPlan
     from serapp.web.server import BackgroundServer, link, listen, prepare
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         root, labels = corpus(Path(args.audio), Path(tmp))
-        plan = TestPlan(labels=labels, n_clips=40, seed=11, practice_clips=2)
+        plan = WebPlan(labels=labels, n_clips=40, seed=11, practice_clips=2)
         _, app, token = prepare(detect_corpus(root), plan, Path(tmp) / "answers")
         sock = listen("127.0.0.1", 0)
         url, _ = link(sock, token)

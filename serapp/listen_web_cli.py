@@ -41,7 +41,7 @@ def default_folder(corpus_root: Path) -> Path:
 
 def plan_from(args: argparse.Namespace, corpus):
     from serapp.errors import UsageError
-    from serapp.web.raters import TestPlan
+    from serapp.web.raters import WebPlan
 
     if args.emotions:
         labels = tuple(dict.fromkeys(e.strip().lower() for e in args.emotions.split(",") if e.strip()))
@@ -54,7 +54,7 @@ def plan_from(args: argparse.Namespace, corpus):
         raise UsageError("--clips takes 1 to 10000")
     if not 0 <= args.practice <= 20:
         raise UsageError("--practice takes 0 to 20")
-    return TestPlan(labels=labels, n_clips=args.clips, seed=args.seed, balance_speakers=not args.no_balance,
+    return WebPlan(labels=labels, n_clips=args.clips, seed=args.seed, balance_speakers=not args.no_balance,
                     practice_clips=args.practice)
 
 

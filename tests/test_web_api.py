@@ -309,3 +309,16 @@ def test_a_clip_that_cannot_be_read_is_recorded_as_skipped(shared, tmp_path):
     (row,) = rater_rows(running.folder)["ann"]
     assert row.skipped and "cannot read audio" in row.skip_reason
     assert client.call("GET", "api/state")[1]["number"] == 2
+
+
+def test_the_link_is_kept_private_in_the_answers_folder(tmp_path):
+    from serapp.web.server import SECRETS_FILE, link_secrets
+
+    token, key = link_secrets(tmp_path)
+    path = tmp_path / SECRETS_FILE
+    assert path.stat().st_mode & 0o777 == 0o600 and len(token) >= 22 and len(key) == 32
+    assert link_secrets(tmp_path) == (token, key)  # a restart keeps the link
+    new_token, same_key = link_secrets(tmp_path, new_link=True)
+    assert new_token != token and same_key == key
+    path.write_text("{not json", encoding="utf-8")  # damaged: a new link, no traceback
+    assert link_secrets(tmp_path)[0] not in (token, new_token)

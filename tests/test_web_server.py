@@ -87,7 +87,7 @@ def test_a_killed_server_keeps_every_acknowledged_answer_and_raters_resume(corpu
     while sum(map(len, acked.values())) < 12 and proc.poll() is None:
         threading.Event().wait(0.005)
     proc.kill()  # SIGKILL: no clean-up of any kind
-    proc.wait()
+    proc.communicate(timeout=30)
     for t in threads:
         t.join(30)
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from helpers import make_ravdess_corpus
 
 from serapp.corpora import detect_corpus
-from serapp.web.raters import TestPlan
+from serapp.web.raters import WebPlan
 from serapp.web.server import BackgroundServer, link, listen, prepare
 
 LABELS = ("neutral", "happy", "sad", "angry")
@@ -51,7 +51,7 @@ class Running:
 def start_server(corpus_dir: Path, folder: Path, clips: int = 6, practice: int = 1) -> Running:
     """The real app under uvicorn in a background thread, on a free loopback port."""
     lines: list[str] = []
-    plan = TestPlan(labels=LABELS, n_clips=clips, seed=3, practice_clips=practice)
+    plan = WebPlan(labels=LABELS, n_clips=clips, seed=3, practice_clips=practice)
     test, app, token = prepare(detect_corpus(corpus_dir), plan, folder, log=lines.append)
     sock = listen("127.0.0.1", 0)
     url, _ = link(sock, token)
@@ -99,7 +99,7 @@ class SharedServer:
         from serapp.web.app import build_app
 
         lines: list[str] = []
-        plan = TestPlan(labels=LABELS, n_clips=clips, seed=3, practice_clips=practice)
+        plan = WebPlan(labels=LABELS, n_clips=clips, seed=3, practice_clips=practice)
         test, _, token = prepare(detect_corpus(corpus_dir), plan, folder, log=lines.append)
         if rate is not None:
             test.rate = rate

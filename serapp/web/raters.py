@@ -99,7 +99,7 @@ class Rater:
 
 
 @dataclass(frozen=True)
-class TestPlan:
+class WebPlan:
     """What every rater is given: the desktop test's set-up, less the rater."""
 
     labels: tuple[str, ...]
@@ -116,7 +116,7 @@ class TestPlan:
 class WebTest:
     """The raters of one test, by handle and by name; `log` takes one printable line per event."""
 
-    def __init__(self, corpus: Corpus, plan: TestPlan, folder: str | Path, key: bytes, log=lambda line: None,
+    def __init__(self, corpus: Corpus, plan: WebPlan, folder: str | Path, key: bytes, log=lambda line: None,
                  rate: tuple[float, float] = (60, 20)):
         self.corpus, self.plan, self.folder, self.key, self.log = corpus, plan, Path(folder), key, log
         self.rate = rate

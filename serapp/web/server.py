@@ -19,6 +19,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 import uvicorn
@@ -34,17 +35,18 @@ class ServerError(SerappError):
     """The server cannot start; one line naming the address or file and the cause."""
 
 
-def test_secrets(folder: str | Path, new_link: bool = False) -> tuple[str, bytes]:
+def link_secrets(folder: str | Path, new_link: bool = False) -> tuple[str, bytes]:
     """(token, key) for the test whose answers are in `folder`: those kept there, else new ones
     (kept there for the next start). `new_link` makes a new token (the old link stops working)."""
     folder = Path(folder)
     path = folder / SECRETS_FILE
-    kept: dict = {}
     try:
         kept = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # unreadable or damaged: a new link, said by the link itself
         kept = {}
-    token, key = kept.get("token") if isinstance(kept, dict) else None, kept.get("key") if isinstance(kept, dict) else None
+    if not isinstance(kept, dict):
+        kept = {}
+    token, key = kept.get("token"), kept.get("key")
     if new_link or not (isinstance(token, str) and _TOKEN.fullmatch(token)):
         token = secrets.token_urlsafe(18)
     if not (isinstance(key, str) and _KEY.fullmatch(key)):
@@ -151,10 +153,9 @@ class BackgroundServer:
 
     def start(self, timeout: float = 10.0) -> None:
         self._thread.start()
-        for _ in range(int(timeout / 0.01)):
-            if self._server.started or not self._thread.is_alive():
-                break
-            threading.Event().wait(0.01)
+        deadline = time.monotonic() + timeout
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
         if not self._server.started:
             raise ServerError(f"the web server did not start ({type(self.error).__name__ if self.error else 'timed out'})")
 
@@ -170,6 +171,6 @@ def prepare(corpus, plan, folder: str | Path, new_link: bool = False, log=lambda
     from serapp.web.app import build_app
     from serapp.web.raters import WebTest
 
-    token, key = test_secrets(folder, new_link)
+    token, key = link_secrets(folder, new_link)
     test = WebTest(corpus, plan, folder, key, log=log)
     return test, build_app(test, token), token
