@@ -55,7 +55,7 @@ def plan_from(args: argparse.Namespace, corpus):
     if not 0 <= args.practice <= 20:
         raise UsageError("--practice takes 0 to 20")
     return WebPlan(labels=labels, n_clips=args.clips, seed=args.seed, balance_speakers=not args.no_balance,
-                    practice_clips=args.practice)
+                   practice_clips=args.practice)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ class SetupPage(QtWidgets.QWidget):
 
     start_requested = QtCore.Signal()
     report_requested = QtCore.Signal(list)
+    share_requested = QtCore.Signal()
 
     def __init__(self, settings: QtCore.QSettings, parent=None):
         super().__init__(parent)
@@ -75,6 +76,10 @@ class SetupPage(QtWidgets.QWidget):
         self.start_button.clicked.connect(self.start_requested.emit)
         report = QtWidgets.QPushButton("Results of answer files…")
         report.clicked.connect(self._choose_reports)
+        self.share_button = QtWidgets.QPushButton("Share in a browser…")
+        self.share_button.setToolTip("raters on this network take the test from a link or a QR code, "
+                                     "each on their own device (serapp listen-web)")
+        self.share_button.clicked.connect(self.share_requested.emit)
 
         form = QtWidgets.QFormLayout()
         form.addRow("Rater", self.rater)
@@ -103,6 +108,7 @@ class SetupPage(QtWidgets.QWidget):
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(report)
+        buttons.addWidget(self.share_button)
         buttons.addStretch(1)
         help_text = QtWidgets.QLabel(
             "During the test: <b>R</b> or <b>Space</b> play or replay, <b>1–9</b> answer, <b>S</b> skip, <b>Esc</b> stop. "

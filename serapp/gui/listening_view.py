@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -117,9 +118,13 @@ class ListeningView(QtWidgets.QWidget):
         for edit in (self.setup.rater, self.setup.answer_file):
             edit.returnPressed.connect(self.start)
         self.setup.report_requested.connect(self.show_results)
+        self.setup.share_requested.connect(self.share)
         self.trial.action.connect(self._on_action)
         self.results.model_requested.connect(self.score_model)
         self.results.new_test_requested.connect(lambda: self.stack.setCurrentWidget(self.setup))
+        self.share_dialog = None  # "Share in a browser…" while it serves
+        self.watch = None  # the answers folder the results page follows
+        self.awaiting_first = False
         self.session: ListeningSession | None = None
         self.answers: list = []
         self.practice: list[Record] = []
@@ -184,7 +189,57 @@ class ListeningView(QtWidgets.QWidget):
             return
         self.show_results([str(session.log.path)], mine=session.settings.rater)
 
-    def show_results(self, files: list[str], mine: str | None = None) -> None:
+    def share(self) -> bool:
+        """The set-up's test served to browsers (the same server as `serapp listen-web`)."""
+        from serapp.gui.share_dialog import ShareDialog, default_web_folder
+        from serapp.web.raters import WebPlan
+
+        if self.share_dialog is not None and self.share_dialog.server is not None:
+            self.share_dialog.show()
+            self.share_dialog.raise_()
+            return True
+        if not self.setup.load_corpus():
+            self.message.emit("choose a corpus folder or manifest first")
+            return False
+        s = self.setup.test_settings()
+        plan = WebPlan(labels=s.labels, n_clips=s.n_clips, seed=s.seed, balance_speakers=s.balance_speakers,
+                       practice_clips=s.practice_clips)
+        dialog = ShareDialog(self.setup.corpus, plan, default_web_folder(self.setup.corpus.root), parent=self)
+        dialog.message.connect(self.message)
+        dialog.results_requested.connect(self.watch_results)
+        if not dialog.start():
+            dialog.deleteLater()
+            return False
+        self.setup.remember()
+        self.share_dialog = dialog
+        dialog.show()
+        return True
+
+    def watch_results(self, folder: str) -> None:
+        """The results of every answer file in `folder`, shown again as answers come in (the model's
+        row is scored on request then, not at every answer)."""
+        from serapp.gui.share_dialog import FolderWatch
+
+        if self.watch is None or self.watch.folder != Path(folder):
+            if self.watch is not None:
+                self.watch.deleteLater()
+            self.watch = FolderWatch(folder, self)
+            self.watch.changed.connect(self._watched_changed)
+        files = self.watch.files()
+        self.awaiting_first = not files  # shown as soon as the first answer is in
+        if files:
+            self.show_results(files)
+        else:
+            self.message.emit(f"{folder}: no answers yet; the results show here once the first comes in")
+
+    def _watched_changed(self) -> None:
+        shown = self.stack.currentWidget() is self.results and self.results.files \
+            and all(Path(f).parent == self.watch.folder for f in self.results.files)
+        if shown or self.awaiting_first:
+            self.awaiting_first = False
+            self.show_results(self.watch.files(), score=False)
+
+    def show_results(self, files: list[str], mine: str | None = None, score: bool = True) -> None:
         problems: list[str] = []
         try:
             answers = load_answer_files(files, problems)
@@ -207,7 +262,7 @@ class ListeningView(QtWidgets.QWidget):
             headline = f"<b>{mine}</b>: {r['n']} answered, {r['skipped']} skipped, accuracy <b>{acc}</b>"
         self.results.show_report(report, files, headline)
         self.stack.setCurrentWidget(self.results)
-        if self.get_predictor() is not None:  # the model beside people, without a click
+        if score and self.get_predictor() is not None:  # the model beside people, without a click
             self.score_model()
 
     def score_model(self) -> None:
@@ -329,6 +384,8 @@ class ListeningView(QtWidgets.QWidget):
         self.player.warm()  # the output running before the first clip: a new stream was heard 2 s late
 
     def shutdown(self) -> None:
+        if self.share_dialog is not None:
+            self.share_dialog.close()  # the server stops; its answers are on disk already
         self.timer.stop()
         self.player.close()
 
