@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _create(args, store, name: str) -> int:
+    from serapp.adapt_files import adapt_voice
     from serapp.analysis import make_gate
-    from serapp.cli import adapt_voice
     from serapp.predictor import load_model
     from serapp.profiles import ProfileError, from_voice, speech_heard, too_little_speech
     from serapp.settings import AnalysisSettings
