@@ -18,9 +18,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+NEUTRAL_LABELS = ("neutral", "calm")  # what a neutral-weighted voice counts its windows by
 WINDOW_HOP_S = 0.5  # a voice's statistics are taken over model-length speech windows at this hop
 PRIOR_WINDOWS = 10.0  # the population's weight, in windows, unless a bundle says otherwise
 MIN_STD = 1e-3  # a feature that never moves for this voice is divided by this, not by zero
+
+
+def neutral_weights(probs: np.ndarray, labels) -> np.ndarray:
+    """Each window's weight in a neutral-weighted voice: the probability the cold model gives
+    its neutral (or calm) labels. A voice heard in one emotion all along, angry say, then
+    barely moves its statistics: its anger is not taken for its normal."""
+    columns = [i for i, k in enumerate(labels) if k in NEUTRAL_LABELS]
+    return np.asarray(probs, np.float64)[..., columns].sum(axis=-1)
 
 
 def mean_and_std(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,13 +105,18 @@ class VoiceState:
 
     def to_dict(self) -> dict:
         """Plain numbers (lists), for a voice profile file."""
-        return {"windows": self.windows, "sum": self._sum.tolist(), "sumsq": self._sumsq.tolist(),
-                "prior_windows": self.prior_windows}
+        return {"windows": self.windows, "weight": self.weight, "sum": self._sum.tolist(),
+                "sumsq": self._sumsq.tolist(), "prior_windows": self.prior_windows}
 
-    def load_sums(self, windows: int, total: np.ndarray, total_sq: np.ndarray) -> None:
+    def load_sums(self, windows: int, total: np.ndarray, total_sq: np.ndarray, weight: float | None = None) -> None:
+        """Sums saved from a state (a voice profile); `weight`: their windows' total weight
+        (None: every window counted 1)."""
         total, total_sq = np.asarray(total, np.float64), np.asarray(total_sq, np.float64)
         if total.shape != self.prior_mean.shape or total_sq.shape != self.prior_mean.shape:
             raise ValueError(f"statistics of shape {total.shape}, this model's are {self.prior_mean.shape}")
         if not (isinstance(windows, int) and windows >= 0 and np.isfinite(total).all() and np.isfinite(total_sq).all()):
             raise ValueError("the statistics are not finite counts and sums")
-        self.windows, self.weight, self._sum, self._sumsq = windows, float(windows), total, total_sq
+        weight = float(windows) if weight is None else weight
+        if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 <= weight <= windows):
+            raise ValueError(f"the windows' weight must be a number from 0 to their count ({windows})")
+        self.windows, self.weight, self._sum, self._sumsq = windows, float(weight), total, total_sq

@@ -204,5 +204,5 @@ def adapt_to_file(path: str | Path, predictor: Predictor, voice, settings: Analy
                              {k for k in range(len(windows)) if not speech[k]}, read=predictor.pooled)
     kept = [r for r in rows if r is not None]
     if kept:
-        voice.update(np.stack(kept))
+        predictor.learn(voice, np.stack(kept))
     return len(kept)

@@ -191,7 +191,7 @@ class LiveAnalyzer:
             return self.predictor.predict_prepared(samples, readout=readout)
         probs = self.predictor.predict_prepared(samples, voice, pooled, readout)
         if learn:
-            voice.update(pooled[-1])  # the last piece: the newest model-length window
+            self.predictor.learn(voice, pooled[-1])  # the last piece: the newest model-length window
             self._learned_at = written
         return probs
 

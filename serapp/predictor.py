@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serapp.adaptation import PRIOR_WINDOWS, WINDOW_HOP_S, VoiceState
+from serapp.adaptation import PRIOR_WINDOWS, WINDOW_HOP_S, VoiceState, neutral_weights
 from serapp.audio.io import resample, trim_silence
 from serapp.bundle import (  # noqa: F401
     DEFAULT_BUNDLE_NAME,
@@ -175,6 +175,17 @@ class Predictor:
         return VoiceState(self.model.norm_mean.cpu().numpy(), self.model.norm_std.cpu().numpy(),
                           float(getattr(self.model, "prior_windows", PRIOR_WINDOWS)), hop_s,
                           getattr(self.model, "adapt", "full"))
+
+    @torch.no_grad()
+    def learn(self, voice: VoiceState, pooled: np.ndarray) -> None:
+        """Add speech windows' pooled features (n, layers, size) to `voice`, each counted as the
+        model says (`adapt_weighting`: alike, or by how neutral the cold head reads it)."""
+        pooled = np.asarray(pooled, np.float32).reshape(-1, *voice.prior_mean.shape)
+        weights = None
+        if getattr(self.model, "adapt_weighting", "") == "neutral" and len(pooled):
+            logits = self.model.classify(torch.from_numpy(pooled).to(self.device))  # the population's statistics
+            weights = neutral_weights(torch.softmax(logits.float(), dim=-1).cpu().numpy(), self.meta.labels)
+        voice.update(pooled, weights)
 
     @torch.no_grad()
     def probabilities(self, windows: np.ndarray, voice: VoiceState | None = None,

@@ -30,12 +30,14 @@ from serapp.errors import SerappError, UsageError, printable
 from serapp.files import special_kind, write_atomically
 
 FORMAT = "serapp-voice-profile"
-VERSION = 1
+VERSION = 2  # 2: a voice whose windows count by weight (a neutral-weighted model) says their total weight
 SUFFIX = ".json"
 TAKE_SUFFIX = ".wav"
 _NAME = re.compile(r"^[\w][\w .()-]{0,63}$")  # a file name on every platform, shown as typed
 # What the statistics depend on: the encoder and how windows reach it (not the head).
 _FEATURE_HPARAMS = ("backbone", "encoder_sha256", "blocks", "pooling", "width", "heads", "finetune")
+# ...and how its windows count, where they do not count alike (keys of older models unchanged).
+_WEIGHTING_HPARAM = "adapt_weighting"
 
 
 class ProfileError(SerappError):
@@ -84,6 +86,8 @@ def features_key(meta) -> str:
     """What a model's pooled features depend on, as a short digest (bundle metadata `meta`)."""
     record = {"frontend": dataclasses.asdict(meta.frontend), "window_s": meta.window_s,
               **{k: meta.hparams.get(k) for k in _FEATURE_HPARAMS}}
+    if meta.hparams.get(_WEIGHTING_HPARAM):
+        record[_WEIGHTING_HPARAM] = meta.hparams[_WEIGHTING_HPARAM]
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -101,6 +105,7 @@ class VoiceProfile:
     sum: np.ndarray
     sumsq: np.ndarray
     path: Path | None = None
+    weight: float | None = None  # the windows' total weight where they count by weight (None: all 1)
 
     @property
     def seconds(self) -> float:
@@ -119,16 +124,17 @@ class VoiceProfile:
                                     f"{model_name(predictor)} reads other features: make a new profile with it")
         state = predictor.new_voice()
         try:
-            state.load_sums(self.windows, self.sum, self.sumsq)
+            state.load_sums(self.windows, self.sum, self.sumsq, self.weight)
         except ValueError as exc:
             raise ProfileError(f"voice profile {self.name!r}: {exc}") from None
         return state
 
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, "version": VERSION, "name": self.name, "created_utc": self.created_utc,
-                           "model": self.model, "features": self.features, "windows": self.windows,
-                           "shape": list(self.sum.shape), "sum": self.sum.ravel().tolist(),
-                           "sumsq": self.sumsq.ravel().tolist()})
+        weighted = {} if self.weight is None else {"weight": self.weight}
+        return json.dumps({"format": FORMAT, "version": VERSION if weighted else 1, "name": self.name,
+                           "created_utc": self.created_utc, "model": self.model, "features": self.features,
+                           "windows": self.windows, **weighted, "shape": list(self.sum.shape),
+                           "sum": self.sum.ravel().tolist(), "sumsq": self.sumsq.ravel().tolist()})
 
 
 def from_voice(name: str, voice: VoiceState, predictor) -> VoiceProfile:
@@ -137,7 +143,8 @@ def from_voice(name: str, voice: VoiceState, predictor) -> VoiceProfile:
     d = voice.to_dict()
     return VoiceProfile(check_name(name), datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                         model_name(predictor), features_key(predictor.meta), d["windows"],
-                        np.asarray(d["sum"], np.float64), np.asarray(d["sumsq"], np.float64))
+                        np.asarray(d["sum"], np.float64), np.asarray(d["sumsq"], np.float64),
+                        weight=None if d["weight"] == d["windows"] else d["weight"])
 
 
 # Bounds on what a profile file may say: 10**9 windows is over 15 years of speech at the
@@ -169,9 +176,9 @@ def read_profile(path: Path) -> VoiceProfile:
         raise ProfileError(f"{path}: voice profile version {printable(raw.get('version'))[:20]} is newer than this "
                            f"serapp reads ({VERSION}); upgrade serapp")
     try:
-        windows, total, total_sq = _statistics(raw)
+        windows, weight, total, total_sq = _statistics(raw)
         return VoiceProfile(str(raw["name"]), str(raw["created_utc"]), str(raw["model"]), str(raw["features"]),
-                            windows, total, total_sq, Path(path))
+                            windows, total, total_sq, Path(path), weight)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ProfileError(f"{path}: damaged voice profile ({printable(exc)[:200]})") from None
 
@@ -180,24 +187,30 @@ def _is_count(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _statistics(raw: dict) -> tuple[int, np.ndarray, np.ndarray]:
-    """(windows, sums, sums of squares) from a profile's JSON, each in range."""
+def _statistics(raw: dict) -> tuple[int, float | None, np.ndarray, np.ndarray]:
+    """(windows, their total weight or None, sums, sums of squares) from a profile's JSON, each
+    in range."""
     windows, shape = raw["windows"], raw["shape"]
     if not (_is_count(windows) and 0 < windows <= MAX_WINDOWS):
         raise ValueError(f"windows must be a count from 1 to {MAX_WINDOWS}, not {printable(windows)[:20]}")
+    weight = raw.get("weight") if raw["version"] >= 2 else None
+    if weight is not None and not (isinstance(weight, (int, float)) and not isinstance(weight, bool)
+                                   and 0 < weight <= windows):
+        raise ValueError(f"weight must be a number above 0 and at most windows ({windows}), "
+                         f"not {printable(weight)[:20]}")
     if not (isinstance(shape, list) and 0 < len(shape) <= 4 and all(_is_count(n) and n > 0 for n in shape)
             and np.prod(shape, dtype=np.float64) <= MAX_VALUES):
         raise ValueError(f"shape must be up to 4 sizes of at most {MAX_VALUES} values in all")
     total = np.asarray(raw["sum"], np.float64).reshape(shape)
     total_sq = np.asarray(raw["sumsq"], np.float64).reshape(shape)
     with np.errstate(all="ignore"):
-        mean = total / windows
-        var = total_sq / windows - mean * mean
+        mean = total / (windows if weight is None else weight)
+        var = total_sq / (windows if weight is None else weight) - mean * mean
     if not (np.isfinite(var).all() and np.isfinite(total_sq).all()):
         raise ValueError("its sums are out of range (not finite, or too large for a mean and a variance)")
     if (total_sq < 0).any():
         raise ValueError("a sum of squares is negative")
-    return windows, total, total_sq
+    return windows, weight, total, total_sq
 
 
 class ProfileStore:

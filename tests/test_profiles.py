@@ -13,6 +13,7 @@ from helpers import (
     write_audio,
 )
 
+from serapp.audio.io import load_audio
 from serapp.bundle import BundleMeta, save_bundle
 from serapp.cli import main
 from serapp.predictor import load_model
@@ -98,3 +99,56 @@ def test_a_profile_for_another_model_is_refused_naming_both(data_dir, clips, tmp
     assert "does not adapt" in capsys.readouterr().err
     with pytest.raises(ProfileError, match="no voice profile named 'Nobody'"):
         ProfileStore().load("Nobody")
+
+
+def test_a_neutral_weighted_model_counts_each_window_by_how_neutral_it_reads_cold(data_dir, clips, tmp_path):
+    """The adaptation the encoder table can choose (`adapt_weighting = "neutral"`): in a file's
+    adaptation and live, each speech window counts by the cold model's neutral probability; a
+    profile keeps that weight exactly, and only a model weighting the same way takes it."""
+    from serapp.analysis import adapt_to_file
+    from serapp.audio.sources import FileSource
+    from serapp.live import LiveAnalyzer
+    from serapp.predictor import window_starts
+    from serapp.readout import Readout
+    from serapp.settings import AnalysisSettings
+
+    folder = tiny_whisper_folder(tmp_path / "enc")
+    meta = BundleMeta(architecture="speech_encoder", labels=["neutral", "happy", "sad", "angry"], frontend=WHISPER_FE,
+                      window_s=1.0, trim_top_db=None)
+    weighted = load_model(save_bundle(tmp_path / "w.safetensors", tiny_whisper_model(
+        folder, adapt="mean", adapt_weighting="neutral").eval(), meta), device="cpu")
+    plain = load_model(save_bundle(tmp_path / "p.safetensors", tiny_whisper_model(folder, adapt="mean").eval(), meta),
+                       device="cpu")
+    voice = weighted.new_voice()
+    n = adapt_to_file(clips[0], weighted, voice, AnalysisSettings(gate=False))
+    # The same windows read cold through the predictor's own reading, over every label, uncalibrated.
+    audio = load_audio(clips[0], weighted.sample_rate)[0]
+    w = weighted.model_window
+    windows = np.stack([audio[s:s + w] for s in window_starts(audio.size, w, int(0.5 * weighted.sample_rate))])
+    cold = weighted.probabilities(windows, None, readout=Readout(tuple(weighted.labels), "all"))
+    assert voice.windows == n == len(windows) and 0 < voice.weight < n
+    assert voice.weight == pytest.approx(float(cold[:, 0].sum()), rel=1e-4)
+    plain_voice = plain.new_voice()
+    adapt_to_file(clips[0], plain, plain_voice, AnalysisSettings(gate=False))
+    assert plain_voice.weight == plain_voice.windows == n
+
+    store = ProfileStore()
+    path = store.save(from_voice("Weighed", voice, weighted))
+    raw = json.loads(path.read_text())
+    assert raw["version"] == 2 and raw["weight"] == voice.weight
+    again = read_profile(path).voice(weighted)
+    assert again.weight == voice.weight and np.array_equal(again.statistics()[0], voice.statistics()[0])
+    with pytest.raises(ProfileError, match="made for the model w.safetensors"):
+        read_profile(path).voice(plain)  # the same encoder, but its windows count otherwise
+    raw["weight"] = n + 1
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ProfileError, match="weight must be a number"):
+        read_profile(path)
+
+    # Live: the analyser learns each window by its weight too.
+    src = FileSource(samples=audio, sample_rate=weighted.sample_rate, realtime=False)
+    analyzer = LiveAnalyzer(src, weighted, AnalysisSettings(hop_s=0.5, gate=False))
+    for i in range(0, audio.size, 800):
+        src.ring.write(audio[i:i + 800])
+        analyzer.poll()
+    assert analyzer.voice.windows > 3 and 0 < analyzer.voice.weight < analyzer.voice.windows

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serapp.adaptation import VoiceState
+from serapp.adaptation import VoiceState, neutral_weights
 from serapp.corpora import CORPUS_TITLES, Corpus
 from serapp.features import FrontEnd
 from serapp.models import build_model
@@ -63,7 +63,6 @@ ADAPTS = {"full, prior 10": ("full", 10.0, ""), "mean, prior 10": ("mean", 10.0,
           "mean, neutral-weighted, prior 10": ("mean", 10.0, "neutral"),
           "mean, neutral-weighted, prior 40": ("mean", 40.0, "neutral")}
 READOUTS = ("all", "basic")
-NEUTRAL = ("neutral", "calm")  # what the neutral-weighted adaptation counts a window by
 SEEDS = (0, 1, 2)
 VAL_ADAPT_CLIPS = 20
 
@@ -88,7 +87,6 @@ def voice_statistics(model, data: ClipSet, w, clips_of, adapt: tuple, labels: li
     windows of the clips `clips_of(speaker, their clip indices)` chooses (none chosen: the
     speaker is read cold)."""
     mode, prior, weighting = adapt
-    neutral = [i for i, k in enumerate(labels) if k in NEUTRAL]
     out = {}
     for speaker in sorted(set(data.speakers)):
         chosen = clips_of(speaker, [i for i, s in enumerate(data.speakers) if s == speaker])
@@ -96,7 +94,7 @@ def voice_statistics(model, data: ClipSet, w, clips_of, adapt: tuple, labels: li
             continue
         rows = np.isin(w.clip, chosen) & w.window & w.speech
         feats = w.feats[rows].astype(np.float32)
-        weights = window_probabilities(model, feats, device)[:, neutral].sum(axis=1) if weighting == "neutral" else None
+        weights = neutral_weights(window_probabilities(model, feats, device), labels) if weighting == "neutral" else None
         state = VoiceState(model.norm_mean.cpu().numpy(), model.norm_std.cpu().numpy(), prior, HOP_S, mode)
         state.update(feats, weights)
         out[speaker] = state.statistics()

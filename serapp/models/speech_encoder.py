@@ -40,6 +40,7 @@ from serapp.models.whisper import WhisperDims, WhisperEncoder, load_whisper_weig
 
 BACKBONES = ("hf", "whisper")
 ADAPT_MODES = ("full", "mean")  # a voice's statistics replace the population's mean and std, or the mean only
+ADAPT_WEIGHTINGS = ("", "neutral")  # a voice's windows count alike, or by how neutral the cold head reads them
 POOLINGS = ("mean", "mean+std")
 LAYOUT = "a Hugging Face model folder: config.json and model.safetensors (or pytorch_model.bin)"
 
@@ -108,7 +109,8 @@ class SpeechEncoderClassifier(nn.Module):
     def __init__(self, n_features: int, n_classes: int, encoder_dir: str = "", encoder_sha256: str = "",
                  finetune: bool = False, hidden: int = 128, dropout: float = 0.2, backbone: str = "hf",
                  blocks: int = 4, pooling: str = "mean", speaker_norm: bool = False, width: int = 512, heads: int = 8,
-                 prior_windows: float = 10.0, int8_bytes: int = 0, concat_blocks: str = "", adapt: str = "full"):
+                 prior_windows: float = 10.0, int8_bytes: int = 0, concat_blocks: str = "", adapt: str = "full",
+                 adapt_weighting: str = ""):
         super().__init__()
         if backbone not in BACKBONES or pooling not in POOLINGS:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)} and pooling one of {', '.join(POOLINGS)}")
@@ -117,9 +119,13 @@ class SpeechEncoderClassifier(nn.Module):
         self.hparams = dict(encoder_dir=encoder_dir, encoder_sha256=encoder_sha256, finetune=finetune, hidden=hidden,
                             dropout=dropout, backbone=backbone, blocks=blocks, pooling=pooling, speaker_norm=speaker_norm,
                             width=width, heads=heads, prior_windows=prior_windows, int8_bytes=int8_bytes,
-                            concat_blocks=concat_blocks, adapt=adapt)
+                            concat_blocks=concat_blocks, adapt=adapt, adapt_weighting=adapt_weighting)
         if adapt not in ADAPT_MODES:
             raise ValueError(f"adapt must be one of {', '.join(ADAPT_MODES)}, not {adapt!r}")
+        if adapt_weighting not in ADAPT_WEIGHTINGS:
+            raise ValueError(f"adapt_weighting must be one of {', '.join(map(repr, ADAPT_WEIGHTINGS))}, "
+                             f"not {adapt_weighting!r}")
+        self.adapt_weighting = adapt_weighting  # how a voice's windows count (serapp.adaptation.neutral_weights)
         self.adapt = adapt  # what a voice's statistics replace of the population's (serapp.adaptation)
         if not isinstance(prior_windows, (int, float)) or isinstance(prior_windows, bool) or not 0 <= prior_windows <= 1e6:
             raise ValueError(f"prior_windows must be a number in [0, 1e6], not {prior_windows!r}")
