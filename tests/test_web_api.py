@@ -200,6 +200,19 @@ def test_skips_carry_the_reason_and_a_name_resumes(server):
            (1, "skipped by rater: no emotion here fits", 2, 120)
 
 
+def test_after_a_restart_a_name_in_any_case_resumes_its_own_file(shared, corpus_dir, tmp_path):
+    first = shared.use(corpus_dir, tmp_path / "answers")
+    client = Client(first.url)
+    state = client.join("Ann")
+    state = client.answer(state["trial"], "sad")[1]["state"]  # practice
+    client.answer(state["trial"], "sad")
+    again = shared.use(corpus_dir, tmp_path / "answers")  # a new server on the same folder
+    assert again.url == first.url
+    state = Client(again.url).join("aNN")
+    assert (state["name"], state["answered"], state["practice"]) == ("Ann", 1, False)
+    assert len(glob.glob(str(tmp_path / "answers" / "*.csv"))) == 1
+
+
 def test_a_code_instead_of_a_name(server):
     client = Client(server.url)
     state = client.join(None)

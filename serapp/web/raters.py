@@ -131,10 +131,11 @@ class WebTest:
     # --- raters ------------------------------------------------------------------------------
 
     def rater_file(self, name: str) -> Path:
-        """One answer file per rater: the name made safe, and a hash of the name itself so that two
-        names alike once made safe ("ann?" and "ann!") never share a file."""
-        digest = hashlib.sha256(name.casefold().encode()).hexdigest()[:8]
-        return self.folder / f"{file_name_part(name, 'rater')}-{digest}.csv"
+        """One answer file per rater, whatever the case typed: the name made safe, and a hash of the
+        name itself so that two names alike once made safe ("ann?" and "ann!") never share a file."""
+        key = name.casefold()
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+        return self.folder / f"{file_name_part(key, 'rater')}-{digest}.csv"
 
     def join(self, name: str | None) -> Rater:
         """The rater of that name (resumed from their file), or one with a new code when `name` is None."""
@@ -180,9 +181,10 @@ class WebTest:
         practice = [t for t in trials.values() if t.practice] if not session.resumed else []
         remaining = {session.clip(r) for r in session.remaining}
         done = {i for i, t in trials.items() if not t.practice and session.clip(t.record) not in remaining}
+        id_of = {session.clip(t.record): i for i, t in trials.items() if not t.practice}
         return Rater(name=name, handle=secrets.token_urlsafe(18), session=session, practice=practice,
-                     practice_total=len(practice), trials=trials, done=done,
-                     id_of={session.clip(t.record): i for i, t in trials.items() if not t.practice}, bucket=TokenBucket(*self.rate))
+                     practice_total=len(practice), trials=trials, id_of=id_of, done=done,
+                     bucket=TokenBucket(*self.rate))
 
     def _trial_id(self, rater_key: str, practice: bool, clip: str) -> str:
         message = "\x1f".join(("practice" if practice else "test", rater_key, clip)).encode()
