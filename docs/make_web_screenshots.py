@@ -67,10 +67,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root, labels = corpus(Path(args.audio), Path(tmp))
         plan = WebPlan(labels=labels, n_clips=40, seed=11, practice_clips=2)
-        _, app, token = prepare(detect_corpus(root), plan, Path(tmp) / "answers")
+        _, app, token, lock = prepare(detect_corpus(root), plan, Path(tmp) / "answers")
         sock = listen("127.0.0.1", 0)
         url, _ = link(sock, token)
-        server = BackgroundServer(app, sock)
+        server = BackgroundServer(app, sock, lock)
         server.start()
         try:
             desk = chromium(1100, 720)

@@ -69,13 +69,15 @@ def run(args: argparse.Namespace) -> int:
     corpus = detect_corpus(args.corpus)
     plan = plan_from(args, corpus)
     folder = Path(args.answers) if args.answers else default_folder(corpus.root)
-    test, app, token = prepare(corpus, plan, folder, args.new_link, log=say)
-    sock = listen(args.host, args.port)
-    url, note = link(sock, token)
-    print(f"open {url}", flush=True)
-    print(f"  {note}; {plan.n_clips} clips of {printable(corpus.root)} ({', '.join(plan.labels)}), "
-          f"{plan.practice_clips} practice; answers in {printable(folder)}, one CSV per rater; Ctrl+C stops", flush=True)
-    serve_forever(app, sock)
+    test, app, token, lock = prepare(corpus, plan, folder, args.new_link, log=say)
+    with lock:  # the answers folder is this server's until it stops (or the process ends)
+        sock = listen(args.host, args.port)
+        url, note = link(sock, token)
+        print(f"open {url}", flush=True)
+        print(f"  {note}; {plan.n_clips} clips of {printable(corpus.root)} ({', '.join(plan.labels)}), "
+              f"{plan.practice_clips} practice; answers in {printable(folder)}, one CSV per rater; Ctrl+C stops",
+              flush=True)
+        serve_forever(app, sock)
     raters, answers = test.counts()
     print(f"stopped: {answers} answers from {raters} raters in {printable(folder)}", flush=True)
     return 0

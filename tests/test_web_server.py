@@ -1,5 +1,6 @@
-"""`serapp listen-web` as raters meet it: its first line is the link, Ctrl+C stops it cleanly, and
-a server killed mid-test (SIGKILL) loses no acknowledged answer and resumes every rater."""
+"""`serapp listen-web` as raters meet it: its first line is the link, Ctrl+C stops it cleanly, a
+second server on the same answers folder is refused, and a server killed mid-test (SIGKILL)
+loses no acknowledged answer, leaves no lock behind and resumes every rater."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import pytest
 from web_helpers import LABELS, SERAPP, Client, cli_server, small_corpus
 
 from serapp.cli import main as serapp_main
+from serapp.corpora import detect_corpus
 from serapp.listening.answers import read_answers
+from serapp.web.folder_lock import FolderInUse, FolderLock
+from serapp.web.raters import WebPlan
+from serapp.web.server import SECRETS_FILE, prepare
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +129,34 @@ def test_a_killed_server_keeps_every_acknowledged_answer_and_raters_resume(corpu
     finally:
         rc, out, err = stop(proc, signal.SIGTERM)
     assert rc == 0 and "Traceback" not in err
+
+
+def test_one_server_to_an_answers_folder_and_the_lock_dies_with_its_process(corpus_dir, tmp_path):
+    folder = tmp_path / "answers"
+    proc, url = cli_server(corpus_dir, folder)
+    try:
+        Client(url).join("ann")
+        kept = (folder / SECRETS_FILE).read_bytes()
+        # a second server on that folder (another port, even a new link asked): one line, exit 1, nothing touched
+        second = subprocess.run([*SERAPP, "listen-web", str(corpus_dir), "--answers", str(folder), "--port", "0",
+                                 "--new-link"], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and second.stdout == "" and second.stderr.count("\n") == 1, second.stderr
+        assert second.stderr.startswith(f"serapp: another server uses the answers folder {folder} ")
+        assert (folder / SECRETS_FILE).read_bytes() == kept  # the first server's link still works
+        # nor in this process (the app's Share in a browser… prepares the same way)
+        with pytest.raises(FolderInUse, match="another server uses the answers folder"):
+            prepare(detect_corpus(corpus_dir), WebPlan(labels=LABELS, n_clips=6, seed=3), folder)
+        assert Client(url).join("ann")["name"] == "ann"  # the first serves on
+    finally:
+        proc.kill()  # SIGKILL: the lock goes with the process, no clean-up needed
+        proc.communicate(timeout=30)
+    proc, url2 = cli_server(corpus_dir, folder)
+    try:
+        assert urlsplit(url2).path == urlsplit(url).path and Client(url2).join("ann")["name"] == "ann"  # its link
+    finally:
+        rc, _, err = stop(proc)
+    assert rc == 0 and "Traceback" not in err
+    with FolderLock(folder):  # a server stopped by Ctrl+C lets the folder go too
+        with pytest.raises(FolderInUse):
+            FolderLock(folder).acquire()  # a second open of the file conflicts, even in one process
+    FolderLock(folder).acquire().release()

@@ -1,17 +1,20 @@
 """The listening set-up's "Share in a browser…" through the real widgets (Qt offscreen): the same
 server in a background thread, its link and a QR code of exactly that link, the raters and
-answers coming in, results that follow the answers folder, and Stop that stops the server."""
+answers coming in, results that follow the answers folder, and Stop that stops the server; and
+refused, in one line, while `serapp listen-web` serves the same answers folder."""
 
 from __future__ import annotations
 
 import os
+import signal
+from urllib.parse import urlsplit
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6 import QtCore  # noqa: E402
-from web_helpers import Client, small_corpus  # noqa: E402
+from web_helpers import Client, cli_server, small_corpus  # noqa: E402
 
 import serapp.gui.share_dialog as share_dialog  # noqa: E402
 from serapp.gui.listening_view import ListeningView  # noqa: E402
@@ -38,19 +41,24 @@ def qr_modules(image, size: int, scale: int = 6, border: int = 4) -> list[list[b
              for c in range(size)] for r in range(size)]
 
 
-def test_share_in_a_browser_shows_the_link_its_qr_code_and_the_answers_coming_in(qtbot, tmp_path, monkeypatch):
-    import segno
-
+def share_view(qtbot, tmp_path, monkeypatch, corpus, messages):
     monkeypatch.setattr(share_dialog, "NETWORK", "127.0.0.1")  # loopback in tests; the app opens it to the network
     monkeypatch.setattr(share_dialog, "default_web_folder", lambda root: tmp_path / "answers")
     settings = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
-    messages: list[str] = []
     view = ListeningView(settings, lambda *a: None, lambda: None, player=QuietPlayer())
     qtbot.addWidget(view)
     view.message.connect(messages.append)
-    view.setup.corpus_edit.setText(str(small_corpus(tmp_path / "corpus")))
+    view.setup.corpus_edit.setText(str(corpus))
     view.setup.n_clips.setValue(6)
     view.setup.practice.setValue(1)
+    return view
+
+
+def test_share_in_a_browser_shows_the_link_its_qr_code_and_the_answers_coming_in(qtbot, tmp_path, monkeypatch):
+    import segno
+
+    messages: list[str] = []
+    view = share_view(qtbot, tmp_path, monkeypatch, small_corpus(tmp_path / "corpus"), messages)
     qtbot.mouseClick(view.setup.share_button, QtCore.Qt.MouseButton.LeftButton)
     dialog = view.share_dialog
     assert dialog is not None and dialog.isVisible()
@@ -80,3 +88,23 @@ def test_share_in_a_browser_shows_the_link_its_qr_code_and_the_answers_coming_in
     with pytest.raises(OSError):
         client.call("GET", "api/state")
     assert messages[-1].startswith("stopped sharing: 2 answers from 1 rater")
+
+
+def test_share_is_refused_while_listen_web_serves_the_same_answers_folder(qtbot, tmp_path, monkeypatch):
+    corpus, folder, messages = small_corpus(tmp_path / "corpus"), tmp_path / "answers", []
+    view = share_view(qtbot, tmp_path, monkeypatch, corpus, messages)
+    proc, url = cli_server(corpus, folder)
+    try:
+        qtbot.mouseClick(view.setup.share_button, QtCore.Qt.MouseButton.LeftButton)
+        assert view.share_dialog is None
+        assert messages == [f"cannot share the test: another server uses the answers folder {folder} (serapp "
+                            f"listen-web, or the app's Share in a browser…): stop it first, or choose another folder"]
+        assert Client(url).join("ann")["name"] == "ann"  # listen-web serves on, undisturbed
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    qtbot.mouseClick(view.setup.share_button, QtCore.Qt.MouseButton.LeftButton)  # its server gone: the app's turn
+    dialog = view.share_dialog
+    assert dialog is not None and dialog.isVisible() and urlsplit(dialog.link.text()).path == urlsplit(url).path  # its token
+    qtbot.mouseClick(dialog.stop_button, QtCore.Qt.MouseButton.LeftButton)
+    assert dialog.server is None

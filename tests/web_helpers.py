@@ -52,10 +52,10 @@ def start_server(corpus_dir: Path, folder: Path, clips: int = 6, practice: int =
     """The real app under uvicorn in a background thread, on a free loopback port."""
     lines: list[str] = []
     plan = WebPlan(labels=LABELS, n_clips=clips, seed=3, practice_clips=practice)
-    test, app, token = prepare(detect_corpus(corpus_dir), plan, folder, log=lines.append)
+    test, app, token, lock = prepare(detect_corpus(corpus_dir), plan, folder, log=lines.append)
     sock = listen("127.0.0.1", 0)
     url, _ = link(sock, token)
-    server = BackgroundServer(app, sock)
+    server = BackgroundServer(app, sock, lock)
     server.start()
     return Running(url, folder, test, server, lines)
 
@@ -93,6 +93,7 @@ class SharedServer:
         self.sock = listen("127.0.0.1", 0)
         self.server = BackgroundServer(self.switch, self.sock)
         self.server.start()
+        self.lock = None  # the answers folder of the test it serves now
 
     def use(self, corpus_dir: Path, folder: Path, clips: int = 6, practice: int = 1, rate=None,
             join_rate=(60, 2)) -> Running:
@@ -100,15 +101,22 @@ class SharedServer:
 
         lines: list[str] = []
         plan = WebPlan(labels=LABELS, n_clips=clips, seed=3, practice_clips=practice)
-        test, _, token = prepare(detect_corpus(corpus_dir), plan, folder, log=lines.append)
+        self.release()  # the test served until now lets its folder go, as a server that stops does
+        test, _, token, self.lock = prepare(detect_corpus(corpus_dir), plan, folder, log=lines.append)
         if rate is not None:
             test.rate = rate
         self.switch.app = build_app(test, token, join_rate=join_rate)
         url, _ = link(self.sock, token)
         return Running(url, folder, test, None, lines)
 
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def stop(self) -> None:
         self.server.stop()
+        self.release()
 
 
 class Client:

@@ -96,17 +96,22 @@ class ShareDialog(QtWidgets.QDialog):
         """Start serving; False (said through `message`) when it cannot."""
         from serapp.web.server import BackgroundServer, ServerError, link, listen, prepare
 
+        lock = None
         try:
-            self.test, app, token = prepare(self.corpus, self.plan, self.folder, log=self.logged.emit)
+            # the answers folder is locked first: another server on it (listen-web, another app) refuses this one
+            self.test, app, token, lock = prepare(self.corpus, self.plan, self.folder, log=self.logged.emit)
             host = NETWORK if self.network else "127.0.0.1"
             try:
                 sock = listen(host, DEFAULT_PORT)
             except ServerError:  # taken (another test, or listen-web): any free port
                 sock = listen(host, 0)
             self.url, note = link(sock, token)
-            self.server = BackgroundServer(app, sock)
-            self.server.start()
+            server, lock = BackgroundServer(app, sock, lock), None  # its thread holds the lock while it serves
+            server.start()
+            self.server = server
         except (SerappError, OSError) as exc:
+            if lock is not None:
+                lock.release()
             self.message.emit(f"cannot share the test: {printable(exc)}")
             return False
         self.link.setText(self.url)

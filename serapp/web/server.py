@@ -4,7 +4,8 @@ a browser…").
 
 The token and the key that names trials are kept in the answers folder (readable by its owner
 only), so a server started again on the same folder keeps its link, and a rater's retried
-answer is still recognised as the one already saved.
+answer is still recognised as the one already saved. One server at a time serves a folder: it
+holds the folder's lock (serapp.web.folder_lock) while it runs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import uvicorn
 
 from serapp.errors import SerappError, printable
+from serapp.web.folder_lock import FolderLock
 
 SECRETS_FILE = ".serapp-listen-web.json"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22,64}")
@@ -137,10 +139,12 @@ def serve_forever(app, sock: socket.socket) -> None:
 
 
 class BackgroundServer:
-    """The same server in a daemon thread, for the desktop app: start(), then stop()."""
+    """The same server in a daemon thread, for the desktop app: start(), then stop(). Given the
+    answers folder's lock, it holds it for as long as its thread runs, and releases it after."""
 
-    def __init__(self, app, sock: socket.socket):
+    def __init__(self, app, sock: socket.socket, lock: FolderLock | None = None):
         self.sock = sock
+        self.lock = lock
         self._server = _server(app)
         self._thread = threading.Thread(target=self._run, name="listen-web", daemon=True)
         self.error: BaseException | None = None
@@ -150,27 +154,50 @@ class BackgroundServer:
             asyncio.run(self._server.serve(sockets=[self.sock]))
         except BaseException as exc:  # kept for the app to say; a thread has no one to raise it to
             self.error = exc
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     def start(self, timeout: float = 10.0) -> None:
-        self._thread.start()
+        try:
+            self._thread.start()
+        except RuntimeError as exc:  # no thread to be had
+            self._release()
+            raise ServerError(f"the web server did not start ({exc})") from None
         deadline = time.monotonic() + timeout
         while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         if not self._server.started:
+            self.stop()  # should it start after all, it stops, and its thread lets the folder go
             raise ServerError(f"the web server did not start ({type(self.error).__name__ if self.error else 'timed out'})")
 
     def stop(self, timeout: float = 5.0) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+        else:
+            self._release()
         with contextlib.suppress(OSError):
             self.sock.close()
 
 
 def prepare(corpus, plan, folder: str | Path, new_link: bool = False, log=lambda line: None):
-    """(WebTest, Starlette app, token) for a test whose answers go to `folder`."""
+    """(WebTest, Starlette app, token, FolderLock) for a test whose answers go to `folder`.
+
+    The folder is locked first, before its link or any answer file is read (FolderInUse when
+    another server holds it); the caller keeps the lock while it serves (BackgroundServer's
+    thread does), then releases it."""
     from serapp.web.app import build_app
     from serapp.web.raters import WebTest
 
-    token, key = link_secrets(folder, new_link)
-    test = WebTest(corpus, plan, folder, key, log=log)
-    return test, build_app(test, token), token
+    lock = FolderLock(folder).acquire()
+    try:
+        token, key = link_secrets(folder, new_link)
+        test = WebTest(corpus, plan, folder, key, log=log)
+        return test, build_app(test, token), token, lock
+    except BaseException:
+        lock.release()
+        raise
