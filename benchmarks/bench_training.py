@@ -19,10 +19,11 @@ from pathlib import Path
 import torch
 
 from trainer.cache import load_clips
-from trainer.cli import load_corpora
+from trainer.cli_common import load_corpora
 from trainer.config import load_config
+from trainer.data import Data
 from trainer.folds import make_splits
-from trainer.run import Data, train_one
+from trainer.run import train_one
 
 ROOT = Path(__file__).resolve().parents[1]
 

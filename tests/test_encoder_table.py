@@ -211,7 +211,7 @@ def test_windows_count_by_their_weight_in_a_voices_statistics():
 
 
 def test_a_bundle_ships_the_calibration_fitted_across_corpora_when_its_table_has_one():
-    from trainer.run import bundle_readout
+    from trainer.summaries import bundle_readout
 
     own = {"basic": {"temperature": 0.8, "threshold": 0.3}}
     across = {"basic": {"temperature": 1.6, "threshold": 0.45}, "all": {"temperature": 1.7, "threshold": 0.3}}

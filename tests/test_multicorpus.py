@@ -23,7 +23,7 @@ from trainer.cli import main as train_main
 from trainer.config import load_config
 from trainer.data import ClipSet, Data, epoch_order
 from trainer.folds import full_training_split, make_splits
-from trainer.loop import masked_cross_entropy, seeded_generator
+from trainer.training import masked_cross_entropy, seeded_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 FOUR = ("neutral", "happy", "sad", "angry")
@@ -415,7 +415,7 @@ def test_leave_one_corpus_out_run_scores_each_held_out_corpus_by_the_rule(two_co
 
 def test_a_multi_corpus_run_resumes_to_the_same_weights(two_corpora, tmp_path):
     from serapp.bundle import load_bundle
-    from trainer.loop import TrainingInterrupted
+    from trainer.training import TrainingInterrupted
     from trainer.run import train_one
 
     cfg = load_config(ROOT / "trainer/configs/tcn.toml", [*TINY, "train.epochs=3"])

@@ -57,7 +57,7 @@ def test_a_frozen_encoder_stays_out_of_the_bundle_and_out_of_training(encoder_di
 def test_bundle_round_trip_and_onnx(encoder_dir, tmp_path, finetune):
     import onnxruntime as ort
 
-    from trainer.run import export_onnx
+    from trainer.export import export_onnx
 
     model = _model(encoder_dir, finetune).eval()
     meta = BundleMeta(architecture="speech_encoder", labels=["neutral", "happy", "sad", "angry"], frontend=WAVE,

@@ -195,7 +195,7 @@ def test_bad_settings_are_one_line_usage_errors_before_any_corpus_is_read(tmp_pa
 
 def test_a_constant_schedule_keeps_the_rate_after_warm_up_where_cosine_decays_it():
     from trainer.config import load_config
-    from trainer.loop import _lr_lambda
+    from trainer.end_to_end import _lr_lambda
 
     cosine = _lr_lambda(load_config(None, ["train.epochs=10", "train.warmup_epochs=2"]))
     constant = _lr_lambda(load_config(None, ["train.epochs=10", "train.warmup_epochs=2", 'train.lr_schedule="constant"']))

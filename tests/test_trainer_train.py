@@ -20,16 +20,16 @@ from serapp.predictor import load_model
 from trainer.cli import main as train_main
 from trainer.config import load_config
 from trainer.folds import leave_speakers_out
-from trainer.loop import TrainingInterrupted
+from trainer.cli_run import load_cv_summaries
+from trainer.export import run_export
 from trainer.run import (
     Data,
-    load_cv_summaries,
     run_cv,
     run_evaluate,
-    run_export,
     run_train,
     train_one,
 )
+from trainer.training import TrainingInterrupted
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [

@@ -33,7 +33,7 @@ def test_every_architecture_has_a_config_and_a_tiny_form():
 def test_the_cross_corpus_recipe_is_the_multi_corpus_data_and_schedule_with_the_models_own_training():
     import dataclasses
 
-    from trainer.crosscorpus import same_recipe
+    from trainer.config import same_recipe
     from trainer.zoo import loco_recipe
 
     multicorpus = load_config(ROOT / "trainer" / "configs" / "multicorpus.toml")
@@ -121,7 +121,7 @@ def test_bundle_round_trip_is_bit_identical_and_runs_in_the_predictor(name, tmp_
 def test_onnx_export_gives_torchs_probabilities(name, tmp_path):
     import onnxruntime as ort
 
-    from trainer.run import export_onnx
+    from trainer.export import export_onnx
 
     model = _tiny(name).eval()
     path = export_onnx(model, 12, 51, tmp_path / f"{name}.onnx")
@@ -264,7 +264,7 @@ def test_the_zoo_on_emovo_trains_each_variant_on_the_origins_split_and_leaving_e
     from helpers import make_corpus, make_ravdess_corpus, tiny_whisper_folder
 
     from trainer.cli import main as train_main
-    from trainer.zoo import render_markdown
+    from trainer.cli_tables import zoo_markdown
 
     rav = make_ravdess_corpus(tmp_path / "rav", actors=range(1, 25), labels=("neutral", "angry"), reps=1, seconds=0.3)
     emovo = make_corpus(tmp_path / "emovo", "emovo", speakers=range(6), labels=("neutral", "angry"), reps=5, seconds=0.5)
@@ -308,8 +308,8 @@ def test_the_zoo_on_emovo_trains_each_variant_on_the_origins_split_and_leaving_e
     assert not (runs / "timnet-3-origin-schedule" / "loso").exists()
     text = readme.read_text()
     assert "2 emotions; chance 50.0%" in text and "| timnet-6 | 6 |" in text and "| 84.8 |" in text and "| 164–295 |" in text
-    assert "Still running on EMOVO" in "\n".join(render_markdown({**json.loads((tmp_path / "zoo.json").read_text()),
-                                                                   "emovo": {**emo, "finished": False}}).splitlines())
+    assert "Still running on EMOVO" in "\n".join(zoo_markdown({**json.loads((tmp_path / "zoo.json").read_text()),
+                                                                "emovo": {**emo, "finished": False}}).splitlines())
     assert train_main(args) == 0  # a second run keeps every finished fold
     again = json.loads((tmp_path / "zoo.json").read_text())["emovo"]["models"]
     assert {n: (r["random"], r.get("loso"), r["cpu_ms"]) for n, r in again.items()} == {

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from serapp.corpora import CorpusError
 from serapp.features import FrontEndConfig
 from serapp.files import decode_utf8, write_text
 from serapp.labels import EMOTIONS
@@ -217,3 +218,43 @@ def config_from_dict(d: dict) -> TrainConfig:
 
 def dump_config(cfg: TrainConfig, path: Path) -> None:
     write_text(path, json.dumps(cfg.to_dict(), indent=2) + "\n")
+
+
+def window_frames(cfg: TrainConfig) -> int:
+    """The frames of the model's window: what its ONNX and int8 graphs are made for."""
+    return cfg.frontend.n_frames(int(cfg.window_s * cfg.frontend.sample_rate))
+
+
+# Where a run trains, not what it learns: a fold begun on a CPU may finish on a GPU.
+WHERE_IT_RUNS = {"labels", "device", "threads"}
+
+
+def _as_stored(cfg: TrainConfig) -> dict:
+    return json.loads(json.dumps(cfg.to_dict()))  # as config.json holds it (tuples become lists)
+
+
+def _differences(stored: dict, current: dict) -> list[str]:
+    # a setting newer than a stored run had its default there
+    defaults = _as_stored(TrainConfig())
+    return sorted(k for k in current if k not in WHERE_IT_RUNS and stored.get(k, defaults.get(k)) != current[k])
+
+
+def same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
+    """Whether two configs train the same model the same way (wherever they run)."""
+    return not _differences(_as_stored(a), _as_stored(b))
+
+
+def check_same_config(run_dir: Path, cfg: TrainConfig, allow: tuple[str, ...] = ()) -> None:
+    """A kept or resumed fold must come from the same recipe, or the table would mix two
+    (`allow`: settings that may differ, as a resumed run's epochs)."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CorpusError(f"{path}: cannot read the run's config ({exc})") from None
+    differ = [k for k in _differences(stored, _as_stored(cfg)) if k not in allow]
+    if differ:
+        raise CorpusError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
+                          "use a new --out, or delete that run to retrain it")

@@ -17,70 +17,26 @@ file (docs/results/crosscorpus.json) and the table into the README between two m
 from __future__ import annotations
 
 import dataclasses
-import json
 import statistics
 import sys
 from pathlib import Path
 
-from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError
-from serapp.files import write_text
+from serapp.corpora import Corpus, CorpusError
 from serapp.labels import EMOTIONS
 from serapp.scoring import RULE
 from trainer import report
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, check_same_config
+from trainer.run import run_cv, run_evaluate, run_train
 
 START, END = "<!-- crosscorpus:start -->", "<!-- crosscorpus:end -->"
-LANGUAGES = {"ravdess": "English", "tess": "English", "nemo": "Polish", "urdu": "Urdu", "turev-db": "Turkish",
-             "crema-d": "English", "emodb": "German", "savee": "English", "emovo": "Italian", "ased": "Amharic"}
 
 
 def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-# Where a run trains, not what it learns: a fold begun on a CPU may finish on a GPU.
-WHERE_IT_RUNS = {"labels", "device", "threads"}
-
-
-def _as_stored(cfg: TrainConfig) -> dict:
-    return json.loads(json.dumps(cfg.to_dict()))  # as config.json holds it (tuples become lists)
-
-
-def _differences(stored: dict, current: dict) -> list[str]:
-    # a setting newer than a stored run had its default there
-    defaults = _as_stored(TrainConfig())
-    return sorted(k for k in current if k not in WHERE_IT_RUNS and stored.get(k, defaults.get(k)) != current[k])
-
-
-def same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
-    """Whether two configs train the same model the same way (wherever they run)."""
-    return not _differences(_as_stored(a), _as_stored(b))
-
-
-def _check_same_config(run_dir: Path, cfg: TrainConfig, allow: tuple[str, ...] = ()) -> None:
-    """A kept or resumed fold must come from the same recipe, or the table would mix two
-    (`allow`: settings that may differ, as a resumed run's epochs)."""
-    path = run_dir / "config.json"
-    if not path.is_file():
-        return
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CorpusError(f"{path}: cannot read the run's config ({exc})") from None
-    differ = [k for k in _differences(stored, _as_stored(cfg)) if k not in allow]
-    if differ:
-        raise CorpusError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
-                          "use a new --out, or delete that run to retrain it")
-
-
 def _fold_dirs(out: Path, names: list[str]) -> list[Path]:
     return [out / n for n in names]
-
-
-def _corpus_row(c: Corpus, data_clips: int | None = None) -> dict:
-    return {"title": CORPUS_TITLES.get(c.name, c.name), "language": LANGUAGES.get(c.name, "?"),
-            "labels": c.labels, "chance_ua": 1.0 / len(c.labels), "clips": data_clips or len(c.records),
-            "speakers": len(c.speakers)}
 
 
 def run_crosscorpus(baseline: TrainConfig, recipe: TrainConfig, corpora: list[Corpus], out: Path,
@@ -88,18 +44,16 @@ def run_crosscorpus(baseline: TrainConfig, recipe: TrainConfig, corpora: list[Co
                     progress=None) -> dict:
     """Train (or keep) every run the table needs and return the results record. `progress(results)`
     hears of the figures so far after each finished run, so hours of training show as they go."""
-    from trainer.run import run_cv, run_evaluate, run_train
-
     by_name = {c.name: c for c in corpora}
     if "ravdess" not in by_name or len(corpora) < 2:
         raise CorpusError("the cross-corpus table needs RAVDESS and at least one other corpus (--data or --data-root)")
-    results = {"scoring": RULE, "corpora": {c.name: _corpus_row(c) for c in corpora},
+    results = {"scoring": RULE, "corpora": {c.name: report.corpus_row(c) for c in corpora},
                "baseline": {"config": names[0], "per_corpus": {}},
                "multicorpus": {"config": names[1], "loco": {}, "emobox": {}}}
     tell = progress or (lambda r: None)
 
     base_dir = out / "ravdess-only"
-    _check_same_config(base_dir, dataclasses.replace(baseline, labels=None))
+    check_same_config(base_dir, dataclasses.replace(baseline, labels=None))
     if not (base_dir / "metrics.json").is_file():
         _log("== RAVDESS-only recipe: all RAVDESS actors")
         run_train(baseline, [by_name["ravdess"]], base_dir, "all", resume=True, cache_dir=cache_dir)
@@ -118,7 +72,7 @@ def run_crosscorpus(baseline: TrainConfig, recipe: TrainConfig, corpora: list[Co
 
     loco = dataclasses.replace(recipe, protocol="loco")
     for d in _fold_dirs(out / "loco", list(by_name)):
-        _check_same_config(d, loco)
+        check_same_config(d, loco)
     _log("== multi-corpus recipe, leave one corpus out")
     run_cv(loco, corpora, out / "loco", names[1], resume=True, robustness=False, cache_dir=cache_dir, on_fold=loco_done)
 
@@ -133,7 +87,7 @@ def run_crosscorpus(baseline: TrainConfig, recipe: TrainConfig, corpora: list[Co
     if emobox_folds:
         emo = dataclasses.replace(recipe, protocol="emobox")
         for d in _fold_dirs(out / "emobox", [f"fold{k}" for k in emobox_folds]):
-            _check_same_config(d, emo)
+            check_same_config(d, emo)
         _log(f"== multi-corpus recipe, EmoBox RAVDESS folds {' '.join(emobox_folds)}")
         run_cv(emo, corpora, out / "emobox", names[1], resume=True, robustness=True, cache_dir=cache_dir,
                folds=emobox_folds, on_fold=emobox_done)
@@ -212,21 +166,3 @@ def _recall_table(corpora: dict, base: dict, loco: dict) -> list[str]:
         cells = [(f"{_pct(m[e])} / {_pct(b[e])}" if e in b else _pct(m[e])) if e in m else "" for e in emotions]
         lines.append(f"| {corpora[n]['title']} | " + " | ".join(cells) + " |")
     return lines
-
-
-def update_readme(readme: Path, markdown: str, start: str = START, end: str = END) -> None:
-    """Put `markdown` between the README's two markers (the rest stays as it is)."""
-    try:
-        text = readme.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CorpusError(f"{readme}: cannot read it to put the table in ({exc.strerror or exc})") from None
-    if start not in text or end not in text:
-        raise CorpusError(f"{readme}: no {start} … {end} markers to put the table between")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    write_text(readme, f"{head}{start}\n{markdown}{end}{tail}")
-
-
-def write_results(path: Path, results: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    report.write_json(path, results)

@@ -7,7 +7,6 @@ never an input to the model.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +17,7 @@ from torch.utils.data import WeightedRandomSampler
 from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError, Record, licence_note
 from serapp.labels import EMOTIONS
 from trainer.cache import load_clips
-
-
-def _log(*args, **kw) -> None:
-    from trainer.loop import dist_context  # progress from one process only under DDP
-
-    if dist_context()[0] == 0:
-        kw.setdefault("file", sys.stderr)
-        print(*args, **kw)
+from trainer.distributed import log
 
 
 @dataclass
@@ -120,10 +112,10 @@ class Data:
         for c in self.corpora:
             records = [r for r in c.records if r.label in self.label_sets[c.name]]
             title = CORPUS_TITLES.get(c.name, c.name)
-            clips, failures = load_clips(records, cfg.frontend.sample_rate, cfg.trim_top_db, cache_dir, log=_log,
+            clips, failures = load_clips(records, cfg.frontend.sample_rate, cfg.trim_top_db, cache_dir, log=log,
                                          desc=f"{title} ({c.root})")
             for f in failures:
-                _log(f"skipped (cannot decode): {f}")
+                log(f"skipped (cannot decode): {f}")
             self.failures += failures
             self.audio.update({r.path: clip for r, clip in zip(records, clips) if clip is not None})
             if records and all(clip is None for clip in clips):  # nothing to train or score on

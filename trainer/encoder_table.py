@@ -43,12 +43,12 @@ from trainer import report
 from trainer.calibrate import calibrate, calibrate_pooled, readout_metrics
 from trainer.claims import claim_is_stale, claimed
 from trainer.config import TrainConfig
-from trainer.crosscorpus import LANGUAGES
 from trainer.data import ClipSet, Data
 from trainer.encoder_choices import choose_recipe
+from trainer.evaluation import score_clips
 from trainer.folds import make_splits
 from trainer.frozen import HOP_S, WindowCache, clip_probabilities, train_frozen_head, window_probabilities
-from trainer.loop import score_clips
+from trainer.report import LANGUAGES
 
 CONDITIONS = (("cold", 0, False), ("adapted, 5 clips", 5, False), ("adapted, 20 clips", 20, False),
               ("adapted, 5 neutral clips", 5, True))

@@ -19,6 +19,7 @@ scoring rule), with the population's statistics, and picks the epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -35,9 +36,11 @@ from serapp.adaptation import WINDOW_HOP_S, mean_and_std
 from serapp.analysis import speech_frames
 from serapp.bundle import tensors_digest
 from serapp.files import WriteError, write_atomically
-from serapp.predictor import loop_to_length, model_pieces, window_starts
+from serapp.predictor import Predictor, loop_to_length, model_pieces, window_starts
 from serapp.settings import AnalysisSettings
 from trainer.data import ClipSet
+from trainer.evaluation import evaluate, score_clips
+from trainer.training import Start, TrainResult, masked_cross_entropy, seeded_generator
 
 HOP_S = WINDOW_HOP_S  # windows for training, window scores and a voice's statistics (as --adapt reads them)
 MIN_SPEECH_S = AnalysisSettings().min_speech_s  # a window with less speech reads "no speech"
@@ -245,8 +248,6 @@ def fit_readout(cfg, labels: list[str], model, frontend, val: ClipSet, device, c
 def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device, progress, cache_dir=None):
     """Train `model`'s head on the encoder's outputs (cached in `cache_dir` unless None); returns
     (history, best_state, best_epoch)."""
-    from trainer.loop import masked_cross_entropy, score_clips, seeded_generator
-
     cache = window_cache(cfg, model, frontend, device, cache_dir)
     t0 = time.perf_counter()
     tw = cache.windows(train, desc="encoder (training clips)")
@@ -321,3 +322,18 @@ def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device
         progress.line(f"epoch {epoch + 1:3d}  loss {record['train_loss']:.3f}  val UA {metrics['ua']:.3f} "
                       f"WA {metrics['wa']:.3f}  ({record['seconds']:.1f}s)")
     return history, best_state, best_epoch
+
+
+def train_frozen(cfg, begun: Start, train: ClipSet, val: ClipSet, cache_dir: Path | None = None) -> TrainResult:
+    """The frozen-encoder trainer: the head of `begun`'s model (trainer.training.start) trained on
+    the encoder's cached outputs, the epoch best on `val`'s UA kept, its readout calibrated on
+    `val` (`fit_readout`)."""
+    model, frontend, device, labels = begun.model, begun.frontend, begun.device, begun.meta.labels
+    history, best_state, best_epoch = train_frozen_head(cfg, model, frontend, train, val, device, begun.progress,
+                                                        cache_dir)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    meta = dataclasses.replace(begun.meta, readout=fit_readout(cfg, labels, model, frontend, val, device, cache_dir))
+    val_metrics = evaluate(Predictor(model, meta, device), val) if len(val) else {}
+    return TrainResult(model=model, meta=meta, history=history, best_epoch=best_epoch, val_metrics=val_metrics)

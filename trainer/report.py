@@ -1,4 +1,5 @@
-"""Run outputs: JSON, confusion-matrix and curve PNGs, and the Markdown cross-validation table."""
+"""Run outputs: JSON, confusion-matrix and curve PNGs, and the Markdown cross-validation table; a
+table's figures, what it shows of each corpus, and its place between two markers in a document."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import json
 import statistics
 from pathlib import Path
 
+from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError
 from serapp.files import write_atomically, write_text
+
+LANGUAGES = {"ravdess": "English", "tess": "English", "nemo": "Polish", "urdu": "Urdu", "turev-db": "Turkish",
+             "crema-d": "English", "emodb": "German", "savee": "English", "emovo": "Italian", "ased": "Amharic"}
 
 
 def write_json(path: Path, data) -> None:
@@ -118,3 +123,29 @@ def cv_markdown(summary: dict) -> str:
             lines.append(f"| {c} | {pct(v['ua_mean'])} ± {pct(v['ua_sd'])} | {pct(v['drop'])} |")
         lines.append(f"| **mean drop (all but clean)** | | **{pct(summary['robustness_mean_drop'])}** |")
     return "\n".join(lines) + "\n"
+
+
+def corpus_row(c: Corpus) -> dict:
+    """What a table shows of a corpus: its title and language, labels, chance UA, clips and speakers."""
+    return {"title": CORPUS_TITLES.get(c.name, c.name), "language": LANGUAGES.get(c.name, "?"),
+            "labels": c.labels, "chance_ua": 1.0 / len(c.labels), "clips": len(c.records),
+            "speakers": len(c.speakers)}
+
+
+def write_results(path: Path, results: dict) -> None:
+    """A table's figures (docs/results/NAME.json), whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, results)
+
+
+def update_readme(readme: Path, markdown: str, start: str, end: str) -> None:
+    """Put `markdown` between the document's two markers `start` and `end` (the rest stays as it is)."""
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CorpusError(f"{readme}: cannot read it to put the table in ({exc.strerror or exc})") from None
+    if start not in text or end not in text:
+        raise CorpusError(f"{readme}: no {start} … {end} markers to put the table between")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_text(readme, f"{head}{start}\n{markdown}{end}{tail}")

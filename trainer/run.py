@@ -1,48 +1,46 @@
-"""What the `ser-train` commands do: train one split, cross-validate, evaluate, export."""
+"""One run at a time: a split trained by the trainer its model calls for, cross-validation over a
+protocol's folds, a bundle evaluated on a corpus (`ser-train train | cv | evaluate`); a run's
+folder checked before any corpus is read."""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from serapp.bundle import load_bundle, read_bundle_meta, save_bundle
+from serapp.bundle import load_bundle, save_bundle
 from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError
-from serapp.files import write_atomically, write_text
+from serapp.files import write_text
 from serapp.metrics import classification_metrics
-from serapp.models import build_model
 from serapp.predictor import Predictor, resolve_device
-from serapp.readout import check_calibration
 from serapp.scoring import ScoringRule
 from trainer import report
-from trainer.augment import CONDITIONS, apply_condition
 from trainer.cache import DEFAULT_CACHE_DIR, load_clips
-from trainer.config import ConfigError, TrainConfig, config_from_dict, dump_config
+from trainer.config import ConfigError, TrainConfig, check_same_config, dump_config, window_frames
 from trainer.data import ClipSet, Data
+from trainer.distributed import dist_context, log
+from trainer.end_to_end import CHECKPOINT, train_network
+from trainer.evaluation import evaluate, robustness_report
 from trainer.folds import Split, full_training_split, make_splits
-from trainer.loop import (
-    CHECKPOINT,
-    bundle_meta,
-    dist_context,
-    evaluate,
-    read_checkpoint,
-    seeded_generator,
-    train_split,
-)
+from trainer.frozen import train_frozen
 from trainer.quantise import attach_int8
+from trainer.summaries import brief_metrics, bundle_readout, cv_record
+from trainer.training import TrainResult, bundle_meta, start
 
 
-def _log(*args, file=None, **kw):
-    """Progress and warnings go to stderr, from one process only under DDP."""
-    if dist_context()[0] == 0:
-        print(*args, file=file or sys.stderr, **kw)
+def train_split(cfg: TrainConfig, train: ClipSet, val: ClipSet, labels: list[str], run_dir: Path,
+                resume: bool = False, stop_after_epochs: int | None = None, verbose: bool = True,
+                cache_dir: Path | None = None, watched: ClipSet | None = None) -> TrainResult:
+    """Train on `train`, keeping the epoch best on `val`'s UA, by the trainer the model calls for:
+    a frozen pretrained encoder's head on the encoder's cached outputs (trainer/frozen.py,
+    cached in `cache_dir`), any other network end to end (trainer/end_to_end.py, resumable, with
+    `watched`, the test clips under cfg.watch_test, scored after every epoch into the history)."""
+    begun = start(cfg, labels, verbose)
+    if getattr(begun.model, "frozen_encoder", False):
+        return train_frozen(cfg, begun, train, val, cache_dir)
+    return train_network(cfg, begun, train, val, run_dir, resume, stop_after_epochs, watched)
 
 
 def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume: bool = False,
@@ -69,7 +67,7 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
     result = train_split(cfg, train, val, labels, run_dir, resume=resume, stop_after_epochs=stop_after_epochs,
                          cache_dir=data.cache_dir, watched=data.clipset(split.test) if cfg.watch_test else None)
     record = {"fold": split.name, "test_speakers": sorted(split.speakers("test"), key=str), "protocol": split.protocol_note,
-              "best_epoch": result.best_epoch, "val": _brief(result.val_metrics),
+              "best_epoch": result.best_epoch, "val": brief_metrics(result.val_metrics),
               "train_seconds": round(time.perf_counter() - t0, 1)}
     if split.held_out:
         record["test_corpus"] = split.held_out
@@ -85,8 +83,8 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
                for d in data.describe() if d["name"] in trained_on]
     training = {"data": data_note or data.note(trained_on), "licence": "; ".join(d["licence"] for d in corpora),
                 "corpora": corpora, "protocol": split.protocol_note, "split": split.name,
-                "best_epoch": result.best_epoch, "val_metrics": _brief(result.val_metrics),
-                "test_metrics": _brief(record.get("test", {}))}
+                "best_epoch": result.best_epoch, "val_metrics": brief_metrics(result.val_metrics),
+                "test_metrics": brief_metrics(record.get("test", {}))}
     if len(corpora) == 1:  # the flat form older readers know
         training.update(train_speakers=corpora[0]["train_speakers"], val_speakers=corpora[0]["val_speakers"])
     if split.held_out:
@@ -95,7 +93,7 @@ def train_one(cfg: TrainConfig, data: Data, split: Split, run_dir: Path, resume:
     if getattr(result.model, "licence", ""):  # a pretrained part inside the bundle, with its own notice
         training["encoder_licence"] = result.model.licence
     if rank == 0:
-        attach_int8(result.model, _window_frames(cfg), log=_log)
+        attach_int8(result.model, window_frames(cfg), log=log)
     readout = bundle_readout(result.meta.readout, "validation speakers", cv_summaries, training)
     meta = dataclasses.replace(bundle_meta(cfg, labels, dict(result.model.hparams), training), readout=readout)
     if rank == 0:
@@ -115,76 +113,9 @@ def _warn_small_validation(split: Split) -> None:
     clips = len(split.val)
     speakers = {(r.corpus, r.speaker) for r in split.val}
     if clips < MIN_VAL_CLIPS or len(speakers) < MIN_VAL_SPEAKERS:
-        _log(f"warning: {split.name}: the validation set has {clips} clip(s) from {len(speakers)} speaker(s) "
+        log(f"warning: {split.name}: the validation set has {clips} clip(s) from {len(speakers)} speaker(s) "
              f"(fewer than {MIN_VAL_CLIPS} clips or {MIN_VAL_SPEAKERS} speakers): the best epoch and early stopping "
              "rest on it; give it more (data.val_speakers, data.val_min_clips)")
-
-
-def brief_cv(summary: dict) -> dict:
-    """The cross-validation figures a bundle carries (from a `ser-train cv` summary.json)."""
-    out = {"protocol": summary["protocol"], "config": summary.get("config"), "data": summary.get("data"),
-           "wa": summary["wa"], "ua": summary["ua"], "macro_f1": summary.get("macro_f1"),
-           "folds": [{"fold": f["fold"], "test_speakers": f.get("test_speakers"), **_brief(f["test"]),
-                      **({"test_corpus": f["test_corpus"], "chance_ua": 1.0 / len(f["test"]["labels"])}
-                         if "test_corpus" in f else {})}
-                     for f in summary["folds"]]}
-    for key in ("basic_ua", "adapted_ua", "basic_adapted_ua", "ece", "coverage", "shown_right", "recipe", "adapt"):
-        if key in summary:  # the encoder table's readout figures (trainer/encoder_render.py)
-            out[key] = summary[key]
-    if "robustness" in summary:
-        out["robustness_ua"] = {c: v["ua_mean"] for c, v in summary["robustness"].items()}
-        out["robustness_mean_drop"] = summary["robustness_mean_drop"]
-    return out
-
-
-def bundle_readout(own: dict | None, source: str, cv_summaries: list[dict] | None, training: dict) -> dict:
-    """The calibration a bundle ships (serapp.readout), its source noted in `training`: the
-    head's own (`source`), unless it has one and a cv summary given with it carries one fitted
-    across corpora (trainer/encoder_table.py: on corpora the heads reading them never heard,
-    as the app's voices are)."""
-    across = [s["readout"] for s in cv_summaries or () if s.get("readout")]
-    if own and across:
-        own, source = across[0], "held-out corpora"
-    if own:
-        training["calibration"] = training.get("calibration") if source == "the run's bundle" else source
-    return own or {}
-
-
-def load_cv_summaries(paths) -> list[dict]:
-    """`ser-train cv` summaries (or `ser-train encoder-table` figures) to record in a bundle."""
-    if paths is None:
-        return []
-    out = []
-    from trainer.encoder_render import as_cv_summary
-
-    for path in [paths] if isinstance(paths, (str, Path)) else paths:
-        try:
-            summary = json.loads(Path(path).read_text())
-            if "loco" in summary and "protocol" not in summary:  # `ser-train encoder-table` figures
-                summary = as_cv_summary(summary)
-            brief_cv(summary)
-            if "readout" in summary:
-                check_calibration(summary["readout"], "its readout")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CorpusError(f"{path}: not a ser-train cv summary.json ({exc})") from None
-        out.append(summary)
-    return out
-
-
-def cv_record(summaries: list[dict]) -> dict:
-    """Bundle metadata from cv summaries: `cross_corpus` for leave-one-corpus-out, else `cross_validation`."""
-    out = {}
-    for s in summaries or []:
-        key = "cross_corpus" if str(s["protocol"]).startswith("cross-corpus") else "cross_validation"
-        out[key] = brief_cv(s)
-    return out
-
-
-def _brief(metrics: dict) -> dict:
-    out = {k: metrics[k] for k in ("n", "wa", "ua", "macro_f1", "basic_ua") if k in metrics}
-    if "per_corpus" in metrics:
-        out["ua_per_corpus"] = {g: m["ua"] for g, m in metrics["per_corpus"].items()}
-    return out
 
 
 def _plots(run_dir: Path, history: list[dict], record: dict) -> None:
@@ -195,23 +126,7 @@ def _plots(run_dir: Path, history: list[dict], record: dict) -> None:
             report.plot_confusion(run_dir / "confusion.png", t["confusion"], t["labels"],
                                   f"{run_dir.name}: UA {100 * t['ua']:.1f}%, WA {100 * t['wa']:.1f}% ({record['protocol']})")
     except ImportError:
-        _log("matplotlib is not installed: PNG reports skipped (pip install 'serapp[train]')")
-
-
-def robustness_report(predictor: Predictor, test: ClipSet, seed: int) -> dict:
-    """Test UA under each simulated condition (deterministic per clip)."""
-    sr = predictor.sample_rate
-    pool_idx = np.linspace(0, len(test) - 1, num=min(32, len(test))).astype(int)
-    pool_len = max(test.clips[i].size for i in pool_idx)
-    pool = torch.from_numpy(np.stack([np.resize(test.clips[i], pool_len) for i in pool_idx]))
-    out = {}
-    for c_idx, condition in enumerate(CONDITIONS):
-        def transform(i, clip, condition=condition, c_idx=c_idx):
-            gen = seeded_generator(seed, c_idx, i, 11)
-            wave = torch.from_numpy(clip)[None]
-            return apply_condition(condition, wave, sr, gen, pool)[0].numpy()
-        out[condition] = evaluate(predictor, test, transform=transform)["ua"]
-    return out
+        log("matplotlib is not installed: PNG reports skipped (pip install 'serapp[train]')")
 
 
 def _select_split(cfg: TrainConfig, corpora: list[Corpus], fold: str) -> Split:
@@ -230,7 +145,7 @@ def run_train(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, fold:
               cache_dir: Path | None = DEFAULT_CACHE_DIR, data_note: str = "", cv_summaries: list[dict] | None = None) -> dict:
     data = Data(corpora, cfg, cache_dir)
     for c in data.corpora:
-        _log(c.summary())
+        log(c.summary())
     split = _select_split(cfg, data.corpora, fold)
     return train_one(cfg, data, split, out, resume=resume, data_note=data_note, cv_summaries=cv_summaries)
 
@@ -238,8 +153,6 @@ def run_train(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, fold:
 def check_run_dir(out: Path, cfg, resume: bool, overwrite: bool) -> None:
     """A run's folder: --resume needs a run there, trained with this config (its epochs may
     grow); without --resume or --overwrite, a run there is never written over."""
-    from trainer.crosscorpus import _check_same_config
-
     marks = (CHECKPOINT, "metrics.json", "config.json")  # a run begun, stopped, or finished
     runs = [d for d in [out, *(sorted(out.iterdir()) if out.is_dir() else [])]
             if d.is_dir() and any((d / m).is_file() for m in marks)]
@@ -247,7 +160,7 @@ def check_run_dir(out: Path, cfg, resume: bool, overwrite: bool) -> None:
         if not runs:
             raise ConfigError(f"--resume: {out} holds no run to continue; leave out --resume to start one there")
         for d in runs:
-            _check_same_config(d, cfg, allow=("epochs", "patience"))
+            check_same_config(d, cfg, allow=("epochs", "patience"))
     elif runs and not overwrite:
         raise ConfigError(f"{out} already holds a run ({runs[0]}): --resume continues it, --overwrite trains it "
                           "again from the start, or choose another --out")
@@ -288,7 +201,7 @@ def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_n
     """Every fold (or those named), one after another; `on_fold(records)` hears of each as it ends."""
     data = Data(corpora, cfg, cache_dir)
     for c in data.corpora:
-        _log(c.summary())
+        log(c.summary())
     splits = make_splits(data.corpora, cfg.protocol, cfg.val_speakers, cfg.seed, cfg.speakers_per_fold,
                          cfg.n_folds, cfg.val_keep_speakers, cfg.val_min_clips, cfg.val_fraction)
     if folds:
@@ -298,7 +211,7 @@ def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_n
                               f"(folds: {', '.join(s.name for s in splits)})")
         splits = [s for s in splits if s.name in folds or s.name.removeprefix("fold") in folds]
     if robustness and cfg.protocol == "loco":
-        _log("robustness report skipped: it is measured on speaker-independent folds (protocol emobox or speakers)")
+        log("robustness report skipped: it is measured on speaker-independent folds (protocol emobox or speakers)")
         robustness = False
     records = []
     for split in splits:
@@ -306,11 +219,11 @@ def run_cv(cfg: TrainConfig, corpora: Corpus | list[Corpus], out: Path, config_n
         done = finished_fold(fold_dir) if resume else None
         if done is not None:
             records.append(done)
-            _log(f"{split.name}: already done, kept")
+            log(f"{split.name}: already done, kept")
         else:
             records.append(train_one(cfg, data, split, fold_dir, resume=resume, robustness=robustness))
             t = records[-1]["test"]
-            _log(f"{split.name}: test UA {100 * t['ua']:.1f}%  WA {100 * t['wa']:.1f}%")
+            log(f"{split.name}: test UA {100 * t['ua']:.1f}%  WA {100 * t['wa']:.1f}%")
         if on_fold is not None:
             on_fold(records)
     note = "cross-corpus (leave one corpus out)" if cfg.protocol == "loco" else (splits[0].protocol_note if splits else "")
@@ -329,7 +242,7 @@ def run_evaluate(bundle_path: Path, corpus: Corpus, device: str = "auto", cache_
     if not rule.labels:
         raise CorpusError(f"{corpus.root}: the corpus has none of the model's labels ({', '.join(meta.labels)})")
     records = [r for r in corpus.records if r.label in rule.labels]
-    clips, failures = load_clips(records, meta.sample_rate, meta.trim_top_db, cache_dir, log=_log,
+    clips, failures = load_clips(records, meta.sample_rate, meta.trim_top_db, cache_dir, log=log,
                                  desc=f"{CORPUS_TITLES.get(corpus.name, corpus.name)} ({corpus.root})")
     predictor = Predictor(model, meta, dev, bundle_path)
     true, pred = [], []
@@ -344,61 +257,3 @@ def run_evaluate(bundle_path: Path, corpus: Corpus, device: str = "auto", cache_
                    model_only_labels=[x for x in meta.labels if x not in corpus.labels and x not in rule.merged],
                    corpus_only_labels=rule.unscorable, skipped_files=failures)
     return metrics
-
-
-def run_export(run_dir: Path, out: Path, onnx: Path | None = None, use_last: bool = False,
-               cv_summaries: list[dict] | None = None) -> Path:
-    """A bundle from a run's checkpoint (best epoch by default), optionally also ONNX."""
-    if onnx is not None and importlib.util.find_spec("onnx") is None:
-        raise CorpusError("ONNX export needs the onnx package: pip install 'serapp[train]'")
-    ckpt_path = run_dir / CHECKPOINT if run_dir.is_dir() else run_dir
-    run_dir = ckpt_path.parent
-    if not ckpt_path.is_file():
-        raise CorpusError(f"{ckpt_path}: no checkpoint here")
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise CorpusError(f"{cfg_path}: the run's config.json is missing")
-    cfg = config_from_dict(json.loads(cfg_path.read_text()))
-    ckpt = read_checkpoint(ckpt_path)
-    model = build_model(cfg.architecture, cfg.frontend.n_features, len(cfg.labels), cfg.hparams)
-    if use_last or ckpt.get("best_state") is None:
-        # The last epoch's weights: the average where the run kept one, which is what it scored.
-        state = ckpt["ema"]["model"] if "ema" in ckpt else ckpt["model"]
-    else:
-        state = ckpt["best_state"]
-    model.load_state_dict(state)
-    model.eval()
-    training = {"data": "see the run directory"}
-    bundle_path = run_dir / "model.safetensors"
-    own = None
-    if bundle_path.is_file():  # the run's own record (data, licence, protocol, metrics, calibration) carries over
-        run_meta = read_bundle_meta(bundle_path)
-        training.update(run_meta.training)
-        own = run_meta.readout
-    training.update(run=str(run_dir), epoch=ckpt["epoch"] if use_last else ckpt["best_epoch"])
-    training.update(cv_record(cv_summaries))
-    readout = bundle_readout(own, "the run's bundle", cv_summaries, training)
-    attach_int8(model, _window_frames(cfg), log=_log)
-    save_bundle(out, model, dataclasses.replace(bundle_meta(cfg, cfg.labels, dict(model.hparams), training),
-                                                readout=readout))
-    if onnx is not None:
-        export_onnx(model, cfg.frontend.n_features, _window_frames(cfg), onnx)
-    return out
-
-
-def _window_frames(cfg: TrainConfig) -> int:
-    return cfg.frontend.n_frames(int(cfg.window_s * cfg.frontend.sample_rate))
-
-
-def export_onnx(model: torch.nn.Module, n_features: int, frames: int, path: Path) -> Path:
-    """The network alone (features in, logits out) as ONNX, for windows of `frames` frames (the
-    model's own: every reading is made of such pieces) and any batch. The frames are fixed
-    because adaptive pooling and continuous kernels size themselves by the input."""
-    import warnings
-
-    dummy = torch.randn(1, n_features, frames)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's notices (its future; fixed window sizes)
-        return write_atomically(path, lambda tmp: torch.onnx.export(
-            model.eval(), (dummy,), tmp, input_names=["features"], output_names=["logits"],
-            dynamic_axes={"features": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False))

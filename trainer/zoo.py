@@ -12,18 +12,16 @@ validation UA (all six folds) and those named with --cross-corpus, the leave-one
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-import os
-import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from trainer import report
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, check_same_config, same_recipe
 from trainer.costs import CostBook
-from trainer.crosscorpus import _check_same_config, same_recipe
 from trainer.folds import EMOBOX_RAVDESS
+from trainer.jobs import run_stage, share_threads
+from trainer.run import run_cv
+from trainer.summaries import table_figures
 
 START, END = "<!-- zoo:start -->", "<!-- zoo:end -->"
 REFERENCE = "default"  # the bundled model's config: the one a zoo model must beat to replace it
@@ -51,22 +49,8 @@ ENCODER_NOT_RUN = ("it needs pretrained weights in a local folder (--configs spe
 FAR_FROM_ORIGIN = 0.10  # a random-split accuracy this far from the origin's gets a line saying why
 
 
-def share_threads(cfg: TrainConfig, jobs: int) -> TrainConfig:
-    """A run's config for one of `jobs` workers: its share of the threads (where a run runs is no
-    part of its recipe)."""
-    return dataclasses.replace(cfg, threads=max(1, (cfg.threads or os.cpu_count() or 1) // jobs))
-
-
 def _log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def _summary(s: dict) -> dict:
-    folds = s["folds"]
-    return {"folds": len(folds), "wa": s["wa"], "ua": s["ua"],
-            "per_fold_ua": {f["fold"]: f["test"]["ua"] for f in folds},
-            # what the best models are chosen by: their validation actors, never the test folds
-            "val_ua": statistics.fmean(f["val"]["ua"] for f in folds)}
 
 
 def loco_recipe(cfg: TrainConfig, multicorpus: TrainConfig) -> TrainConfig:
@@ -85,48 +69,34 @@ def choose_best(rows: dict, n: int) -> list[str]:
 
 
 def _emobox(name: str, cfg: TrainConfig, ravdess: list, out: Path, which: list[str] | None, cache_dir) -> dict:
-    from trainer.run import run_cv
-
     emo, where = dataclasses.replace(cfg, protocol="emobox"), out / name / "emobox"
     for k in which or [str(k) for k in EMOBOX_RAVDESS]:
-        _check_same_config(where / f"fold{k}", emo)
-    return _summary(run_cv(emo, ravdess, where, name, resume=True, robustness=False, cache_dir=cache_dir,
+        check_same_config(where / f"fold{k}", emo)
+    return table_figures(run_cv(emo, ravdess, where, name, resume=True, robustness=False, cache_dir=cache_dir,
                            folds=which))
 
 
 def _first_stage(name: str, cfg: TrainConfig, ravdess: list, out: Path, folds: list[str], cache_dir,
                  random_split: bool) -> dict:
     """A config's EmoBox folds asked, and its random split beside an origin's own number."""
-    from trainer.run import run_cv
-
     part = {"emobox": _emobox(name, cfg, ravdess, out, folds, cache_dir)}
     if random_split and name in ORIGINS:
         s = run_cv(dataclasses.replace(cfg, protocol="random"), ravdess, out / name / "random", name, resume=True,
                    robustness=False, cache_dir=cache_dir, folds=["1"])
-        part["random_split"] = {**_summary(s), "protocol": s["protocol"]}
+        part["random_split"] = {**table_figures(s), "protocol": s["protocol"]}
     return part
 
 
 def _second_stage(name: str, cfg: TrainConfig, ravdess: list, out: Path, cache_dir, six: bool,
                   recipe: TrainConfig | None, loco_dir: Path | None, all_corpora: list | None) -> dict:
     """All six EmoBox folds (`six`), and the leave-one-corpus-out mean with `recipe`."""
-    from trainer.run import run_cv
-
     part = {"emobox": _emobox(name, cfg, ravdess, out, None, cache_dir)} if six else {}
     if recipe is not None:
         for c in all_corpora:
-            _check_same_config(loco_dir / c.name, recipe)
+            check_same_config(loco_dir / c.name, recipe)
         s = run_cv(recipe, all_corpora, loco_dir, name, resume=True, robustness=False, cache_dir=cache_dir)
         part["loco_mean_ua"] = s["ua"]["mean"]
     return part
-
-
-def _one_fold(cfg: TrainConfig, corpora: list, where: Path, name: str, fold: str, cache_dir) -> None:
-    """One fold of a stage's run, trained (or resumed) in a worker; the stage then finds it done."""
-    from trainer.run import run_cv
-
-    _check_same_config(where / fold, cfg)
-    run_cv(cfg, corpora, where, name, resume=True, robustness=False, cache_dir=cache_dir, folds=[fold])
 
 
 def _first_folds(name: str, cfg: TrainConfig, ravdess: list, out: Path, folds: list[str], cache_dir,
@@ -148,77 +118,6 @@ def _second_folds(name: str, cfg: TrainConfig, ravdess: list, out: Path, cache_d
     if six:
         runs += _first_folds(name, cfg, ravdess, out, [str(k) for k in EMOBOX_RAVDESS], cache_dir, False)
     return runs
-
-
-def _in_worker(log: Path, task, *args):
-    """A task in a worker process, its progress into its own log (several would interleave)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", buffering=1) as stream:
-        sys.stderr = stream
-        return task(*args)
-
-
-def _config_of(key: str) -> str:
-    """The config a task belongs to: a task is "NAME" or "NAME PROTOCOL FOLD"."""
-    return key.split(" ")[0]
-
-
-def _run_tasks(tasks: dict[str, tuple], jobs: int, out: Path, on_done, what: dict[str, str] | None = None) -> None:
-    """Run {name: (task, *args)} one after another, or `jobs` at a time in spawned worker processes
-    (a fork would copy torch's running thread pool) logging to out/NAME/train.log; on_done(name,
-    result) runs here as each ends. A failure stops the tasks not yet started and is raised.
-    `what[name]` says in the log what a task does. A name may be "NAME FOLD": its log is NAME's."""
-    def title(key: str) -> str:
-        name = _config_of(key)
-        return f"{key}: {what[name]}" if what and name in what else key
-
-    if jobs <= 1:
-        for name, (task, *args) in tasks.items():
-            _log(f"== {title(name)}")
-            on_done(name, task(*args))
-        return
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        futures = {}
-        for name, (task, *args) in tasks.items():
-            log = out / _config_of(name) / "train.log"
-            futures[pool.submit(_in_worker, log, task, *args)] = name
-            _log(f"== {title(name)}: queued for a worker (its log: {log})")
-        for future in as_completed(futures):
-            on_done(futures[future], future.result())
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown()
-
-
-def _run_stage(stage, folds_of, args: dict[str, tuple], jobs: int, out: Path, cache_dir, on_done,
-               what: dict[str, str] | None = None) -> None:
-    """`stage(*args[name])` for each config, its figures to on_done(name, part). With jobs > 1, the
-    runs it reads train first, one fold per worker (`folds_of(*args[name])`), so a few configs
-    with many folds still keep every worker busy; a config's figures are read here as soon as
-    its last fold ends (its runs are all done then, so `stage` only reads them)."""
-    from trainer.run import finished_fold
-
-    if jobs <= 1:
-        _run_tasks({n: (stage, *a) for n, a in args.items()}, 1, out, on_done, what)
-        return
-    # A finished fold needs no worker: the stage reads it as it would without workers.
-    runs = {n: [(cfg, corpora, where, fold) for cfg, corpora, where, fold in folds_of(*a)
-                if finished_fold(where / fold) is None] for n, a in args.items()}
-    left = {n: len(r) for n, r in runs.items()}
-
-    def fold_done(key: str, _) -> None:
-        name = _config_of(key)
-        left[name] -= 1
-        if not left[name]:
-            on_done(name, stage(*args[name]))
-
-    for name in [n for n, k in left.items() if not k]:
-        on_done(name, stage(*args[name]))
-    tasks = {f"{n} {cfg.protocol} {fold}": (_one_fold, cfg, corpora, where, n, fold, cache_dir)
-             for n, rs in runs.items() for cfg, corpora, where, fold in rs}
-    _run_tasks(tasks, jobs, out, fold_done, what)
 
 
 def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: list[str], cache_dir,
@@ -255,7 +154,7 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         if progress is not None:
             progress(results)
 
-    _run_stage(_first_stage, _first_folds, {n: (n, configs[n], ravdess, out, list(folds), cache_dir, random_split)
+    run_stage(_first_stage, _first_folds, {n: (n, configs[n], ravdess, out, list(folds), cache_dir, random_split)
                                             for n in planned}, jobs, out, cache_dir, first_done)
     full = []
     if best:
@@ -281,7 +180,7 @@ def run_zoo(configs: dict[str, TrainConfig], corpora: list, out: Path, folds: li
         if progress is not None:
             progress(results)
 
-    _run_stage(_second_stage, _second_folds, second, jobs, out, cache_dir, second_done, what)
+    run_stage(_second_stage, _second_folds, second, jobs, out, cache_dir, second_done, what)
     results["finished"] = True
     return results
 
@@ -315,7 +214,9 @@ def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.1f}"
 
 
-def render_markdown(results: dict) -> str:
+def render_markdown(results: dict, more: list[str] = ()) -> str:
+    """The table, what it says under it, then the lines `more` (the EMOVO table of `zoo --emovo`,
+    trainer/zoo_emovo.py), then the command that made it."""
     lines = ["| model | parameters | bundle MB | CPU ms per 3 s window | RAVDESS WA % | RAVDESS UA % | folds | "
              "validation UA % | cross-corpus UA % | random-split accuracy % (speaker-dependent) | the origin's own figure |",
              "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
@@ -351,14 +252,7 @@ def render_markdown(results: dict) -> str:
                       + ". The same command resumes where it stopped."]
     if why:
         lines += ["", "Where a random-split accuracy is 10 points or more from its origin's:", "", *why]
-    if "emovo" in results:
-        from trainer import zoo_emovo
-
-        lines += ["", *zoo_emovo.render_markdown(results["emovo"])]
+    if more:
+        lines += ["", *more]
     lines += report.made_by(results)
     return "\n".join(lines) + "\n"
-
-
-def write_results(path: Path, results: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    report.write_json(path, results)

@@ -22,7 +22,11 @@ import statistics
 from pathlib import Path
 
 from serapp.corpora import Corpus
-from trainer.config import TrainConfig, load_config
+from trainer.config import TrainConfig, check_same_config, load_config
+from trainer.costs import CostBook
+from trainer.jobs import run_stage, share_threads
+from trainer.run import run_cv
+from trainer.summaries import table_figures
 
 BLOCKS = (1, 3, 6)
 DEFAULT = "default"  # the bundled model's recipe (the Whisper encoder), for scale
@@ -101,19 +105,15 @@ def _watched_peak(run_dir: Path) -> dict | None:
 
 
 def _row(name: str, cfg: TrainConfig, emovo: Corpus, out: Path, cache_dir) -> dict:
-    from trainer.crosscorpus import _check_same_config
-    from trainer.run import run_cv
-    from trainer.zoo import _summary
-
     part = {}
     runs = _runs(name, cfg, emovo, out, cache_dir)
     for c, corpora, where, fold in runs:
-        _check_same_config(where / fold, c)
+        check_same_config(where / fold, c)
     for key in dict.fromkeys(where.name for _, _, where, _ in runs):
         folds = ["1"] if key == "random" else None
         s = run_cv(protocols(cfg)[key], [emovo], out / _folder(name) / key, name, resume=True, robustness=False,
                    cache_dir=cache_dir, folds=folds)
-        part[key] = {**_summary(s), "protocol": s["protocol"]}
+        part[key] = {**table_figures(s), "protocol": s["protocol"]}
     peak = _watched_peak(out / _folder(name) / "random" / "fold1")
     if peak is not None:
         part["random"]["test_peak"] = peak
@@ -124,9 +124,6 @@ def run_emovo(configs: dict[str, TrainConfig], emovo: Corpus, out: Path, cache_d
               progress=None, book=None) -> dict:
     """Train (or keep) every EMOVO run; the figures, in the order trained (costs from `book`, a
     trainer.costs.CostBook, as the zoo's)."""
-    from trainer.costs import CostBook
-    from trainer.zoo import _run_stage, share_threads
-
     if jobs > 1:
         configs = {n: share_threads(c, jobs) for n, c in configs.items()}
     book = book if book is not None else CostBook()
@@ -145,7 +142,7 @@ def run_emovo(configs: dict[str, TrainConfig], emovo: Corpus, out: Path, cache_d
         if progress is not None:
             progress(results)
 
-    _run_stage(_row, _runs, {n: (n, configs[n], emovo, out, cache_dir) for n in results["planned"]}, jobs, out,
+    run_stage(_row, _runs, {n: (n, configs[n], emovo, out, cache_dir) for n in results["planned"]}, jobs, out,
                cache_dir, row_done)
     results["finished"] = True
     return results
