@@ -1,14 +1,18 @@
 """Click to sound: how long from a click in the app to the first sample out of the sound server's
-sink, for the listening test's next clip (an answer click) and the file view's Play; and from a
-clip's last sample out of the sink to the listening test's answers unlocking.
+sink, for the listening test's first clip and next clip (an answer click) and the file view's Play,
+the first of each after a listening test and after a long idle included; and from a clip's last
+sample out of the sink to the listening test's answers unlocking.
 
-    python benchmarks/bench_playback.py [--trials 6]
+    python benchmarks/bench_playback.py [--trials 6] [--idle 65] [--settle 3]
 
 Runs the real app (Qt offscreen) on a private PulseAudio (tests/virtual_mic.py: PortAudio
-through ALSA's pulse plugin into a null sink) and records the sink's monitor with `parec`: the
-time a 10 ms block of the monitor first holds the clip's tone is when the sound left the sink
-(late by the monitor's own 5 ms latency at most). Needs pulseaudio, pulseaudio-utils,
-libportaudio2 and libasound2-plugins.
+through ALSA's pulse plugin into a null sink). First with nothing recording the sink, as a
+listener's sink is (the times are PortAudio's: when each buffer reaches the output), then with
+its monitor recorded by `parec`: the time a 10 ms block of the monitor first holds the clip's
+tone is when the sound left the sink (late by the monitor's own 5 ms latency at most). A
+recorded sink keeps running, so it takes a new stream at once: the first click after opening
+the app or after an idle minute is measured on the idle sink. Needs pulseaudio,
+pulseaudio-utils, libportaudio2 and libasound2-plugins.
 """
 
 from __future__ import annotations
@@ -86,16 +90,15 @@ def output_time(player, after: float) -> float | None:
     return None if mark is None else mark[0] - mark[1] / clip.rate
 
 
-def trials(app, w, corpus: Path, folder: Path, n: int, sound_after) -> dict[str, list[float]]:
-    """Answer clicks in the listening test, then Play clicks in the file view; `sound_after(player,
-    t)`: when a clip started after `t` was first heard (None: not yet)."""
-    from helpers import write_audio
+def listening_test(app, w, corpus: Path, folder: Path, n: int, sound_after) -> dict[str, list[float]]:
+    """A test of `n` answers: Start to its first clip, each answer click to the next clip;
+    `sound_after(player, t)`: when a clip started after `t` was first heard (None: not yet)."""
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
-    view, out = w.listening, {"first": [], "next": [], "play": []}
+    view, out = w.listening, {"first": [], "next": [], "enabled": [], "clip_started": []}
     w.tabs.setCurrentWidget(view)
-    view.setup.rater.setText(f"bench{len(list(folder.glob('*.csv')))}")
+    view.setup.rater.setText(f"bench{time.monotonic_ns()}")
     view.setup.corpus_edit.setText(str(corpus))
     view.setup.load_corpus()
     view.setup.n_clips.setValue(min(n + 1, 12))
@@ -105,11 +108,11 @@ def trials(app, w, corpus: Path, folder: Path, n: int, sound_after) -> dict[str,
     started = time.perf_counter()
     if not view.start():
         raise SystemExit(f"the listening test did not start: {w.messages}")
-    out["first"].append(wait(app, lambda: sound_after(view.player, started) is not None) and
-                        sound_after(view.player, started) - started)
+    wait(app, lambda: sound_after(view.player, started) is not None)
+    out["first"].append(sound_after(view.player, started) - started)
     for _ in range(n):
-        out.setdefault("enabled", []).append(wait(app, lambda: view.first_end is not None))
-        out.setdefault("clip_started", []).append(started)
+        out["enabled"].append(wait(app, lambda: view.first_end is not None))
+        out["clip_started"].append(started)
         time.sleep(0.3)
         started = time.perf_counter()
         QTest.mouseClick(next(iter(view.trial.answer_buttons.values())), Qt.MouseButton.LeftButton)
@@ -118,20 +121,48 @@ def trials(app, w, corpus: Path, folder: Path, n: int, sound_after) -> dict[str,
         wait(app, lambda: sound_after(view.player, started) is not None)
         out["next"].append(sound_after(view.player, started) - started)
     view.stop()
+    return out
+
+
+def open_in_file_view(app, w, folder: Path) -> None:
+    from helpers import write_audio
+
     fv = w.file_view
-    path = write_audio(folder / "file.wav", np.concatenate([TONE, TONE]))
     fv.analysis = None
-    w.open_file(str(path))
+    w.open_file(str(write_audio(folder / "file.wav", np.concatenate([TONE, TONE]))))
     wait(app, lambda: fv.analysis is not None)
-    for _ in range(n):
-        time.sleep(0.3)
+
+
+def plays(app, w, n: int, sound_after, pause: float = 0.3) -> list[float]:
+    """`n` Play clicks in the file view (the first after `pause` s), each stopped after 0.5 s."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    fv, out = w.file_view, []
+    for i in range(n):
+        idle(app, pause if i == 0 else 0.3)
         started = time.perf_counter()
         QTest.mouseClick(fv.play_button, Qt.MouseButton.LeftButton)
         wait(app, lambda: sound_after(fv.player, started) is not None)
-        out["play"].append(sound_after(fv.player, started) - started)
+        out.append(sound_after(fv.player, started) - started)
         wait(app, lambda: time.perf_counter() > started + 0.5)
         QTest.mouseClick(fv.play_button, Qt.MouseButton.LeftButton)  # Stop
     return out
+
+
+def idle(app, seconds: float) -> None:
+    """The app left alone (its event loop running) for `seconds`."""
+    end = time.perf_counter() + seconds
+    wait(app, lambda: time.perf_counter() >= end, timeout=seconds + 10)
+
+
+def session(app, w, corpus: Path, folder: Path, n: int, sound_after, settle: float) -> dict[str, list[float]]:
+    """A person's order: `settle` s after the window opened a listening test, then the file view."""
+    idle(app, settle)
+    out = listening_test(app, w, corpus, folder, n, sound_after)
+    open_in_file_view(app, w, folder)
+    first, *rest = plays(app, w, n + 1, sound_after)
+    return {**out, "play_first": [first], "play": rest}
 
 
 TONE = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(1.5 * RATE)) / RATE)).astype(np.float32)
@@ -140,6 +171,10 @@ TONE = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(1.5 * RATE)) / RATE)).astyp
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--idle", type=float, default=65.0,
+                        help="seconds without sound before the after-idle clicks (the output used to close after 60)")
+    parser.add_argument("--settle", type=float, default=3.0,
+                        help="seconds from the window opening to the listening test's Start (a person choosing a corpus)")
     args = parser.parse_args()
 
     import virtual_mic as vm
@@ -157,24 +192,49 @@ def main() -> None:
         corpus = make_ravdess_corpus(folder / "corpus", actors=(1, 2), labels=("happy", "angry"), reps=3, seconds=0.2)
         for clip in corpus.rglob("*.wav"):
             write_audio(clip, TONE)
-        settings = QtCore.QSettings(str(folder / "s.ini"), QtCore.QSettings.Format.IniFormat)
-        w = MainWindow(None, "cpu", settings=settings)  # no model: playback only
-        w.show()
-        idle = trials(app, w, corpus, folder, args.trials, output_time)
+
+        def window() -> MainWindow:
+            settings = QtCore.QSettings(str(folder / f"s{time.monotonic_ns()}.ini"), QtCore.QSettings.Format.IniFormat)
+            w = MainWindow(None, "cpu", settings=settings)  # no model: playback only
+            w.show()
+            return w
+
+        w = window()  # a Start the moment the window is there: the sink has not taken its stream yet
+        at_once = listening_test(app, w, corpus, folder, 1, output_time)["first"][0]
+        w.close()
+        w = window()
+        quiet = session(app, w, corpus, folder, args.trials, output_time, args.settle)
+        idle(app, args.idle)
+        quiet["play_after_idle"] = plays(app, w, 1, output_time, pause=0.0)
+        idle(app, args.idle)
+        quiet["first_after_idle"] = listening_test(app, w, corpus, folder, 1, output_time)["first"]
+        w.close()
+
         monitor = SinkMonitor(mic.env)
         time.sleep(0.5)
-        heard = trials(app, w, corpus, folder, args.trials, lambda _player, t: monitor.first_loud(t))
+        w = window()
+        heard = session(app, w, corpus, folder, args.trials, lambda _player, t: monitor.first_loud(t), args.settle)
         # the sound ends before the next click (0.3 s after the unlock)
         unlock = [e - monitor.last_loud(s, e + 0.25) for e, s in zip(heard["enabled"], heard["clip_started"])]
         w.close()
+
+        def ms(values: list[float]) -> str:
+            return f"{1000 * values[0]:.0f} ms"
+
         print("an idle sink (nothing records it), from PortAudio's times:")
-        print(f"  listening test, start to the first clip: {1000 * idle['first'][0]:.0f} ms")
-        print(f"  listening test, answer click to the next clip: {median_max(idle['next'])}")
-        print(f"  file view, Play click to the sound: {median_max(idle['play'])}")
+        print(f"  listening test, Start the moment the window opened to its first clip: {1000 * at_once:.0f} ms")
+        print(f"  listening test, Start {args.settle:g} s after the window opened to its first clip: {ms(quiet['first'])}")
+        print(f"  listening test, answer click to the next clip: {median_max(quiet['next'])}")
+        print(f"  file view, the first Play after the listening test: {ms(quiet['play_first'])}")
+        print(f"  file view, Play click to the sound: {median_max(quiet['play'])}")
+        print(f"  file view, Play after {args.idle:g} s without sound: {ms(quiet['play_after_idle'])}")
+        print(f"  listening test, first clip of a test started after {args.idle:g} s without sound: "
+              f"{ms(quiet['first_after_idle'])}")
         print("the sink's monitor recorded (first sample out of the sink):")
-        print(f"  listening test, start to the first clip: {1000 * heard['first'][0]:.0f} ms")
+        print(f"  listening test, Start {args.settle:g} s after the window opened to its first clip: {ms(heard['first'])}")
         print(f"  listening test, answer click to the next clip: {median_max(heard['next'])}")
         print(f"  listening test, last sample out of the sink to answers unlocked: {median_max(unlock)}")
+        print(f"  file view, the first Play after the listening test: {ms(heard['play_first'])}")
         print(f"  file view, Play click to the sound: {median_max(heard['play'])}")
     finally:
         if monitor is not None:

@@ -52,3 +52,36 @@ def test_the_output_runs_before_the_click_and_every_clip_plays_on_it(qtbot, virt
         assert fv.player._stream is stream and stream.active  # no new stream per click
     w.close()
     assert fv.player._stream is None  # closed with the window
+
+
+def test_the_output_runs_from_the_start_and_stays_running_however_long_it_idles(qtbot, virtual_mic, tmp_path,
+                                                                                 monkeypatch):
+    """Issue 36 item 10: the first clip of a listening test (the stream opened as its tab was
+    shown) and the first Play after a minute without sound (the stream had closed itself) waited
+    up to 2 s for PulseAudio's null sink to take a new stream (benchmarks/bench_playback.py)."""
+    import time
+
+    from serapp.audio import playback
+
+    w = open_window(qtbot, tmp_path)
+    fv = w.file_view
+    stream = fv.player._stream
+    assert stream is not None and stream.active  # no file open, the listening tab never shown
+    assert stream.latency >= 0.05  # a starved callback has room before it underruns (a new stream)
+
+    class AnHourLater:  # the player's clock moves on an hour: an hour without a clip
+        @staticmethod
+        def perf_counter() -> float:
+            return time.perf_counter() + 3600.0
+
+    monkeypatch.setattr(playback, "time", AnHourLater)
+    qtbot.wait(500)  # the running stream's callbacks see the hour go by
+    assert fv.player._stream is stream and stream.active
+    w.tabs.setCurrentWidget(w.listening)
+    w.open_file(str(write_audio(tmp_path / "a.wav", speechlike(0.6, seed=1))))
+    qtbot.waitUntil(lambda: fv.analysis is not None, timeout=20000)
+    fv.toggle_play()
+    assert fv.play_button.text() == "Stop", w.messages
+    qtbot.waitUntil(lambda: fv.play_button.text() == "Play", timeout=60000)  # played to its end
+    assert fv.player._clip.pos > 0 and fv.player._stream is stream and stream.active
+    w.close()

@@ -5,12 +5,15 @@ Each `play` makes its own `_Clip` (samples, position, end time) and its stream's
 knows only that clip, so a stream still closing cannot consume the next clip. The callback
 only copies: a file is decoded by a feeder thread into a ring buffer ahead of it.
 
-One output stream for many clips: the stream is opened once (or by `warm()` ahead of the
-first click) and kept running, silent between clips, until `close()` or a minute without a clip.
-A new stream took 1.6 to 1.9 s to be heard through PulseAudio's null sink (its first buffers
-waited for the sink's next 2 s block), on every clip; a running one is heard within tens of ms
-(benchmarks/bench_playback.py). The stream runs at the device's own rate; a clip at another
-is resampled (a file as it is decoded).
+One output stream for many clips: the app opens it when its views are built (`warm()`) and
+keeps it running, silent between clips, until `close()`. Through PulseAudio a newly connected
+stream is heard only when the sink next wakes: up to 2 s on its null sink (1.6 to 1.9 s measured,
+every clip, when each play opened one; a stream silent for a minute used to close and cost that
+again at the next click). A running one is heard within the output latency (benchmarks/bench_playback.py).
+That latency is 0.1 s, not PortAudio's "low" (8.6 ms here): a callback starved for longer than
+the buffer (the GIL, or a busy CPU) underruns, and ALSA's pulse plugin recovers by connecting a
+new stream, which waited for the sink again (the first Play after a listening test: 1.5 s).
+The stream runs at the device's own rate; a clip at another is resampled (a file as it is decoded).
 
 Time of the sound: PortAudio tells each callback when its buffer reaches the DAC; the player
 keeps those marks, so `position_s()` follows the samples actually played (a stalled output
@@ -115,7 +118,7 @@ class _FileClip(_Clip):
         self._stop.set()
 
 
-IDLE_CLOSE_S = 60.0  # a stream silent this long closes itself (the next play opens one again)
+OUTPUT_LATENCY_S = 0.1  # the output's buffer: room for a starved callback (see above)
 _OPEN: "weakref.WeakSet[ClipPlayer]" = weakref.WeakSet()
 
 
@@ -129,13 +132,11 @@ def _close_all() -> None:
 class ClipPlayer:
     """One clip at a time on the default (or a named) output device."""
 
-    def __init__(self, device: str | int | None = None, idle_close_s: float = IDLE_CLOSE_S):
+    def __init__(self, device: str | int | None = None):
         self.device = device
-        self.idle_close_s = idle_close_s
         self._stream = None
         self._rate: int | None = None  # the running stream's
         self._clip: _Clip | None = None
-        self._idle_since = time.perf_counter()
         self.started_at: float | None = None
 
     @property
@@ -164,7 +165,7 @@ class ClipPlayer:
         t, first, count = heard[-1]
         return (first + min(count, (now - t) * clip.rate)) / clip.rate
 
-    def _callback(self, stop_exception: type):
+    def _callback(self):
         """The stream's one callback: the current clip's samples, silence when there is none."""
         def callback(outdata, frames, time_info, status) -> None:
             clip = self._clip  # one read: a clip swapped in meanwhile starts at the next buffer
@@ -172,8 +173,6 @@ class ClipPlayer:
             heard_at = time.perf_counter() + max(0.0, ahead)
             if clip is None or clip.end is not None:
                 outdata.fill(0.0)
-                if heard_at - self._idle_since > self.idle_close_s:
-                    raise stop_exception
                 return
             chunk, done = clip.read(frames)
             outdata[: chunk.size, 0] = chunk
@@ -182,7 +181,6 @@ class ClipPlayer:
             clip.pos += chunk.size
             if done:
                 clip.end = heard_at + chunk.size / clip.rate
-                self._idle_since = clip.end
         return callback
 
     def warm(self) -> None:
@@ -198,16 +196,15 @@ class ClipPlayer:
         sd = import_sounddevice()
         if self._stream is not None and self._stream.active:
             return sd
-        close_stream(self._stream)  # one that stopped itself, idle, or whose device stalled
+        close_stream(self._stream)  # one whose device failed or vanished
         self._stream = None
         problem = output_problem(self.device)
         if problem:
             raise AudioDeviceError(problem)
         try:
             rate = int(sd.query_devices(self.device, "output")["default_samplerate"])
-            self._idle_since = time.perf_counter()
             stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32", device=self.device,
-                                     latency="low", callback=self._callback(sd.CallbackStop))
+                                     latency=OUTPUT_LATENCY_S, callback=self._callback())
             stream.start()
         except Exception as exc:  # PortAudioError, ValueError: a busy or vanished device
             reason = str(exc).split(" [PaErrorCode")[0]
@@ -241,7 +238,6 @@ class ClipPlayer:
             if clip.end is None or clip.end > time.perf_counter():
                 clip.end = time.perf_counter()
             clip.close()
-        self._idle_since = time.perf_counter()
 
     def close(self) -> None:
         """Stop, and close the output stream."""

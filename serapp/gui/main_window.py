@@ -104,6 +104,9 @@ class MainWindow(CaptureActions, ModelActions, VoiceActions, EmotionActions, QtW
         self.tabs.blockSignals(False)
         self._analysis_changed()
         self.refresh_devices()
+        # the output running from now on, not from the first click: through PulseAudio a new stream
+        # is heard only when the sink next wakes, up to 2 s later (serapp.audio.playback)
+        self.file_view.player.warm()
 
     def _build_toolbar(self) -> None:
         tb = self.addToolBar("Main")
