@@ -57,7 +57,7 @@ def _cross_validation(cv: dict) -> list[str]:
             f"({len(cv.get('folds', []))} folds)"]
 
 
-def _cross_corpus(xc: dict) -> list[str]:
+def _cross_corpus(xc: dict, calibration=None) -> list[str]:
     folds = xc.get("folds", [])
     lines = [f"{xc['protocol']}: mean UA {_pct(xc['ua']['mean'])} over {len(folds)} corpora never seen in training"]
     if isinstance(xc.get("basic_ua"), dict):  # the encoder table's readout figures (trainer/encoder_render.py)
@@ -66,7 +66,8 @@ def _cross_corpus(xc: dict) -> list[str]:
             lines.append(f"  adapted to the voice (20 clips): basic four {_pct(xc['basic_adapted_ua']['mean'])}, "
                          f"all labels {_pct(xc['adapted_ua']['mean'])}")
         if all(isinstance(xc.get(k), dict) for k in ("ece", "coverage", "shown_right")):
-            lines.append(f"  confidence (basic four, calibrated): ECE {xc['ece']['mean']:.3f}; a label shown on "
+            where = f" on {calibration}" if isinstance(calibration, str) else ""
+            lines.append(f"  confidence (basic four, calibrated{where}): ECE {xc['ece']['mean']:.3f}; a label shown on "
                          f"{_pct(xc['coverage']['mean'])} of speech windows, right on {_pct(xc['shown_right']['mean'])}"
                          " of those")
     for f in folds:
@@ -81,7 +82,7 @@ def _figures(t: dict, per_corpus: bool) -> list[str]:
     if t.get("cross_validation"):
         lines += _cross_validation(t["cross_validation"])
     if t.get("cross_corpus"):
-        lines += _cross_corpus(t["cross_corpus"])[: None if per_corpus else 1]
+        lines += _cross_corpus(t["cross_corpus"], t.get("calibration"))[: None if per_corpus else 1]
     if not lines and t.get("test_metrics"):
         lines.append(f"{t.get('protocol', 'test')}: UA {_pct(t['test_metrics']['ua'])}, "
                      f"WA {_pct(t['test_metrics']['wa'])}")

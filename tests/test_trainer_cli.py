@@ -22,3 +22,13 @@ def test_every_option_has_a_help_line_and_the_help_ends_with_an_example(name):
     text = sub.format_help().rstrip()
     example = text.rsplit("example:", 1)[-1].strip()
     assert "example:" in text and example.startswith(f"ser-train {name} ")
+
+
+def test_an_unknown_encoder_table_recipe_is_one_line_before_any_data_is_read(tmp_path, capsys):
+    from trainer.cli import main
+
+    out = tmp_path / "never"
+    assert main(["encoder-table", "--recipes", "weighted", "nope", "--out", str(out),
+                 "--results", str(out / "e.json"), "--readme", str(out / "r.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'nope'" in err and "'four-way'" in err and not out.exists()

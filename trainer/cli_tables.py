@@ -58,6 +58,8 @@ def add_table_commands(sub) -> None:
                    help="the folder holding the encoder's published weights (encoder.safetensors)")
     w.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="N",
                    help="seeds: each draws the validation speakers and trains every head again (default: 0 1 2)")
+    w.add_argument("--recipes", nargs="+", metavar="NAME", help="the head recipes to compare, the first the "
+                   "incumbent: weighted, 'blocks 2+3+4', four-way (default: all three)")
     _table_outputs(w, "runs/encoder-table", "each fold's figures (kept; rerun resumes)", "docs/results/encoder.json",
                    "a config override (repeatable)")
     w.set_defaults(handler=_encoder_table)
@@ -158,10 +160,14 @@ def _encoder_table(args, argv: list[str]) -> None:
     from trainer import encoder_render, encoder_table
 
     def compute(save) -> dict:
+        unknown = [r for r in args.recipes or () if r not in encoder_table.RECIPES]
+        if unknown:
+            raise ConfigError(f"--recipes: no recipe named {', '.join(map(repr, unknown))} (there are "
+                              f"{', '.join(map(repr, encoder_table.RECIPES))})")
         cfg = load_config(args.config, [*args.set, f"model.encoder_dir={json.dumps(args.encoder_dir)}"])
         corpora = _all_corpora(args, cfg.corpora)
         return encoder_table.run_encoder_table(cfg, corpora, Path(args.out), cache_dir(args), args.emobox_folds,
-                                               save, seeds=args.seeds)
+                                               save, seeds=args.seeds, recipes=tuple(args.recipes or encoder_table.RECIPES))
 
     results = _figures(args, argv, compute)
     encoder_render.reliability_diagrams(results, Path(args.results).parent)
