@@ -37,13 +37,13 @@ from serapp.adaptation import VoiceState, neutral_weights
 from serapp.corpora import CORPUS_TITLES, Corpus
 from serapp.features import FrontEnd
 from serapp.models import build_model
-from serapp.readout import FOLD_INTO, Readout
+from serapp.readout import Readout
 from serapp.scoring import RULE
 from trainer import report
 from trainer.calibrate import calibrate, calibrate_pooled, readout_metrics
 from trainer.claims import claim_is_stale, claimed
 from trainer.config import TrainConfig
-from trainer.data import ClipSet, Data
+from trainer.data import ClipSet, Data, basic_view
 from trainer.encoder_choices import choose_recipe
 from trainer.evaluation import score_clips
 from trainer.folds import make_splits
@@ -110,17 +110,6 @@ def random_clips(data: ClipSet, n: int, neutral: bool, seed: int):
             clips = [i for i in clips if data.labels[data.targets[i]] in ("neutral", "calm")]
         return rng.choice(clips, size=min(n, len(clips)), replace=False) if clips else []
     return choose
-
-
-def basic_view(data: ClipSet) -> tuple[ClipSet, np.ndarray]:
-    """The clips whose emotion the basic readout shows (calm counted as neutral), targets into
-    the four, and their indices in `data` (what a head trained for the four trains on)."""
-    shown = Readout.for_bundle(data.labels, None, "basic").labels
-    folded = [FOLD_INTO.get(lab, lab) for lab in (data.labels[t] for t in data.targets)]
-    keep = np.array([i for i, lab in enumerate(folded) if lab in shown], np.int64)
-    sets = {g: [k for k in shown if k in {FOLD_INTO.get(x, x) for x in v}] for g, v in data.label_sets.items()}
-    return ClipSet([data.clips[i] for i in keep], [shown.index(folded[i]) for i in keep],
-                   [data.groups[i] for i in keep], sets, shown, [data.speakers[i] for i in keep]), keep
 
 
 def _brief(m: dict) -> dict:
@@ -386,7 +375,14 @@ def calibrate_across_corpora(results: dict, out: Path) -> None:
             c["confidence"] = readout_metrics(labels, probs, true, corpus_labels, emotions, entry.get(emotions))
             if emotions != "basic":  # the diagram reads the basic readout's bins only
                 c["confidence"].pop("reliability")
+    # The basic readout from the chosen recipe, every label from the first recipe where the chosen
+    # one reads the basic four only (a bundle then carries both heads: serapp/models/speech_encoder.py).
     chosen = choose_recipe(results).get("chosen")
-    pooled = [v for (f, s, r), v in windows.items() if r == chosen]
-    if pooled:
-        results["bundle_readout"] = calibrate_pooled(pooled)
+    every = chosen if RECIPES.get(chosen, {}).get("labels") != "basic" else next(iter(results["recipes"]))
+    entry = {}
+    for emotions, recipe in (("all", every), ("basic", chosen)):
+        pooled = [v for (f, s, r), v in windows.items() if r == recipe]
+        if pooled and emotions in (fitted := calibrate_pooled(pooled)):
+            entry[emotions] = fitted[emotions]
+    if entry:
+        results["bundle_readout"] = entry
