@@ -16,6 +16,7 @@ from torch.utils.data import WeightedRandomSampler
 
 from serapp.corpora import CORPUS_TITLES, Corpus, CorpusError, Record, licence_note
 from serapp.labels import EMOTIONS
+from serapp.readout import FOLD_INTO, Readout
 from trainer.cache import load_clips
 from trainer.distributed import log
 
@@ -55,6 +56,17 @@ class ClipSet:
         for i, g in enumerate(self.groups):
             out.setdefault(g, []).append(i)
         return out
+
+
+def basic_view(data: ClipSet) -> tuple[ClipSet, np.ndarray]:
+    """The clips whose emotion the basic readout shows (calm counted as neutral), targets into
+    the four, and their indices in `data` (what a head trained for the four trains on)."""
+    shown = Readout.for_bundle(data.labels, None, "basic").labels
+    folded = [FOLD_INTO.get(lab, lab) for lab in (data.labels[t] for t in data.targets)]
+    keep = np.array([i for i, lab in enumerate(folded) if lab in shown], np.int64)
+    sets = {g: [k for k in shown if k in {FOLD_INTO.get(x, x) for x in v}] for g, v in data.label_sets.items()}
+    return ClipSet([data.clips[i] for i in keep], [shown.index(folded[i]) for i in keep],
+                   [data.groups[i] for i in keep], sets, shown, [data.speakers[i] for i in keep]), keep
 
 
 def balanced_weights(data: ClipSet, corpus_weights: dict | None = None, power: float = 0.0) -> torch.Tensor:
