@@ -3,6 +3,7 @@ land, and the result tables live in docs/results.md where the commands that draw
 
 import re
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -45,12 +46,51 @@ def test_the_setup_command_is_what_ci_runs():
     assert readme[3] == "pip install -e ."  # then the project; the test command adds its [test] extras
 
 
+def apt_packages() -> set[str]:
+    """The packages the README's Install section has apt-get install."""
+    return set(block_after(README, "<!-- apt-command").split("apt-get install", 1)[1].split())
+
+
 def test_the_apt_command_names_the_packages_ci_installs_for_the_app():
-    readme = set(block_after(README, "<!-- apt-command").split()[3:])
+    readme = apt_packages()
     ci = set(re.search(r'PKGS="([^"]*)"', CI).group(1).split())
     only_tests = {"pulseaudio", "pulseaudio-utils", "libasound2-plugins", "xvfb", "xauth", "chromium", "chromium-driver"}
     assert readme - {"python3-venv"} == ci - only_tests  # python3-venv: Debian's Python has no ensurepip
     assert {"libegl1", "libgl1", "libdbus-1-3"} <= readme
+
+
+QT_WINDOW = ("lib/libQt6Core.so.6", "lib/libQt6Gui.so.6", "lib/libQt6Widgets.so.6", "lib/libQt6OpenGL.so.6",
+             "lib/libQt6DBus.so.6", "lib/libQt6XcbQpa.so.6", "plugins/platforms/libqxcb.so")
+
+
+def test_the_apt_command_brings_every_system_library_a_qt_window_loads():
+    """On a machine with nothing but Python and the Install section's packages the window opens:
+    each library the PySide6 wheel's X11 window takes from the system comes with one of those
+    packages or their dependencies (a minimal Debian lacked libglib2.0-0, libfontconfig1,
+    libfreetype6 and libxcb-shape0, which a desktop has anyway)."""
+    import PySide6
+
+    missing_tools = [t for t in ("ldd", "dpkg", "apt-cache") if shutil.which(t) is None]
+    if missing_tools:
+        pytest.skip(f"needs Debian's {', '.join(missing_tools)}")
+    qt = Path(PySide6.__file__).parent / "Qt"
+    ldd = subprocess.run(["ldd", *(str(qt / lib) for lib in QT_WINDOW)], capture_output=True, text=True).stdout
+    assert "not found" not in ldd, ldd
+    files = {Path(p).resolve().name for p in re.findall(r"=> (/\S+)", ldd) if not Path(p).resolve().is_relative_to(qt)}
+    owned = subprocess.run(["dpkg", "-S", *sorted(files)], capture_output=True, text=True).stdout
+    owner = {}
+    for line in owned.splitlines():  # "libfoo1:amd64: /usr/lib/x86_64-linux-gnu/libfoo.so.1.2"
+        package, path = line.split(": ", 1)
+        if Path(path).name in files:
+            owner.setdefault(Path(path).name, package.split(":")[0])
+    assert set(owner) == files, f"not from a Debian package: {files - set(owner)}"
+    closure = subprocess.run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+                              "--no-breaks", "--no-replaces", "--no-enhances", *sorted(apt_packages())],
+                             capture_output=True, text=True)
+    if closure.returncode != 0:
+        pytest.skip(f"apt-cache knows no packages here (apt-get update): {closure.stderr.strip()}")
+    brought = {line.split(":")[0] for line in closure.stdout.splitlines() if not line.startswith(" ")}
+    assert not {f: p for f, p in owner.items() if p not in brought}
 
 
 def test_ci_finds_the_test_command():
