@@ -90,6 +90,7 @@ def test_the_apt_command_brings_every_system_library_a_qt_window_loads():
     if closure.returncode != 0:
         pytest.skip(f"apt-cache knows no packages here (apt-get update): {closure.stderr.strip()}")
     brought = {line.split(":")[0] for line in closure.stdout.splitlines() if not line.startswith(" ")}
+    assert apt_packages() <= brought, f"not a package here: {apt_packages() - brought}"  # a misspelt name
     assert not {f: p for f, p in owner.items() if p not in brought}
 
 
