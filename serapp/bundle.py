@@ -25,7 +25,7 @@ from serapp.bundle_file import MAX_HEADER, check_skeleton, first_line, read_head
 from serapp.errors import BundleError, UnknownModelError
 from serapp.feature_config import FrontEndConfig
 from serapp.files import special_kind, write_atomically
-from serapp.readout import check_calibration
+from serapp.readout import BASIC, basic_labels, check_calibration
 from serapp.settings import MAX_WINDOW_S
 
 if TYPE_CHECKING:  # torch is imported where weights are touched, not to read a bundle's metadata
@@ -119,6 +119,8 @@ def _check_fields(data: dict) -> None:
     if not isinstance(hparams, dict) or not all(
             isinstance(v, (str, bool)) or v is None or _is_number(v) for v in hparams.values()):
         raise ValueError("hparams must be a JSON object of numbers, strings and booleans")
+    if hparams.get("basic_head") is True and basic_labels(labels) != list(BASIC):
+        raise ValueError(f"a head for the basic four (hparams.basic_head) needs labels covering {', '.join(BASIC)}")
     if not isinstance(data.get("training", {}), dict):
         raise ValueError("training must be a JSON object")
     check_calibration(data.get("readout", {}))
@@ -253,11 +255,11 @@ def read_bundle_meta(path: str | os.PathLike) -> BundleMeta:
     return _parse_meta(path, header)
 
 
-# Batch norm's running statistics, a speech-encoder head's population statistics, Whisper's
-# position table and its int8 graph (bytes) are stored beside the weights but are not
-# parameters (a test holds the count to the model's own).
+# Batch norm's running statistics, a speech-encoder head's population statistics (its basic
+# head's too), Whisper's position table and its int8 graph (bytes) are stored beside the weights
+# but are not parameters (a test holds the count to the model's own).
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "norm_mean", "norm_std", "positional_embedding",
-            "encoder_int8")
+            "encoder_int8", "basic_norm_mean", "basic_norm_std")
 
 
 def read_bundle_summary(path: str | os.PathLike) -> tuple[BundleMeta, int]:

@@ -125,6 +125,9 @@ def model_card(meta: BundleMeta, path: str | Path | None = None, parameters: int
                      "inside this bundle; " + t.get("encoder_licence", "MIT licence, Copyright (c) 2022 OpenAI"))
         if meta.hparams.get("int8_bytes"):
             lines.append("on a CPU the encoder runs in int8 through onnxruntime (float32 on a GPU, or without onnxruntime)")
+    if meta.hparams.get("basic_head") is True:
+        lines.append("a head for the basic four (neutral, happy, sad, angry; calm counted as neutral) beside the full "
+                     "head: the basic readout reads it; all emotions come from the full head")
     if meta.hparams.get("speaker_norm"):
         lines.append("adapts to a voice: features normalised by the speaker's statistics (the population's until "
                      "it has heard the voice; serapp predict --adapt FILES)")

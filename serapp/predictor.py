@@ -118,7 +118,7 @@ class Predictor:
                  emotions: str = "all"):
         self.model = model
         self.meta = meta
-        self.readout = Readout.for_bundle(meta.labels, meta.readout, emotions)
+        self.readout = self.readout_for(emotions)
         self.device = device
         self.path = path
         self.frontend = FrontEnd(meta.frontend).to(device)
@@ -141,15 +141,21 @@ class Predictor:
     def emotions(self) -> str:
         return self.readout.emotions
 
+    def readout_for(self, emotions: str) -> Readout:
+        """The readout showing `emotions` ("basic" or "all") with the bundle's calibration; the
+        basic four from the model's head for them where it has one (serapp.readout)."""
+        return Readout.for_bundle(self.meta.labels, self.meta.readout, emotions,
+                                  basic_head=bool(getattr(self.model, "has_basic_head", False)))
+
     def set_emotions(self, emotions: str) -> None:
         """Show "basic" or "all" from the next reading on (one reference store: any thread)."""
-        self.readout = Readout.for_bundle(self.meta.labels, self.meta.readout, emotions)
+        self.readout = self.readout_for(emotions)
 
     def with_emotions(self, emotions: str) -> "Predictor":
         """The same loaded model (shared, with its lock) showing `emotions`: a view that must score
         over the model's own labels never changes what the app shows."""
         view = copy.copy(self)
-        view.readout = Readout.for_bundle(self.meta.labels, self.meta.readout, emotions)
+        view.readout = view.readout_for(emotions)
         return view
 
     def is_sure(self, probabilities) -> bool:
@@ -192,30 +198,34 @@ class Predictor:
                       pooled_out: list | None = None, readout: Readout | None = None) -> np.ndarray:
         """(n, samples) at the model's rate -> (n, shown labels) probabilities through the readout
         (serapp.readout: calibrated, and summed onto the basic four unless all emotions are asked
-        for), normalised by `voice`'s statistics where the model adapts (None: the population's).
+        for or the model has a head for the four, which the basic readout then reads),
+        normalised by `voice`'s statistics where the model adapts (None: the population's).
         `readout`: the one to use (a caller reading several calls as one takes it once). Records
         stage times. A model
         that adapts appends the windows' pooled features to `pooled_out` (the live view learns
         the voice from the very computation it reads with)."""
         windows = np.atleast_2d(np.asarray(windows, dtype=np.float32))
+        readout = readout or self.readout
+        basic = readout.reads_basic_head  # which head: the one rule is the readout's (`inputs`)
         with self._lock:
             t0 = time.perf_counter()
             feats = self.frontend(torch.from_numpy(windows).to(self.device))
             _synchronize(self.device)  # so the stage times are real on asynchronous devices
             t1 = time.perf_counter()
-            if self.adapts and (voice is not None or pooled_out is not None):
+            if basic or (self.adapts and (voice is not None or pooled_out is not None)):
                 pooled = self.model.pooled(feats)
-                if pooled_out is not None:
+                if pooled_out is not None and self.adapts:
                     pooled_out.extend(pooled.float().cpu().numpy())
                 mean, std = ((torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in voice.statistics())
-                             if voice is not None else (None, None))
-                logits = self.model.classify(pooled, mean, std)
+                             if voice is not None and self.adapts else (None, None))
+                logits = (self.model.classify(pooled, mean, std, basic=True) if basic
+                          else self.model.classify(pooled, mean, std))
             else:
                 logits = self.model(feats)
             probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
             t2 = time.perf_counter()
         if np.isfinite(probs).all():
-            probs = (readout or self.readout).apply(probs)
+            probs = readout.apply(probs)
         if not np.isfinite(probs).all():  # a damaged model: never a "nan%" reading
             raise BundleError(self.path or "the model", "its output is not finite (NaN or infinite): the model is damaged")
         self._local.timing = {"features_ms": (t1 - t0) * 1e3, "model_ms": (t2 - t1) * 1e3}

@@ -6,7 +6,10 @@ readout turns them into what the app, `serapp predict` and presentation show:
 - **Emotions**: "basic" (the default) shows neutral, happy, sad and angry, calm counted as
   neutral: the head's probabilities of those are summed onto the four and renormalised, so one
   head serves both readouts. "all" shows every label of the head. A head with fewer than two of
-  the four shows all its labels.
+  the four shows all its labels. A model with a head trained for the four beside its full head
+  (`basic_head`, serapp/models/speech_encoder.py) reads the basic readout from that head: its
+  probabilities are over `BASIC` already, and nothing is summed. `Readout.inputs` says which
+  labels a readout's input probabilities are over, so the predictor knows which head to read.
 - **Calibration**: temperature scaling (Guo et al. 2017), fitted by the trainer on validation
   speakers for each readout and stored in the bundle's `readout` entry. It is applied to each
   model-length piece before anything is averaged: p ** (1/T), renormalised, is the softmax of
@@ -81,27 +84,47 @@ class Readout:
     temperature: float = 1.0
     threshold: float = 0.0  # a calibrated top probability below this is "not sure"
     calibrated: bool = False
+    basic_head: bool = False  # the model has a head trained for the basic four (the basic readout reads it)
 
     @classmethod
-    def for_bundle(cls, model_labels, calibration: dict | None, emotions: str = "basic") -> "Readout":
+    def for_bundle(cls, model_labels, calibration: dict | None, emotions: str = "basic",
+                   basic_head: bool = False) -> "Readout":
+        """The readout of a bundle's model (`model_labels`: its full head's) showing `emotions`,
+        with the bundle's calibration; `basic_head`: whether the model has a head for the four."""
         if emotions not in EMOTION_CHOICES:
             raise ValueError(f"emotions must be one of {', '.join(EMOTION_CHOICES)}, not {emotions!r}")
-        labels = tuple(model_labels)
-        if emotions == "basic" and len(basic_labels(list(labels))) < 2:
+        labels, basic_head = tuple(model_labels), bool(basic_head)
+        if emotions == "basic" and not basic_head and len(basic_labels(list(labels))) < 2:
             emotions = "all"  # a head without the basic four shows what it has
         entry = (calibration or {}).get(emotions)
         if entry is None:
-            return cls(labels, emotions)
-        return cls(labels, emotions, float(entry["temperature"]), float(entry["threshold"]), True)
+            return cls(labels, emotions, basic_head=basic_head)
+        return cls(labels, emotions, float(entry["temperature"]), float(entry["threshold"]), True, basic_head)
+
+    @property
+    def reads_basic_head(self) -> bool:
+        """Whether this readout's probabilities come from the head trained for the basic four."""
+        return self.basic_head and self.emotions == "basic"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The labels `apply`'s input probabilities are over: the basic head's (`BASIC`) or the
+        full head's (`model_labels`)."""
+        return BASIC if self.reads_basic_head else self.model_labels
 
     @property
     def labels(self) -> list[str]:
+        if self.reads_basic_head:
+            return list(BASIC)
         return basic_labels(list(self.model_labels)) if self.emotions == "basic" else list(self.model_labels)
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
-        """(..., model labels) head probabilities -> (..., shown labels), calibrated."""
+        """(..., `inputs`) head probabilities -> (..., shown labels), calibrated."""
+        if np.shape(probs)[-1] != len(self.inputs):
+            raise ValueError(f"probabilities over {np.shape(probs)[-1]} labels; this readout reads "
+                             f"{len(self.inputs)} ({', '.join(self.inputs)})")
         p = with_temperature(probs, self.temperature)
-        if self.emotions == "all":
+        if self.emotions == "all" or self.reads_basic_head:  # shown as they are
             return p.astype(np.float32)
         q = p @ collapse_matrix(list(self.model_labels), self.labels)
         return (q / np.maximum(q.sum(axis=-1, keepdims=True), 1e-30)).astype(np.float32)

@@ -14,6 +14,13 @@ Speaker normalisation (`speaker_norm`): the pooled features (layers x width) are
 with a speaker's mean and standard deviation. The bundle stores population statistics
 (`norm_mean`, `norm_std`: the cold start); serapp.adaptation estimates a voice's own.
 
+A head for the basic four (`basic_head`): beside the full head, a second one of the same shape
+with four outputs (serapp.readout.BASIC: neutral, happy, sad, angry), its own layer weights and
+its own population statistics (`basic_norm_mean`, `basic_norm_std`: those of the windows it
+trained on), trained on the clips of those emotions only (the encoder table's four-way recipe).
+`classify(..., basic=True)` reads it; a voice's statistics, where given, normalise for both
+heads. `forward` is the full head.
+
 The encoder is read only from a local folder the user names, in the Hugging Face layout
 (`config.json` and `model.safetensors` or `pytorch_model.bin`); nothing is ever downloaded.
 The bundle records the folder and a SHA-256 of those files: on another machine, a missing or
@@ -37,6 +44,7 @@ from serapp.models.int8 import Int8Encoder
 from serapp.models.int8_check import check_graph, limits, max_graph_bytes
 from serapp.models.whisper import LICENCE as WHISPER_LICENCE
 from serapp.models.whisper import WhisperDims, WhisperEncoder, load_whisper_weights
+from serapp.readout import BASIC
 
 BACKBONES = ("hf", "whisper")
 ADAPT_MODES = ("full", "mean")  # a voice's statistics replace the population's mean and std, or the mean only
@@ -110,7 +118,7 @@ class SpeechEncoderClassifier(nn.Module):
                  finetune: bool = False, hidden: int = 128, dropout: float = 0.2, backbone: str = "hf",
                  blocks: int = 4, pooling: str = "mean", speaker_norm: bool = False, width: int = 512, heads: int = 8,
                  prior_windows: float = 10.0, int8_bytes: int = 0, concat_blocks: str = "", adapt: str = "full",
-                 adapt_weighting: str = ""):
+                 adapt_weighting: str = "", basic_head: bool = False):
         super().__init__()
         if backbone not in BACKBONES or pooling not in POOLINGS:
             raise ValueError(f"backbone must be one of {', '.join(BACKBONES)} and pooling one of {', '.join(POOLINGS)}")
@@ -119,7 +127,10 @@ class SpeechEncoderClassifier(nn.Module):
         self.hparams = dict(encoder_dir=encoder_dir, encoder_sha256=encoder_sha256, finetune=finetune, hidden=hidden,
                             dropout=dropout, backbone=backbone, blocks=blocks, pooling=pooling, speaker_norm=speaker_norm,
                             width=width, heads=heads, prior_windows=prior_windows, int8_bytes=int8_bytes,
-                            concat_blocks=concat_blocks, adapt=adapt, adapt_weighting=adapt_weighting)
+                            concat_blocks=concat_blocks, adapt=adapt, adapt_weighting=adapt_weighting,
+                            basic_head=basic_head)
+        check_basic_head(basic_head, finetune)
+        self.has_basic_head = basic_head  # (`basic_head` is the head's module)
         if adapt not in ADAPT_MODES:
             raise ValueError(f"adapt must be one of {', '.join(ADAPT_MODES)}, not {adapt!r}")
         if adapt_weighting not in ADAPT_WEIGHTINGS:
@@ -156,6 +167,13 @@ class SpeechEncoderClassifier(nn.Module):
         self.layer_weights = nn.Parameter(torch.zeros(n_layers))
         inputs = size * len(self.concat) if self.concat else size
         self.head = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+        if basic_head:  # the head for the basic four (BASIC order), with its own population statistics
+            if speaker_norm:
+                self.register_buffer("basic_norm_mean", torch.zeros(n_layers, size))
+                self.register_buffer("basic_norm_std", torch.ones(n_layers, size))
+            self.basic_layer_weights = nn.Parameter(torch.zeros(n_layers))
+            self.basic_head = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                            nn.Linear(hidden, len(BASIC)))
         if int8_bytes:  # the same encoder quantised, as an onnxruntime graph (serapp/models/int8.py)
             self.register_buffer("encoder_int8", torch.zeros(int8_bytes, dtype=torch.uint8))
         self.use_int8 = True  # False: always float32 through torch (the reference; benchmarks compare)
@@ -266,20 +284,36 @@ class SpeechEncoderClassifier(nn.Module):
                 return torch.stack([s.mean(dim=1) for s in states], dim=1)
             return torch.stack([torch.cat([s.mean(dim=1), s.std(dim=1, unbiased=False)], dim=-1) for s in states], dim=1)
 
-    def classify(self, pooled: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> torch.Tensor:
+    def classify(self, pooled: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None,
+                 basic: bool = False) -> torch.Tensor:
         """Logits from pooled features, normalised by a voice's statistics (`mean`, `std`:
-        (layers, size) or one row per item) or, by default, the population's."""
+        (layers, size) or one row per item) or, by default, the population's. `basic`: the
+        head for the basic four (BASIC order; by default its own population's statistics)."""
+        if basic and not self.has_basic_head:
+            raise ValueError("this model has no head for the basic four")
+        head, layer_weights = (self.basic_head, self.basic_layer_weights) if basic else (self.head, self.layer_weights)
         if self.speaker_norm:
-            mean = self.norm_mean if mean is None else mean
-            std = self.norm_std if std is None else std
+            if mean is None:
+                mean = self.basic_norm_mean if basic else self.norm_mean
+            if std is None:
+                std = self.basic_norm_std if basic else self.norm_std
             pooled = (pooled - mean) / std
         if self.concat:
-            return self.head(pooled[:, self.concat].flatten(1))
-        weighted = torch.einsum("l,bld->bd", torch.softmax(self.layer_weights, dim=0), pooled)
-        return self.head(weighted)
+            return head(pooled[:, self.concat].flatten(1))
+        weighted = torch.einsum("l,bld->bd", torch.softmax(layer_weights, dim=0), pooled)
+        return head(weighted)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.classify(self.pooled(features))
+
+
+def check_basic_head(basic_head, finetune) -> None:
+    """`basic_head`'s type, and the one encoder it goes with (the trainer trains it on a frozen
+    encoder's cached outputs)."""
+    if not isinstance(basic_head, bool):
+        raise ValueError(f"basic_head must be true or false, not {basic_head!r}")
+    if basic_head and finetune:
+        raise ValueError("basic_head (a head for the basic four) goes only with a frozen encoder (finetune = false)")
 
 
 def parse_blocks(text: str, n_layers: int) -> list[int]:
