@@ -1,15 +1,16 @@
 """A head for the basic four beside the full head (`basic_head`): the basic readout reads it, all
 emotions read the full head, a model without one reads exactly as before; bundles carry and
-check it."""
+check it; `ser-train train --set model.basic_head=true` trains it."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import safetensors
 import safetensors.torch
 import torch
-from helpers import WHISPER_FE, speechlike, tiny_whisper_folder, tiny_whisper_model, write_audio
+from helpers import WHISPER_FE, make_ravdess_corpus, speechlike, tiny_whisper_folder, tiny_whisper_model, write_audio
 
 from serapp.bundle import BundleMeta, check_bundle, load_bundle, save_bundle, tensors_digest
 from serapp.errors import BundleError
@@ -17,6 +18,7 @@ from serapp.model_card import model_card
 from serapp.predictor import load_model
 from serapp.readout import BASIC, Readout, collapse_matrix, with_temperature
 
+ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful"]
 CALIBRATION = {"basic": {"temperature": 1.7, "threshold": 0.4}, "all": {"temperature": 0.8, "threshold": 0.3}}
 
@@ -219,3 +221,50 @@ def test_a_damaged_basic_head_is_refused_in_one_line(encoder, tmp_path, capsys, 
 def test_basic_head_goes_only_with_a_frozen_encoder(encoder):
     with pytest.raises(ValueError, match="only with a frozen encoder"):
         tiny_whisper_model(encoder, basic_head=True, finetune=True)
+
+
+def _train(tmp_path, corpus, encoder, capsys, *extra) -> tuple[int, str]:
+    """`ser-train train` in this process (a subprocess would cost torch's import again)."""
+    from trainer.cli import main
+
+    rc = main(["train", "--config", str(ROOT / "trainer/configs/whisper.toml"), "--data", f"ravdess={corpus}",
+               "--fold", "all", "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--epochs", "3",
+               "--set", f'model.encoder_dir="{encoder}"', "--set", "model.blocks=2", "--set", "model.hidden=8",
+               "--set", "data.window_s=1.0", "--set", "data.val_keep_speakers=1", "--set", "data.val_min_clips=0",
+               "--set", "data.corpora=[]", "--set", "model.basic_head=true", *extra])
+    return rc, capsys.readouterr().err
+
+
+def test_ser_train_trains_a_basic_head_beside_the_full_head(encoder, tmp_path, capsys):
+    from serapp.cli import main
+
+    corpus = make_ravdess_corpus(tmp_path / "c", actors=range(1, 7), reps=1, seconds=1.2,
+                                 labels=("neutral", "calm", "happy", "sad", "angry", "fearful"))
+    rc, err = _train(tmp_path, corpus, encoder, capsys)
+    assert rc == 0, err
+    assert "the head for the basic four" in err
+    bundle = tmp_path / "run" / "model.safetensors"
+    model, meta = load_bundle(bundle)
+    assert meta.hparams["basic_head"] is True and model.has_basic_head and len(meta.labels) == 6
+    assert set(meta.readout) == {"basic", "all"}
+    assert isinstance(meta.training["val_metrics"]["basic_ua"], float)
+    # the basic head's own population: the windows of the four (calm as neutral), not every window
+    assert not torch.equal(model.basic_norm_mean, torch.zeros_like(model.basic_norm_mean))
+    assert not torch.allclose(model.basic_norm_mean, model.norm_mean)
+    # trained: its layer weights moved from their initial zeros
+    assert not torch.equal(model.basic_layer_weights, torch.zeros_like(model.basic_layer_weights))
+    predictor = load_model(bundle, device="cpu")
+    assert predictor.labels == list(BASIC) and predictor.with_emotions("all").labels == meta.labels
+    assert main(["model-info", str(bundle)]) == 0 and "a head for the basic four" in capsys.readouterr().out
+
+
+def test_a_basic_head_without_clips_of_the_four_or_with_a_fine_tuned_encoder_is_one_line(encoder, tmp_path, capsys):
+    corpus = make_ravdess_corpus(tmp_path / "c", actors=range(1, 5), reps=1, seconds=1.2,
+                                 labels=("neutral", "happy", "angry"))
+    rc, err = _train(tmp_path, corpus, encoder, capsys)
+    assert rc == 2 and "needs training clips of each of" in err and "there are none of sad" in err, err
+    assert "epoch   1" not in err and not (tmp_path / "run" / "model.safetensors").exists()  # refused before training
+    rc, err = _train(tmp_path, corpus, encoder, capsys, "--set", "model.finetune=true")
+    assert rc == 2 and "model.basic_head (a head for the basic four) goes only with a frozen encoder" in err, err
+    rc, err = _train(tmp_path, corpus, encoder, capsys, "--set", 'model.basic_head="yes"')
+    assert rc == 2 and "model.basic_head must be true or false" in err, err

@@ -30,7 +30,7 @@ LAYERS = [
     ("trainer: library",
      "trainer trainer.training trainer.evaluation trainer.summaries trainer.distributed trainer.data trainer.cache"
      " trainer.augment trainer.config trainer.folds trainer.ema trainer.report trainer.calibrate trainer.quantise"
-     " trainer.costs trainer.claims"),
+     " trainer.costs trainer.claims trainer.basic_head"),
     ("serapp: command lines", "serapp.cli serapp.profile_cli serapp.listen_web_cli"),
     ("serapp: the desktop app and the web listening test", "serapp.gui serapp.gui.* serapp.web serapp.web.*"),
     ("serapp: reading files, the microphone and listeners",

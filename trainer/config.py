@@ -136,6 +136,13 @@ def check_values(cfg: TrainConfig) -> None:
         raise ValueError(f"train.lr_schedule must be cosine or constant, not {cfg.lr_schedule!r}")
     if not isinstance(cfg.watch_test, bool):
         raise ValueError(f"train.watch_test must be true or false, not {cfg.watch_test!r}")
+    if "basic_head" in cfg.hparams:  # type, and a frozen encoder (the one trainer that trains it)
+        from serapp.models.speech_encoder import check_basic_head
+
+        try:
+            check_basic_head(cfg.hparams["basic_head"], cfg.hparams.get("finetune", False))
+        except ValueError as exc:
+            raise ValueError(f"model.{exc}") from None
     if cfg.sampling not in ("shuffle", "balanced"):
         raise ValueError(f"data.sampling must be shuffle or balanced, not {cfg.sampling!r}")
     if cfg.device not in ("auto", "cpu", "cuda", "mps") and not str(cfg.device).startswith("cuda:"):

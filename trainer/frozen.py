@@ -14,7 +14,8 @@ those numbers alone, seconds an epoch. Each training window is seen twice: z-sco
 speaker's own statistics (a voice the app has adapted to) and by the population's (a voice it
 has not heard yet, the cold start); the population's statistics go into the bundle.
 Validation scores each clip as the app would (the mean of its pieces' probabilities, the one
-scoring rule), with the population's statistics, and picks the epoch.
+scoring rule), with the population's statistics, and picks the epoch. A model with a head for
+the basic four then trains that head the same way on those emotions' clips (trainer/basic_head.py).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from serapp.analysis import speech_frames
 from serapp.bundle import tensors_digest
 from serapp.files import WriteError, write_atomically
 from serapp.predictor import Predictor, loop_to_length, model_pieces, window_starts
+from serapp.readout import BASIC
 from serapp.settings import AnalysisSettings
+from trainer.basic_head import basic_clips, basic_sibling, take_basic_head
 from trainer.data import ClipSet
 from trainer.evaluation import evaluate, score_clips
 from trainer.training import Start, TrainResult, masked_cross_entropy, seeded_generator
@@ -217,12 +220,14 @@ def clip_probabilities(model, w: Windows, n_clips: int, device, mean=None, std=N
 
 
 @torch.no_grad()
-def window_probabilities(model, feats: np.ndarray, device, mean=None, std=None) -> np.ndarray:
+def window_probabilities(model, feats: np.ndarray, device, mean=None, std=None, basic: bool = False) -> np.ndarray:
+    """Windows' probabilities from their pooled features; `basic`: from the head for the four."""
     x = torch.from_numpy(np.asarray(feats, np.float32)).to(device)
     m = None if mean is None else torch.as_tensor(np.asarray(mean), dtype=torch.float32, device=device)
     s = None if std is None else torch.as_tensor(np.asarray(std), dtype=torch.float32, device=device)
     model.eval()
-    return torch.softmax(model.classify(x, m, s), dim=-1).cpu().numpy()
+    logits = model.classify(x, m, s, basic=True) if basic else model.classify(x, m, s)
+    return torch.softmax(logits, dim=-1).cpu().numpy()
 
 
 def window_cache(cfg, model, frontend, device, cache_dir) -> WindowCache:
@@ -234,15 +239,21 @@ def window_cache(cfg, model, frontend, device, cache_dir) -> WindowCache:
 
 def fit_readout(cfg, labels: list[str], model, frontend, val: ClipSet, device, cache_dir=None) -> dict:
     """The bundle's `readout` entry (serapp.readout): temperature and "not sure" threshold per
-    readout, fitted on the validation speakers' speech windows read cold, as a new voice reads."""
+    readout, fitted on the validation speakers' speech windows read cold, as a new voice reads;
+    a model with a head for the basic four has `basic` fitted on that head's outputs."""
     from trainer.calibrate import calibrate
 
     if not len(val):
         return {}
     win = window_cache(cfg, model, frontend, device, cache_dir).windows(val, desc="encoder (validation clips)")
     win = win.select(win.window & win.speech)
-    probs = window_probabilities(model, win.feats, device)
-    return calibrate(list(labels), probs, [val.labels[val.targets[c]] for c in win.clip])
+    true = [val.labels[val.targets[c]] for c in win.clip]
+    out = calibrate(list(labels), window_probabilities(model, win.feats, device), true)
+    if getattr(model, "has_basic_head", False):  # the basic readout reads the head for the four
+        out.pop("basic", None)
+        basic = calibrate(list(BASIC), window_probabilities(model, win.feats, device, basic=True), true).get("basic")
+        out.update({"basic": basic} if basic else {})
+    return out
 
 
 def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device, progress, cache_dir=None):
@@ -326,14 +337,29 @@ def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device
 
 def train_frozen(cfg, begun: Start, train: ClipSet, val: ClipSet, cache_dir: Path | None = None) -> TrainResult:
     """The frozen-encoder trainer: the head of `begun`'s model (trainer.training.start) trained on
-    the encoder's cached outputs, the epoch best on `val`'s UA kept, its readout calibrated on
-    `val` (`fit_readout`)."""
+    the encoder's cached outputs, the epoch best on `val`'s UA kept; with a head for the basic
+    four, that head then the same way (trainer/basic_head.py; its validation UA is `basic_ua`);
+    the readout calibrated on `val` (`fit_readout`)."""
     model, frontend, device, labels = begun.model, begun.frontend, begun.device, begun.meta.labels
+    basic = getattr(model, "has_basic_head", False)
+    if basic:  # refused before any training where a clip of one of the four is missing
+        basic_train, basic_val = basic_clips(train, val)
     history, best_state, best_epoch = train_frozen_head(cfg, model, frontend, train, val, device, begun.progress,
                                                         cache_dir)
     if best_state is not None:
         model.load_state_dict(best_state)
+    if basic:
+        begun.progress.line("the head for the basic four (calm counted as neutral), on their clips alone:")
+        torch.manual_seed(cfg.seed)
+        sibling = basic_sibling(model, cfg.frontend.n_features)
+        _, sibling_state, _ = train_frozen_head(cfg, sibling, frontend, basic_train, basic_val, device,
+                                                begun.progress, cache_dir)
+        if sibling_state is not None:
+            sibling.load_state_dict(sibling_state)
+        take_basic_head(model, sibling)
     model.eval()
     meta = dataclasses.replace(begun.meta, readout=fit_readout(cfg, labels, model, frontend, val, device, cache_dir))
     val_metrics = evaluate(Predictor(model, meta, device), val) if len(val) else {}
+    if basic and len(basic_val):
+        val_metrics["basic_ua"] = evaluate(Predictor(model, meta, device, emotions="basic"), basic_val)["ua"]
     return TrainResult(model=model, meta=meta, history=history, best_epoch=best_epoch, val_metrics=val_metrics)
