@@ -28,7 +28,7 @@ from serapp.bundle import (  # noqa: F401
 )
 from serapp.errors import BundleError, DeviceError
 from serapp.features import FrontEnd
-from serapp.readout import Readout
+from serapp.readout import BASIC, Readout
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 # Windows per forward pass over long audio: bounds memory. A large network's activations (the
@@ -185,12 +185,15 @@ class Predictor:
     @torch.no_grad()
     def learn(self, voice: VoiceState, pooled: np.ndarray) -> None:
         """Add speech windows' pooled features (n, layers, size) to `voice`, each counted as the
-        model says (`adapt_weighting`: alike, or by how neutral the cold head reads it)."""
+        model says (`adapt_weighting`: alike, or by how neutral the cold head reads it: the head
+        for the basic four where the model has one, as the encoder table measured it)."""
         pooled = np.asarray(pooled, np.float32).reshape(-1, *voice.prior_mean.shape)
         weights = None
         if getattr(self.model, "adapt_weighting", "") == "neutral" and len(pooled):
-            logits = self.model.classify(torch.from_numpy(pooled).to(self.device))  # the population's statistics
-            weights = neutral_weights(torch.softmax(logits.float(), dim=-1).cpu().numpy(), self.meta.labels)
+            basic = bool(getattr(self.model, "has_basic_head", False))
+            logits = self.model.classify(torch.from_numpy(pooled).to(self.device), basic=basic)  # the population's
+            weights = neutral_weights(torch.softmax(logits.float(), dim=-1).cpu().numpy(),
+                                      BASIC if basic else self.meta.labels)
         voice.update(pooled, weights)
 
     @torch.no_grad()

@@ -268,3 +268,19 @@ def test_a_basic_head_without_clips_of_the_four_or_with_a_fine_tuned_encoder_is_
     assert rc == 2 and "model.basic_head (a head for the basic four) goes only with a frozen encoder" in err, err
     rc, err = _train(tmp_path, corpus, encoder, capsys, "--set", 'model.basic_head="yes"')
     assert rc == 2 and "model.basic_head must be true or false" in err, err
+
+
+def test_a_neutral_weighted_voice_counts_its_windows_by_the_head_for_the_four(encoder, windows, tmp_path):
+    """What the encoder table measured for the head for the four: a window's weight in the voice
+    is that head's cold neutral probability (the default's basic readout reads that head)."""
+    model = _scramble(tiny_whisper_model(encoder, n_classes=len(LABELS), basic_head=True, adapt="mean",
+                                         adapt_weighting="neutral"))
+    predictor = load_model(_bundle(tmp_path / "w.safetensors", model), device="cpu")
+    pooled, _ = _pooled_and_features(predictor, windows)
+    with torch.no_grad():
+        basic = torch.softmax(predictor.model.classify(pooled, basic=True), -1)[:, BASIC.index("neutral")]
+        full = torch.softmax(predictor.model.classify(pooled), -1)[:, [LABELS.index("neutral"), LABELS.index("calm")]]
+    voice = predictor.new_voice()
+    predictor.learn(voice, pooled.numpy())
+    assert voice.windows == len(windows) and voice.weight == pytest.approx(float(basic.sum()), rel=1e-5)
+    assert voice.weight != pytest.approx(float(full.sum()), rel=1e-3)  # not the full head's neutral and calm

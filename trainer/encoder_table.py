@@ -210,7 +210,7 @@ def run_fold(cfg: TrainConfig, data: Data, split, cache: WindowCache, device, re
         train, val, test = (basic_view(x)[0] for x in (train, val, test))
         labels = list(train.labels)
     readouts = ("basic",) if four else READOUTS
-    hparams = {**cfg.hparams, **spec}
+    hparams = {k: v for k, v in {**cfg.hparams, **spec}.items() if k != "basic_head"}  # one head a run
     cfg = dataclasses.replace(cfg, labels=labels, seed=seed, hparams=hparams)
     seed_everything(seed)
     model = build_model(cfg.architecture, cfg.frontend.n_features, len(labels), hparams)
