@@ -112,3 +112,22 @@ def test_model_info_tells_what_each_bundled_model_is():
     text = subprocess.run([sys.executable, "-m", "serapp", "model-info"], capture_output=True, text=True, timeout=60).stdout
     assert "== default (--model default)" in text and "== small (--model small)" in text
     assert "Whisper base's audio encoder" in text and "int8 through onnxruntime" in text
+
+
+def test_the_default_is_what_the_encoder_table_chose_and_ships_its_calibration_across_corpora():
+    """The recipe, the adaptation and the calibration that validation chose in the encoder table
+    (docs/results/encoder.json) are the default's: a head for the basic four beside the full head,
+    and the calibration fitted on corpora the heads reading them never heard."""
+    from trainer.encoder_choices import choices
+
+    meta = read_bundle_meta(BUNDLE)
+    results = json.loads((ROOT / "docs" / "results" / "encoder.json").read_text())
+    picked = choices(results)
+    assert picked["recipe"]["chosen"] == "four-way" and meta.hparams["basic_head"] is True
+    mode, prior, weighting = results["adapts"][picked["adapt"]["chosen"]]
+    assert (meta.hparams["adapt"], meta.hparams["prior_windows"], meta.hparams["adapt_weighting"]) == (mode, prior, weighting)
+    assert meta.readout == results["bundle_readout"] and meta.training["calibration"] == "held-out corpora"
+    xc = meta.training["cross_corpus"]
+    assert xc["recipe"] == "four-way" and xc["adapt"] == picked["adapt"]["chosen"]
+    text = subprocess.run([sys.executable, "-m", "serapp", "model-info"], capture_output=True, text=True, timeout=60).stdout
+    assert "calibrated on held-out corpora" in text and "basic four" in text
