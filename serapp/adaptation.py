@@ -92,15 +92,19 @@ class VoiceState:
     def adapted(self) -> bool:
         return self.windows > 0
 
-    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, std): the population's pulled towards the voice's by the windows heard."""
+    def statistics(self, prior: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std): the population's pulled towards the voice's by the windows heard.
+        `prior`: another population's (mean, std) to start from (a second head's, trained on
+        other clips: serapp/models/speech_encoder.py `basic_head`); the voice's sums are the same."""
+        prior_mean, prior_std = (self.prior_mean, self.prior_std) if prior is None else (
+            np.asarray(prior[0], np.float64), np.asarray(prior[1], np.float64))
         k, n = float(self.prior_windows), float(self.weight)
         if n == 0:
-            return self.prior_mean.copy(), self.prior_std.copy()
-        mean = (k * self.prior_mean + self._sum) / (k + n)
+            return prior_mean.copy(), prior_std.copy()
+        mean = (k * prior_mean + self._sum) / (k + n)
         if self.mode == "mean":
-            return mean, self.prior_std.copy()
-        second = (k * (np.square(self.prior_std) + np.square(self.prior_mean)) + self._sumsq) / (k + n)
+            return mean, prior_std.copy()
+        second = (k * (np.square(prior_std) + np.square(prior_mean)) + self._sumsq) / (k + n)
         return mean, np.sqrt(np.maximum(second - np.square(mean), MIN_STD**2))
 
     def to_dict(self) -> dict:

@@ -219,7 +219,11 @@ class Predictor:
                 pooled = self.model.pooled(feats)
                 if pooled_out is not None and self.adapts:
                     pooled_out.extend(pooled.float().cpu().numpy())
-                mean, std = ((torch.as_tensor(a, dtype=torch.float32, device=self.device) for a in voice.statistics())
+                # the head for the four starts a voice from its own population's statistics, as it was trained
+                prior = (self.model.basic_norm_mean.cpu().numpy(), self.model.basic_norm_std.cpu().numpy()) if basic \
+                    and voice is not None and self.adapts else None
+                mean, std = ((torch.as_tensor(a, dtype=torch.float32, device=self.device)
+                              for a in voice.statistics(prior))
                              if voice is not None and self.adapts else (None, None))
                 logits = (self.model.classify(pooled, mean, std, basic=True) if basic
                           else self.model.classify(pooled, mean, std))

@@ -95,10 +95,14 @@ def test_a_voice_normalises_the_basic_head_too(encoder, windows, tmp_path):
     assert np.array_equal(voice.prior_mean, predictor.model.norm_mean.numpy())
     predictor.learn(voice, np.stack(pooled_out))
     adapted = predictor.probabilities(windows, voice)
-    mean, std = (torch.as_tensor(a, dtype=torch.float32) for a in voice.statistics())
+    # the head for the four starts the voice from its own population, as it was trained and measured
+    own = (predictor.model.basic_norm_mean.numpy(), predictor.model.basic_norm_std.numpy())
+    mean, std = (torch.as_tensor(a, dtype=torch.float32) for a in voice.statistics(own))
     with torch.no_grad():
         pooled, _ = _pooled_and_features(predictor, windows)
         direct = torch.softmax(predictor.model.classify(pooled, mean, std, basic=True), -1).numpy()
+    # a voice not heard yet reads exactly as no voice: the cold start of each head
+    assert np.array_equal(cold, predictor.probabilities(windows))
     assert np.allclose(adapted, with_temperature(direct, 1.7), atol=1e-6) and not np.allclose(adapted, cold, atol=1e-4)
 
 

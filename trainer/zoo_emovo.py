@@ -64,7 +64,9 @@ def variants(configs_dir: Path, overrides: list[str], encoder_dir: Path | None) 
     for blocks in BLOCKS:
         out[f"timnet-{blocks}{SCHEDULE_SUFFIX}"] = dataclasses.replace(origin, hparams={**origin.hparams, "blocks": blocks})
     if encoder_dir is not None:
-        out[DEFAULT] = load_config(configs_dir / "whisper.toml", [*overrides, f"model.encoder_dir={json.dumps(str(encoder_dir))}"])
+        # scored over every label like every row: the default's head for the basic four is not trained here
+        out[DEFAULT] = load_config(configs_dir / "whisper.toml", ["model.basic_head=false", *overrides,
+                                                                  f"model.encoder_dir={json.dumps(str(encoder_dir))}"])
     return out
 
 
