@@ -7,10 +7,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import safetensors
+import safetensors.torch
 import soundfile as sf
 import torch
 
-from serapp.bundle import BundleMeta, save_bundle
+from serapp.bundle import BundleMeta, save_bundle, tensors_digest
 from serapp.features import FrontEndConfig
 from serapp.labels import EMOTIONS
 from serapp.models import build_model
@@ -178,3 +180,21 @@ def tiny_whisper_model(folder, n_classes=4, **hp):
     torch.manual_seed(1)
     return build_model("speech_encoder", 80, n_classes, {"backbone": "whisper", "encoder_dir": str(folder), "blocks": 2,
                                                          "pooling": "mean+std", "speaker_norm": True, "hidden": 8, **hp})
+
+
+def rewrite_bundle(path, out, meta_edit=None, tensor_edit=None, raw_metadata=None):
+    """Copy a bundle, changing its metadata JSON or tensors, keeping the file otherwise valid."""
+    with safetensors.safe_open(str(path), "pt") as f:
+        metadata = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if meta_edit:
+        meta = json.loads(metadata["meta"])
+        meta_edit(meta)
+        metadata["meta"] = json.dumps(meta)
+    if tensor_edit:
+        tensor_edit(tensors)
+        metadata["weights_sha256"] = tensors_digest(tensors)
+    if raw_metadata is not None:
+        metadata = raw_metadata(metadata)
+    safetensors.torch.save_file(tensors, str(out), metadata=metadata)
+    return out

@@ -2,17 +2,14 @@
 emotions read the full head, a model without one reads exactly as before; bundles carry and
 check it; `ser-train train --set model.basic_head=true` trains it."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import safetensors
-import safetensors.torch
 import torch
-from helpers import WHISPER_FE, make_ravdess_corpus, speechlike, tiny_whisper_folder, tiny_whisper_model, write_audio
+from helpers import WHISPER_FE, make_ravdess_corpus, rewrite_bundle, speechlike, tiny_whisper_folder, tiny_whisper_model, write_audio
 
-from serapp.bundle import BundleMeta, check_bundle, load_bundle, save_bundle, tensors_digest
+from serapp.bundle import BundleMeta, check_bundle, load_bundle, save_bundle
 from serapp.errors import BundleError
 from serapp.model_card import model_card
 from serapp.predictor import load_model
@@ -172,21 +169,6 @@ def test_round_trip_and_model_info(encoder, windows, tmp_path):
     assert "a head for the basic four" not in model_card(check_bundle(plain)[0], plain)
 
 
-def _rewrite(path, out, meta_edit=None, tensor_edit=None):
-    with safetensors.safe_open(str(path), "pt") as f:
-        metadata = dict(f.metadata())
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if meta_edit:
-        meta = json.loads(metadata["meta"])
-        meta_edit(meta)
-        metadata["meta"] = json.dumps(meta)
-    if tensor_edit:
-        tensor_edit(tensors)
-        metadata["weights_sha256"] = tensors_digest(tensors)
-    safetensors.torch.save_file(tensors, str(out), metadata=metadata)
-    return out
-
-
 def _drop_basic(tensors):
     for k in [k for k in tensors if k.startswith("basic_")]:
         del tensors[k]
@@ -210,7 +192,7 @@ def test_a_damaged_basic_head_is_refused_in_one_line(encoder, tmp_path, capsys, 
     from serapp.cli import main
 
     model = tiny_whisper_model(encoder, n_classes=len(LABELS), basic_head=source == "head")
-    bad = _rewrite(_bundle(tmp_path / "b.safetensors", model), tmp_path / "bad.safetensors", meta_edit, tensor_edit)
+    bad = rewrite_bundle(_bundle(tmp_path / "b.safetensors", model), tmp_path / "bad.safetensors", meta_edit, tensor_edit)
     for check in (load_bundle, check_bundle):
         with pytest.raises(BundleError) as e:
             check(bad)

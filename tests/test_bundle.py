@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from helpers import make_bundle
+from helpers import make_bundle, rewrite_bundle
 
 from serapp.bundle import (
     FORMAT_VERSION,
@@ -13,7 +13,6 @@ from serapp.bundle import (
     load_bundle,
     read_bundle_meta,
     save_bundle,
-    tensors_digest,
 )
 from serapp.errors import BundleError
 from serapp.features import FrontEnd, FrontEndConfig
@@ -26,24 +25,6 @@ def _expect(path, fragment):
     msg = str(e.value)
     assert str(path) in msg and fragment in msg and "\n" not in msg, msg
     return msg
-
-
-def _rewrite(path, out, meta_edit=None, tensor_edit=None, raw_metadata=None):
-    """Copy a bundle, changing its metadata JSON or tensors, keeping the file otherwise valid."""
-    with safetensors.safe_open(str(path), "pt") as f:
-        metadata = dict(f.metadata())
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if meta_edit:
-        meta = json.loads(metadata["meta"])
-        meta_edit(meta)
-        metadata["meta"] = json.dumps(meta)
-    if tensor_edit:
-        tensor_edit(tensors)
-        metadata["weights_sha256"] = tensors_digest(tensors)
-    if raw_metadata is not None:
-        metadata = raw_metadata(metadata)
-    safetensors.torch.save_file(tensors, str(out), metadata=metadata)
-    return out
 
 
 def test_round_trip_gives_bit_identical_outputs(tmp_path):
@@ -116,39 +97,39 @@ def test_corrupt_header_json(tiny_bundle, tmp_path):
 
 
 def test_unknown_architecture(tiny_bundle, tmp_path):
-    bad = _rewrite(tiny_bundle, tmp_path / "arch.safetensors", meta_edit=lambda m: m.update(architecture="wavlm-xxl"))
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "arch.safetensors", meta_edit=lambda m: m.update(architecture="wavlm-xxl"))
     msg = _expect(bad, "unknown architecture 'wavlm-xxl'")
     assert "tcn" in msg
 
 
 def test_unknown_hyper_parameter(tiny_bundle, tmp_path):
-    bad = _rewrite(tiny_bundle, tmp_path / "hp.safetensors", meta_edit=lambda m: m["hparams"].update(heads=4))
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "hp.safetensors", meta_edit=lambda m: m["hparams"].update(heads=4))
     _expect(bad, "no hyper-parameter heads")
 
 
 def test_labels_do_not_match_weights(tiny_bundle, tmp_path):
-    bad = _rewrite(tiny_bundle, tmp_path / "labels.safetensors", meta_edit=lambda m: m.update(labels=["a", "b", "c"]))
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "labels.safetensors", meta_edit=lambda m: m.update(labels=["a", "b", "c"]))
     msg = _expect(bad, "weights do not match the metadata")
     assert "3 labels" in msg and "head.1.weight" in msg
 
 
 def test_missing_tensor(tiny_bundle, tmp_path):
-    bad = _rewrite(tiny_bundle, tmp_path / "miss.safetensors", tensor_edit=lambda t: t.pop("head.1.bias"))
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "miss.safetensors", tensor_edit=lambda t: t.pop("head.1.bias"))
     _expect(bad, "missing head.1.bias")
 
 
 def test_newer_format_version(tiny_bundle, tmp_path):
     newer = lambda md: {**md, "format_version": str(FORMAT_VERSION + 1)}  # noqa: E731
-    bad = _rewrite(tiny_bundle, tmp_path / "new.safetensors", raw_metadata=newer)
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "new.safetensors", raw_metadata=newer)
     _expect(bad, f"format version {FORMAT_VERSION + 1} is newer")
 
 
 def test_damaged_metadata(tiny_bundle, tmp_path):
-    bad = _rewrite(tiny_bundle, tmp_path / "meta.safetensors", meta_edit=lambda m: m.pop("labels"))
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "meta.safetensors", meta_edit=lambda m: m.pop("labels"))
     _expect(bad, "damaged metadata: metadata lacks labels")
-    bad = _rewrite(tiny_bundle, tmp_path / "fe.safetensors", meta_edit=lambda m: m["frontend"].update(kind="cqt"))
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "fe.safetensors", meta_edit=lambda m: m["frontend"].update(kind="cqt"))
     _expect(bad, "damaged metadata")
-    bad = _rewrite(tiny_bundle, tmp_path / "raw.safetensors", raw_metadata=lambda md: {**md, "meta": "{not json"})
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "raw.safetensors", raw_metadata=lambda md: {**md, "meta": "{not json"})
     _expect(bad, "damaged metadata")
 
 
@@ -204,7 +185,7 @@ def test_header_of_the_wrong_shape_is_named_not_a_traceback(tiny_bundle, tmp_pat
     (lambda m: m.update(training="all of it"), "training must be a JSON object"),
 ])
 def test_metadata_types_and_ranges_are_checked_before_anything_is_built(tiny_bundle, tmp_path, edit, fragment):
-    bad = _rewrite(tiny_bundle, tmp_path / "bad.safetensors", meta_edit=edit)
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "bad.safetensors", meta_edit=edit)
     _expect(bad, fragment)
     from serapp.bundle import read_bundle_meta as meta_only
 
@@ -225,7 +206,7 @@ def test_a_nan_weight_without_a_checksum_is_refused_and_a_nan_output_never_reads
         name = next(k for k, t in tensors.items() if t.is_floating_point() and t.numel() > 1)
         tensors[name][0] = float("nan")
 
-    bad = _rewrite(tiny_bundle, tmp_path / "nan.safetensors", tensor_edit=poison,
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "nan.safetensors", tensor_edit=poison,
                    raw_metadata=lambda m: {k: v for k, v in m.items() if k != "weights_sha256"})
     _expect(bad, "holds NaN or infinite values")
     clip = write_audio(tmp_path / "a.wav", speechlike(2.0), 16000)
@@ -250,7 +231,7 @@ def test_a_bundle_asking_for_the_impossible_is_one_line_in_predict_and_evaluate(
     from serapp.cli import main
     from trainer.cli import main as train_main
 
-    bad = _rewrite(tiny_bundle, tmp_path / "bad.safetensors", meta_edit=edit)
+    bad = rewrite_bundle(tiny_bundle, tmp_path / "bad.safetensors", meta_edit=edit)
     clip = write_audio(tmp_path / "a.wav", speechlike(1.0), 16000)
     assert main(["predict", str(clip), "--model", str(bad)]) == 1
     err = capsys.readouterr().err
