@@ -32,6 +32,28 @@ def neutral_weights(probs: np.ndarray, labels) -> np.ndarray:
     return np.asarray(probs, np.float64)[..., columns].sum(axis=-1)
 
 
+def emotion_removed(features: np.ndarray, probs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Windows' features with their emotion taken off, for an emotion-removed voice: each window
+    less `offsets[c]`, c the label the cold head reads it as (offsets: (labels, *shape), how far
+    the training windows of each label sit from the population's mean). A voice heard angry all
+    along then keeps its speaker's offset from the population, not its anger. The hard label,
+    not the probabilities: with soft ones a one-emotion voice kept part of its emotion (the
+    encoder table's URDU fold read below cold)."""
+    x = np.asarray(features, np.float64)
+    return x - np.asarray(offsets, np.float64)[np.asarray(probs).argmax(axis=-1)]
+
+
+def voice_windows(weighting: str, features: np.ndarray, cold_probs, labels, offsets=None) -> tuple:
+    """(features, weights) a voice's speech windows add to its statistics under the model's
+    `adapt_weighting`: "" alike, "neutral" by their neutral probability, "emotion-removed" with
+    the emotion taken off (`cold_probs`: the cold head's reading of them, over `labels`)."""
+    if weighting == "neutral":
+        return features, neutral_weights(cold_probs, labels)
+    if weighting == "emotion-removed":
+        return emotion_removed(features, cold_probs, offsets), None
+    return features, None
+
+
 def mean_and_std(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batch statistics over the first axis (windows), as float64."""
     x = np.asarray(features, dtype=np.float64)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serapp.adaptation import PRIOR_WINDOWS, WINDOW_HOP_S, VoiceState, neutral_weights
+from serapp.adaptation import PRIOR_WINDOWS, WINDOW_HOP_S, VoiceState, voice_windows
 from serapp.audio.io import resample, trim_silence
 from serapp.bundle import (  # noqa: F401
     DEFAULT_BUNDLE_NAME,
@@ -185,16 +185,19 @@ class Predictor:
     @torch.no_grad()
     def learn(self, voice: VoiceState, pooled: np.ndarray) -> None:
         """Add speech windows' pooled features (n, layers, size) to `voice`, each counted as the
-        model says (`adapt_weighting`: alike, or by how neutral the cold head reads it: the head
-        for the basic four where the model has one, as the encoder table measured it)."""
+        model says (`adapt_weighting`: alike, by how neutral the cold head reads it, or with the
+        emotion it reads taken off: the head for the basic four where the model has one, as the
+        encoder table measured it; serapp.adaptation.voice_windows)."""
         pooled = np.asarray(pooled, np.float32).reshape(-1, *voice.prior_mean.shape)
-        weights = None
-        if getattr(self.model, "adapt_weighting", "") == "neutral" and len(pooled):
+        weighting = getattr(self.model, "adapt_weighting", "")
+        probs, labels, offsets = None, None, getattr(self.model, "emotion_offsets", None)
+        if weighting and len(pooled):
             basic = bool(getattr(self.model, "has_basic_head", False))
             logits = self.model.classify(torch.from_numpy(pooled).to(self.device), basic=basic)  # the population's
-            weights = neutral_weights(torch.softmax(logits.float(), dim=-1).cpu().numpy(),
-                                      BASIC if basic else self.meta.labels)
-        voice.update(pooled, weights)
+            probs, labels = torch.softmax(logits.float(), dim=-1).cpu().numpy(), BASIC if basic else self.meta.labels
+        features, weights = voice_windows(weighting if len(pooled) else "", pooled, probs, labels,
+                                          None if offsets is None else offsets.float().cpu().numpy())
+        voice.update(features, weights)
 
     @torch.no_grad()
     def probabilities(self, windows: np.ndarray, voice: VoiceState | None = None,

@@ -70,8 +70,8 @@ def test_every_fold_seed_and_recipe_runs_and_is_scored_both_ways(table):
     conf = cold["basic"]["confidence"]
     assert 0 <= conf["coverage"] <= 1 and conf["ece"] >= 0 and len(conf["reliability"]) == 15
     assert {k.split(" | ")[1] for k in r["conditions"] if " | " in k} == {
-        "full, prior 10", "mean, prior 10", "full, prior 40", "mean, prior 40", "mean, neutral-weighted, prior 10",
-        "mean, neutral-weighted, prior 40"}
+        "full, prior 10", "mean, prior 40", "mean, neutral-weighted, prior 40", "mean, emotion-removed, prior 10",
+        "mean, emotion-removed, prior 20", "mean, emotion-removed, prior 40"}
     v = r["validation"]
     assert set(v["adapt"]["mean, prior 40"]) == {"random", "one_emotion"}
     # A head trained for the four: trained, chosen and scored on the basic readout only.

@@ -47,10 +47,12 @@ def basic_sibling(model: nn.Module, n_features: int) -> nn.Module:
 
 @torch.no_grad()
 def take_basic_head(model: nn.Module, sibling: nn.Module) -> None:
-    """Copy the trained sibling's head, layer weights and population statistics into `model`'s
-    head for the four."""
+    """Copy the trained sibling's head, layer weights, population statistics and label offsets
+    into `model`'s head for the four."""
     model.basic_head.load_state_dict(sibling.head.state_dict())
     model.basic_layer_weights.copy_(sibling.layer_weights)
     if model.speaker_norm:
         model.basic_norm_mean.copy_(sibling.norm_mean)
         model.basic_norm_std.copy_(sibling.norm_std)
+    if hasattr(model, "emotion_offsets"):  # an emotion-removed voice: the reading head's labels' offsets
+        model.emotion_offsets.copy_(sibling.emotion_offsets)

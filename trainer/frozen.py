@@ -194,6 +194,16 @@ def speaker_statistics(feats: np.ndarray, speakers: np.ndarray) -> dict[str, tup
     return {s: mean_and_std(feats[speakers == s]) for s in np.unique(speakers)}
 
 
+def label_offsets(feats: np.ndarray, targets: np.ndarray, n_labels: int, pop_mean: np.ndarray) -> np.ndarray:
+    """How far each label's training windows sit from the population's mean, (labels, *shape):
+    what an emotion-removed voice takes off each window (serapp.adaptation.emotion_removed);
+    0 for a label no window has."""
+    out = np.zeros((n_labels, *pop_mean.shape))
+    for label in np.unique(targets):
+        out[label] = feats[targets == label].mean(axis=0, dtype=np.float64) - pop_mean
+    return out
+
+
 def normalised(feats: np.ndarray, speakers: np.ndarray, stats: dict) -> np.ndarray:
     out = np.empty(feats.shape, np.float32)
     for s, (mean, std) in stats.items():
@@ -274,6 +284,9 @@ def train_frozen_head(cfg, model, frontend, train: ClipSet, val: ClipSet, device
         pop_mean, pop_std = mean_and_std(feats)  # the cold start: every training voice together
         model.norm_mean.copy_(torch.from_numpy(pop_mean))
         model.norm_std.copy_(torch.from_numpy(pop_std))
+        if hasattr(model, "emotion_offsets") and not getattr(model, "has_basic_head", False):  # (else the sibling's)
+            targets = np.asarray(train.targets)[tw.clip]
+            model.emotion_offsets.copy_(torch.from_numpy(label_offsets(feats, targets, len(train.labels), pop_mean)))
         # Each window twice: normalised by its speaker's statistics (an adapted voice) and by the
         # population's (a voice not heard yet), so the one head reads both.
         feats = np.concatenate([normalised(feats, speakers, stats), ((feats - pop_mean) / pop_std).astype(np.float32)])

@@ -48,7 +48,9 @@ from serapp.readout import BASIC
 
 BACKBONES = ("hf", "whisper")
 ADAPT_MODES = ("full", "mean")  # a voice's statistics replace the population's mean and std, or the mean only
-ADAPT_WEIGHTINGS = ("", "neutral")  # a voice's windows count alike, or by how neutral the cold head reads them
+# a voice's windows count alike, by how neutral the cold head reads them, or with the emotion the
+# cold head reads taken off (serapp.adaptation)
+ADAPT_WEIGHTINGS = ("", "neutral", "emotion-removed")
 POOLINGS = ("mean", "mean+std")
 LAYOUT = "a Hugging Face model folder: config.json and model.safetensors (or pytorch_model.bin)"
 
@@ -174,6 +176,9 @@ class SpeechEncoderClassifier(nn.Module):
             self.basic_layer_weights = nn.Parameter(torch.zeros(n_layers))
             self.basic_head = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout),
                                             nn.Linear(hidden, len(BASIC)))
+        if speaker_norm and adapt_weighting == "emotion-removed":  # per label the cold reading head reads
+            reading = len(BASIC) if basic_head else n_classes  # (the head for the four where there is one)
+            self.register_buffer("emotion_offsets", torch.zeros(reading, n_layers, size))
         if int8_bytes:  # the same encoder quantised, as an onnxruntime graph (serapp/models/int8.py)
             self.register_buffer("encoder_int8", torch.zeros(int8_bytes, dtype=torch.uint8))
         self.use_int8 = True  # False: always float32 through torch (the reference; benchmarks compare)
