@@ -21,7 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 from serapp.bundle import BundleMeta, load_bundle, save_bundle, tensors_digest
 from serapp.cli import main
 from serapp.errors import BundleError
-from serapp.models.int8_check import DEFAULTS, MAX_BATCH
+from serapp.models.int8_check import DEFAULTS, MAX_BATCH, _array, _evaluate, _tensor
 from serapp.models.speech_encoder import SpeechEncoderClassifier
 from trainer.quantise import attach_int8
 
@@ -208,3 +208,54 @@ def test_the_app_refuses_such_a_bundle_at_load_in_its_banner(base, tmp_path, qtb
     qtbot.waitUntil(lambda: any(REFUSED in m for m in w.messages), timeout=60000)
     assert w.predictor is None and f"{bad}: {REFUSED}: not an ONNX graph" in w.messages, w.messages
     w.close()
+
+
+def test_loading_a_bundle_imports_only_the_parts_of_onnx_the_check_uses(base):
+    # `import onnx` costs a second more (ml_dtypes); one made later still gets the whole package
+    code = ("import sys; from serapp.bundle import load_bundle; model, _ = load_bundle(sys.argv[1]); "
+            "assert model.runtime == 'onnxruntime int8'; "
+            "assert not {'ml_dtypes', 'onnx.helper', 'onnx.checker'} & set(sys.modules), sorted(sys.modules); "
+            "import onnx; from onnx import checker, helper; from onnx.reference import ReferenceEvaluator; "
+            "assert onnx.onnx_ml_pb2.ModelProto is onnx.ModelProto and onnx.onnx_cpp2py_export.checker; "
+            "checker.check_model(helper.make_model(helper.make_graph([], 'g', [], []))); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code, str(base)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+FOLDS = {  # op, inputs (int64), attributes
+    "Add": ("Add", [[3, -7], [2, 2]], {}), "Sub": ("Sub", [[3, -7], [5]], {}), "Mul": ("Mul", [[3, -7], [-2, 4]], {}),
+    "Div rounds towards zero": ("Div", [[7, -7, 7, -7, 6], [2, 2, -2, -2, 3]], {}),
+    "Gather a scalar, from the end": ("Gather", [[1, 80, 300], -1], {"axis": 0}),
+    "Gather on axis 1": ("Gather", [[[1, 2], [3, 4]], [1, 0]], {"axis": 1}),
+    "Unsqueeze a scalar": ("Unsqueeze", [5, [0]], {}),
+    "Unsqueeze on two axes": ("Unsqueeze", [[5, 6], [-1, 0]], {}),
+    "Concat": ("Concat", [[1], [2, 3]], {"axis": 0}),
+    "Slice": ("Slice", [[0, 1, 2, 3, 4, 5], [1], [-1]], {}),
+    "Slice backwards": ("Slice", [[0, 1, 2, 3, 4, 5], [-1], [-2**63], [0], [-2]], {}),
+    "Slice past the end": ("Slice", [[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]], [1, 0], [2**62, 3], [0, -1]], {}),
+    "Cast to int32": ("Cast", [[1, -1]], {"to": TensorProto.INT32}),
+    "Cast to uint8": ("Cast", [[300, -1]], {"to": TensorProto.UINT8}),
+}
+
+
+@pytest.mark.parametrize("case", FOLDS)
+def test_shape_arithmetic_is_folded_as_onnx_reference_computes_it(case):
+    from onnx.reference import ReferenceEvaluator
+
+    op, inputs, attrs = FOLDS[case]
+    args = [np.array(a, np.int64) for a in inputs]
+    node = helper.make_node(op, [f"x{i}" for i in range(len(args))], ["y"], **attrs)
+    want = ReferenceEvaluator(node).run(None, {f"x{i}": a for i, a in enumerate(args)})[0]
+    got = _evaluate(node, args)
+    assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.int64, np.uint32, np.uint64])
+def test_a_constants_integers_are_read_and_written_as_numpy_helper_does(dtype):
+    value = np.array([[1, 2, 3], [4, 5, 127]], dtype)
+    assert _tensor(onnx, value).SerializeToString() == numpy_helper.from_array(value).SerializeToString()
+    stored = [numpy_helper.from_array(value), helper.make_tensor("v", helper.np_dtype_to_tensor_dtype(value.dtype),
+                                                                 value.shape, value.reshape(-1).tolist())]
+    for tensor in stored:  # as raw bytes, and in the typed field
+        got = _array(tensor, "v")
+        assert got.dtype == value.dtype and np.array_equal(got, value)

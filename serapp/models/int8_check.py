@@ -10,12 +10,18 @@ layers, width), and every value it computes, for each batch it is ever run on, i
 than the encoder's own activations (onnx's shape inference, run with each of those batches).
 
 onnxruntime cannot list a graph's operators or shapes, so the graph is read with the `onnx`
-package, the format's reference implementation, on the protobuf onnxruntime already needs.
+package, the format's reference implementation, on the protobuf onnxruntime already needs: its
+generated protobuf module and its C++ checker and shape inference, without the rest of the
+package (`onnx_parts`).
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import math
+import sys
+import threading
 
 from serapp.errors import BundleError
 
@@ -42,6 +48,51 @@ DEFAULTS = {"blocks": 4, "width": 512, "heads": 8, "pooling": "mean"}
 
 class GraphRefused(ValueError):
     """The graph is not the exporter's; the message says what is wrong, in one line."""
+
+
+_PARTS_LOCK = threading.Lock()
+_parts = None
+
+
+def onnx_parts():
+    """(onnx's protobuf classes, its C++ extension): all of onnx the check uses; ImportError
+    without onnx. `import onnx` would also import onnx.helper and with it ml_dtypes, whose numpy
+    types take 1.1 s to register: a fifth of loading the default model."""
+    global _parts
+    with _PARTS_LOCK:
+        if _parts is None:
+            _parts = _load_onnx_parts()
+        return _parts
+
+
+def _load_onnx_parts():
+    names = ("onnx.onnx_ml_pb2", "onnx.onnx_cpp2py_export")
+    spec = importlib.util.find_spec("onnx") if "onnx" not in sys.modules else None
+    where = spec.submodule_search_locations if spec else None
+    children = [importlib.machinery.PathFinder.find_spec(n, where) for n in names] if spec else []
+    if spec is None or None in children:  # onnx in already, or laid out otherwise: the whole package
+        import onnx
+        from onnx import onnx_cpp2py_export
+
+        return onnx, onnx_cpp2py_export
+    # The two modules under their own names, in a package whose __init__ runs when something
+    # first uses it (an `import onnx` elsewhere then gets the whole package, with these in it).
+    lazy = importlib.util.LazyLoader(spec.loader)
+    spec.loader = lazy
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["onnx"] = package
+    lazy.exec_module(package)
+    try:
+        for name, child in zip(names, children):
+            module = importlib.util.module_from_spec(child)
+            sys.modules[name] = module
+            child.loader.exec_module(module)
+            setattr(package, name.rpartition(".")[2], module)  # a module's __dict__: the package stays unrun
+    except BaseException:
+        for name in ("onnx", *names):
+            sys.modules.pop(name, None)
+        raise
+    return tuple(sys.modules[n] for n in names)
 
 
 def max_graph_bytes(blocks: int, width: int, positions: int = 1500, n_mels: int = 80) -> int:
@@ -99,8 +150,7 @@ def check_stored_graph(path, header: dict, meta) -> None:
 
 def check_graph(data: bytes, *, frames: int, blocks: int, width: int, heads: int, out_width: int) -> None:
     """Refuse (GraphRefused) any graph but the exporter's for this encoder; see the module."""
-    import onnx
-
+    onnx, c = onnx_parts()
     if len(data) > max_graph_bytes(blocks, width):
         raise GraphRefused(f"{len(data)} bytes, more than this encoder's {max_graph_bytes(blocks, width)}")
     try:
@@ -122,33 +172,31 @@ def check_graph(data: bytes, *, frames: int, blocks: int, width: int, heads: int
             name = f"{node.domain}.{node.op_type}" if node.domain not in _DOMAINS else node.op_type
             raise GraphRefused(f"operator {name!r} is not one the encoder uses")
     for node in graph.node:
-        _check_attributes(node, weight)
+        _check_attributes(onnx, node, weight)
     for tensor in graph.initializer:
-        _check_tensor(tensor, weight)
+        _check_tensor(onnx, tensor, weight)
     _check_io(graph.input, "features", [80, frames], "input")
     _check_io(graph.output, "pooled", [blocks + 1, out_width], "output")
     try:
-        onnx.checker.check_model(model)  # every value defined before use, attributes as the operator's schema says
+        # onnx.checker.check_model's defaults: every value defined before use, attributes as the
+        # operator's schema says
+        c.checker.check_model(model.SerializeToString(), False, False, False)
     except Exception as exc:
         raise GraphRefused(f"malformed ({_first_line(exc)})") from None
-    _check_shapes(model, per_window, weight, blocks + 1, out_width)
+    _check_shapes(onnx, c, model, per_window, weight, blocks + 1, out_width)
 
 
-def _check_attributes(node, weight: int) -> None:
-    import onnx
-
+def _check_attributes(onnx, node, weight: int) -> None:
     for attr in node.attribute:
         if attr.type == onnx.AttributeProto.TENSOR and node.op_type == "Constant" and attr.name == "value":
-            _check_tensor(attr.t, weight, node.output[0] if node.output else "")
+            _check_tensor(onnx, attr.t, weight, node.output[0] if node.output else "")
         elif attr.type not in (onnx.AttributeProto.INT, onnx.AttributeProto.INTS, onnx.AttributeProto.FLOAT,
                                onnx.AttributeProto.STRING) or attr.ref_attr_name:
             raise GraphRefused(f"{node.op_type} has a {onnx.AttributeProto.AttributeType.Name(attr.type).lower()} "
                                f"attribute {attr.name!r} (subgraphs and other tensors are not allowed)")
 
 
-def _check_tensor(tensor, weight: int, name: str = "") -> None:
-    import onnx
-
+def _check_tensor(onnx, tensor, weight: int, name: str = "") -> None:
     name = name or tensor.name
     if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
         where = next((e.value for e in tensor.external_data if e.key == "location"), "")
@@ -169,23 +217,22 @@ def _check_io(values, name: str, dims: list[int], what: str) -> None:
         raise GraphRefused(f"its {what} {name!r} is {got}, not {want}")
 
 
-def _check_shapes(model, per_window: int, weight: int, layers: int, out_width: int) -> None:
+def _check_shapes(onnx, c, model, per_window: int, weight: int, layers: int, out_width: int) -> None:
     """Every value's shape, inferred for each batch the graph runs on, is known and bounded (onnx's
     inference resolves the shape arithmetic on Shape, Gather, Concat, Reshape)."""
-    import onnx
-
     light = onnx.ModelProto()
     light.CopyFrom(model)
     graph = light.graph
     # the weights as typed inputs: inference needs their shapes, not their 20 MB of bytes
-    weights = [onnx.helper.make_tensor_value_info(t.name, t.data_type, t.dims) for t in graph.initializer]
+    weights = [onnx.ValueInfoProto(name=t.name, type=_tensor_type(onnx, t.data_type, t.dims))
+               for t in graph.initializer]
     del graph.initializer[:]
     del graph.value_info[:]  # the file's own claims about shapes count for nothing
     graph.input.extend(weights)
     graph.output[0].type.tensor_type.ClearField("shape")
     for batch in range(1, MAX_BATCH + 1):
         graph.input[0].type.tensor_type.shape.dim[0].dim_value = batch
-        inferred = _infer(light)
+        inferred = _infer(onnx, c, light)
         total, bound = 0, batch * per_window + weight
         for value in [*inferred.value_info, *inferred.output]:
             shape = value.type.tensor_type.shape
@@ -201,30 +248,37 @@ def _check_shapes(model, per_window: int, weight: int, layers: int, out_width: i
             raise GraphRefused(f"it computes 'pooled' as {out} for {batch} window(s), not {[batch, layers, out_width]}")
 
 
-def _infer(model):
+def _tensor_type(onnx, elem_type: int, dims):
+    """What onnx.helper.make_tensor_type_proto makes: a scalar's shape is known, with no dims."""
+    proto = onnx.TypeProto()
+    proto.tensor_type.elem_type = elem_type
+    proto.tensor_type.shape.SetInParent()
+    for d in dims:
+        proto.tensor_type.shape.dim.add().dim_value = d
+    return proto
+
+
+def _infer(onnx, c, model):
     """onnx's shape inference, with the shape arithmetic folded into constants until every
     shape is known (it does not follow a Slice whose ends come from a Shape: the positional
     table's, cut to the window's length)."""
-    import onnx
-    from onnx import numpy_helper, shape_inference
-    from onnx.reference import ReferenceEvaluator
-
     work = onnx.ModelProto()
     work.CopyFrom(model)
     for _ in range(8):
-        try:
-            inferred = shape_inference.infer_shapes(work, check_type=True, strict_mode=True, data_prop=True).graph
+        try:  # onnx.shape_inference.infer_shapes, on the bytes
+            inferred = c.shape_inference.infer_shapes(work.SerializeToString(), True, True, True)
+            inferred = onnx.ModelProto.FromString(inferred).graph
         except Exception as exc:
             raise GraphRefused(f"malformed ({_first_line(exc)})") from None
         shapes = {v.name: v.type.tensor_type.shape for v in [*inferred.value_info, *inferred.input]}
         known, folded = {}, False
         for node in work.graph.node:
-            value = _fold(node, known, shapes, ReferenceEvaluator)
+            value = _fold(node, known, shapes)
             if value is not None:
                 known[node.output[0]] = value
                 if node.op_type != "Constant":
-                    node.CopyFrom(onnx.helper.make_node("Constant", [], [node.output[0]],
-                                                        value=numpy_helper.from_array(value)))
+                    node.CopyFrom(onnx.NodeProto(op_type="Constant", output=[node.output[0]], attribute=[
+                        onnx.AttributeProto(name="value", type=onnx.AttributeProto.TENSOR, t=_tensor(onnx, value))]))
                     folded = True
         if not folded:
             return inferred
@@ -232,26 +286,95 @@ def _infer(model):
 
 
 _FOLDED = frozenset({"Shape", "Gather", "Unsqueeze", "Concat", "Slice", "Cast", "Mul", "Div", "Add", "Sub"})
+# TensorProto's integer types: shape arithmetic is done in these
+_INTS = {2: "u1", 3: "i1", 4: "u2", 5: "i2", 6: "i4", 7: "i8", 12: "u4", 13: "u8"}
 
 
-def _fold(node, known: dict, shapes: dict, evaluator):
+def _fold(node, known: dict, shapes: dict):
     """The value of a node that computes a shape (a few integers), or None."""
     import numpy as np
-    from onnx import numpy_helper
 
     if node.op_type == "Constant":
-        value = numpy_helper.to_array(node.attribute[0].t)
+        value = _array(node.attribute[0].t, node.output[0])
     elif node.op_type == "Shape" and not node.attribute and node.input[0] in shapes:
         dims = [d.dim_value if d.HasField("dim_value") else None for d in shapes[node.input[0]].dim]
         value = None if None in dims else np.array(dims, dtype=np.int64)
     elif node.op_type in _FOLDED and len(node.output) == 1 and all(i in known for i in node.input):
         try:
-            value = evaluator(node).run(None, {i: known[i] for i in node.input})[0]
+            value = _evaluate(node, [known[i] for i in node.input])
         except Exception as exc:  # a division by zero, an index out of range
             raise GraphRefused(f"{node.op_type} {node.output[0]!r} cannot be computed ({_first_line(exc)})") from None
     else:
         return None
-    return value if value.dtype.kind in "iu" and value.size <= 16 else None
+    return value if value is not None and value.dtype.kind in "iu" and value.size <= 16 else None
+
+
+def _array(tensor, name: str):
+    """A Constant's value as numpy.array, where it is a few integers (onnx.numpy_helper.to_array's)."""
+    import numpy as np
+
+    if tensor.data_type not in _INTS or math.prod(tensor.dims) > 16:
+        return None
+    dtype = np.dtype(_INTS[tensor.data_type])
+    if tensor.HasField("raw_data"):
+        values = np.frombuffer(tensor.raw_data, dtype=dtype.newbyteorder("<"))
+    else:
+        wide = dtype == np.int64 or dtype.str[1:] in ("u4", "u8")  # where TensorProto stores each type
+        field = ("int64_data" if dtype == np.int64 else "uint64_data") if wide else "int32_data"
+        values = np.array(getattr(tensor, field)).astype(dtype)
+    if values.size != math.prod(tensor.dims):
+        raise GraphRefused(f"tensor {name!r} holds {values.size} numbers, not {list(tensor.dims)}")
+    return values.astype(dtype).reshape(tuple(tensor.dims))
+
+
+def _tensor(onnx, value):
+    """onnx.numpy_helper.from_array's tensor of a few integers."""
+    dtype = value.dtype.newbyteorder("<")
+    return onnx.TensorProto(dims=value.shape, raw_data=value.astype(dtype).tobytes(),
+                            data_type=next(k for k, v in _INTS.items() if dtype.str[1:] == v))
+
+
+def _evaluate(node, args: list):
+    """A shape-arithmetic node on integers, computed as onnx.reference's operators compute it
+    (tests/test_int8_graph.py holds the two equal); a raised error refuses the graph."""
+    import numpy as np
+
+    op, attrs = node.op_type, {a.name: a for a in node.attribute}
+    if op in ("Add", "Sub", "Mul", "Div"):
+        a, b = args
+        if a.dtype != b.dtype:
+            raise TypeError(f"input type mismatch: {a.dtype} != {b.dtype}")
+        if op != "Div":
+            return np.asarray({"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](a, b))
+        if np.any(b == 0):
+            raise ZeroDivisionError("division by zero")
+        q = np.floor_divide(a, b)  # rounded towards zero, as in C++
+        return np.asarray(q + ((np.remainder(a, b) != 0) & ((a < 0) ^ (b < 0))).astype(q.dtype))
+    if op == "Gather":
+        return np.asarray(np.take(args[0], args[1], axis=attrs["axis"].i if "axis" in attrs else 0))
+    if op == "Unsqueeze":  # the axes an input, since opset 13
+        data, axes = args
+        return np.expand_dims(data, axis=tuple(int(a) for a in axes.reshape(-1)))
+    if op == "Concat":
+        axis = attrs["axis"].i
+        if any(not -a.ndim <= axis < a.ndim for a in args):
+            raise ValueError(f"axis {axis} is out of range")
+        return np.concatenate(args, axis)
+    if op == "Slice":  # the starts, ends, axes and steps inputs, since opset 10
+        data, starts, ends, *rest = args
+        axes, steps = (rest + [None, None])[:2]
+        slices = [slice(0, n) for n in data.shape] if axes is not None else []
+        for k, (s, e) in enumerate(zip(starts.reshape(-1), ends.reshape(-1))):
+            step = steps.reshape(-1)[k] if steps is not None else None
+            if axes is None:
+                slices.append(slice(s, e, step))
+            else:
+                slices[axes.reshape(-1)[k]] = slice(s, e, step)
+        return data[tuple(slices)]
+    if op == "Cast":
+        to = _INTS.get(attrs["to"].i)
+        return args[0].astype(to) if to else None  # to anything else: no longer shape arithmetic
+    raise ValueError(f"{op} is not folded")
 
 
 def _first_line(exc: Exception) -> str:
