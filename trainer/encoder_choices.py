@@ -5,9 +5,10 @@ adapting to a voice. A held-out corpus never chooses.
   leave-one-corpus-out folds and seeds. A challenger replaces the incumbent (the first recipe
   run) only when it leads by more than the seed spread (the larger sd, over seeds, of the two
   recipes' fold means): smaller differences are noise.
-- **Adaptation**: among the ways whose validation UA adapted with clips of one emotion only
-  (a voice heard angry all along) is not below cold in any fold, the one with the highest UA
-  adapted with 20 random clips; where none passes, the one whose worst fold loses least.
+- **Adaptation**: among the ways whose validation UA on one-emotion voices (each speaker's
+  clips of one emotion as a voice heard so all along, adapted to 20 of them and reading them, as
+  URDU's speakers are heard) is not below cold in any fold, the one with the highest UA adapted
+  with 20 random clips; where none passes, the one whose worst fold loses least.
 """
 
 from __future__ import annotations

@@ -160,7 +160,8 @@ def _choice_lines(picked: dict) -> list[str]:
                    f"vs cold, worst fold {100 * f['worst_one_emotion_vs_cold']:+.1f} | {mark} |")
     out += ["", f"A recipe replaces the first (weighted) only by leading by more than the seed spread (lead "
                 f"{100 * rec['lead']:+.1f}, spread {100 * rec['noise']:.1f} points). Adaptation: the best with 20 "
-                "random clips among those that never read below cold, in any fold, when adapted to clips of one emotion"
+                "random clips among those whose one-emotion voices (each speaker's clips of one emotion, adapted to 20 of "
+                "them and read) never read below cold in any fold"
                 + ("" if ad.get("guarded") else " (none passed: the one whose worst fold loses least)") + "."]
     return out
 

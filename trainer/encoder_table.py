@@ -8,8 +8,8 @@ frozen encoder (its outputs cached once for all folds and seeds, trainer/frozen.
 the other corpora and picks its epoch on their validation speakers. On those same validation
 speakers it is then calibrated (trainer/calibrate.py: a temperature and a "not sure" threshold
 per readout), and each way of adapting to a voice (`ADAPTS`) is tried, with 20 of a speaker's
-clips and with clips of one emotion only (a voice heard angry all along). The held-out corpus
-is scored, per clip and per window, for every recipe and adaptation, so that the choices,
+clips and on one-emotion voices (a voice heard angry all along, reading its angry clips). The
+held-out corpus is scored, per clip and per window, for every recipe and adaptation, so that the choices,
 made afterwards from validation figures alone (trainer/encoder_choices.py), pick which test
 figures the table shows; none is made by a held-out score.
 
@@ -181,28 +181,33 @@ def _corpus_labels(data: ClipSet) -> list[str]:
 def validation_figures(model, model_labels, val: ClipSet, vw, device, calibration: dict, seed: int,
                        readouts=READOUTS) -> dict:
     """What the choices rest on, all on validation speakers: cold UA per readout, and for each
-    way of adapting, UA with 20 random clips and with clips of one emotion only (each emotion a
-    speaker has in turn; the mean over them)."""
-    def ua(stats) -> dict:
-        c, wp, win = read_all(model, val, vw, stats, device)
-        r = score_reading(model_labels, val, c, wp, win, calibration, readouts)
+    way of adapting, UA with 20 random clips, and UA of **one-emotion voices**: each speaker's
+    clips of one emotion taken as a voice heard in that emotion all along (as URDU's speakers
+    are), adapted with 20 of them and reading them; every clip is read so once, as its emotion's
+    voice, and the UA is over them all (the cold UA is over the same clips)."""
+    cold, wp, win = read_all(model, val, vw, None, device)
+
+    def ua(clip_probs) -> dict:  # (the windows' figures, unused here, are the cold ones)
+        r = score_reading(model_labels, val, clip_probs, wp, win, calibration, readouts)
         return {e: r[e]["clip"]["ua"] for e in readouts}
 
-    out = {"cold": ua(None), "adapt": {}}
-    emotions = sorted({val.targets[i] for i in range(len(val))})
+    out = {"cold": ua(cold), "adapt": {}}
+    targets = np.array(val.targets)
     for name, adapt in ADAPTS.items():
-        random20 = ua(voice_statistics(model, val, vw, random_clips(val, VAL_ADAPT_CLIPS, False, seed), adapt,
-                                       model_labels, device))
-        one = []
-        for target in emotions:
+        random20 = ua(read_all(model, val, vw, voice_statistics(
+            model, val, vw, random_clips(val, VAL_ADAPT_CLIPS, False, seed), adapt, model_labels, device), device)[0])
+        as_voices = None
+        for target in sorted(set(val.targets)):
             rng = np.random.default_rng(seed)
 
             def only(speaker, clips, target=target, rng=rng):
                 clips = [i for i in clips if val.targets[i] == target]
                 return rng.choice(clips, size=min(VAL_ADAPT_CLIPS, len(clips)), replace=False) if clips else []
-            one.append(ua(voice_statistics(model, val, vw, only, adapt, model_labels, device)))
-        out["adapt"][name] = {"random": random20,
-                              "one_emotion": {e: float(np.mean([o[e] for o in one])) for e in readouts}}
+            probs = read_all(model, val, vw, voice_statistics(model, val, vw, only, adapt, model_labels, device),
+                             device)[0]
+            as_voices = probs if as_voices is None else as_voices
+            as_voices[targets == target] = probs[targets == target]
+        out["adapt"][name] = {"random": random20, "one_emotion": ua(as_voices)}
     return out
 
 
